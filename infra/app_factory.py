@@ -1,0 +1,48 @@
+"""Builds the CDK App from a stage config. Pure: no env vars, no context reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Environment, Tags
+from cdk_nag import NagPack
+
+from infra.config import PROJECT, StageConfig
+from infra.nag import add_nag_packs
+from infra.stacks.registry_stack import RegistryStack
+from infra.stacks.service_stack import ServiceStack
+
+REGISTRY_STACK = "Fyntrix-Registry"
+
+
+def build_app(
+    config: StageConfig,
+    *,
+    account: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    outdir: str | None = None,
+) -> tuple[App, RegistryStack, ServiceStack, list[NagPack]]:
+    app = App(context=dict(context or {}), outdir=outdir)
+    packs = add_nag_packs(app)
+    # The region is concrete (ALB access logs need it); the account stays unresolved unless a
+    # VPC lookup needs it, so templates do not depend on whose credentials ran the synth.
+    env = Environment(account=account, region=config.region)
+    registry = RegistryStack(
+        app,
+        REGISTRY_STACK,
+        config=config,
+        env=env,
+        description="Fyntrix app image repository (shared by all stages)",
+    )
+    service = ServiceStack(
+        app,
+        config.service_stack_name,
+        config=config,
+        env=env,
+        description=f"Fyntrix backend on ECS Fargate with a Redis sidecar ({config.stage})",
+    )
+    service.add_dependency(registry)
+    Tags.of(app).add("project", PROJECT)
+    Tags.of(service).add("stage", config.stage)
+    return app, registry, service, packs

@@ -1,0 +1,121 @@
+"""The Fargate service: deployment safety, ECS Exec, autoscaling and its security group."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.cache_sidecar_task import APP_CONTAINER
+from infra.nag import acknowledge
+
+
+class AppService(Construct):
+    """Runs the task in private subnets without public IPs.
+
+    The task group allows the Redis port only from itself and the app port only from the load
+    balancer's group (granted when the service registers with the target group); there is no
+    CIDR rule on either port.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        cluster: ecs.ICluster,
+        task_definition: ecs.FargateTaskDefinition,
+        target_group: elbv2.ApplicationTargetGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description="Fyntrix tasks: app port from the load balancer, redis from this group",
+            # Tasks reach ECR, Secrets Manager and CloudWatch through the NAT gateway.
+            allow_all_outbound=True,
+        )
+        # Containers of one task share a network namespace and talk over loopback, which no
+        # security group filters; this rule documents the sidecar's port and keeps it closed
+        # to every other source.
+        self.security_group.add_ingress_rule(
+            self.security_group,
+            ec2.Port.tcp(config.redis.port),
+            "Redis sidecar: only from tasks in this group",
+        )
+
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            service_name=config.service_name,
+            cluster=cluster,
+            task_definition=task_definition,
+            desired_count=config.scaling.desired_count,
+            security_groups=[self.security_group],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(config.health_check_grace_s),
+            enable_execute_command=config.enable_exec,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        # Registers app:<port> explicitly (not "the default container") and opens the app port
+        # from the load balancer's group, egress on the load balancer's side included.
+        target_group.add_target(
+            self.service.load_balancer_target(
+                container_name=APP_CONTAINER, container_port=config.app.port
+            )
+        )
+
+        self._acknowledge_exec_permissions(task_definition, cluster)
+
+        self.scaling = self.service.auto_scale_task_count(
+            min_capacity=config.scaling.min_capacity, max_capacity=config.scaling.max_capacity
+        )
+        # Each task brings its own Redis, so scaling out adds cache capacity with compute.
+        self.scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=config.scaling.cpu_target_percent,
+            scale_in_cooldown=Duration.seconds(120),
+            scale_out_cooldown=Duration.seconds(60),
+        )
+        self.scaling.scale_on_memory_utilization(
+            "Memory",
+            target_utilization_percent=config.scaling.memory_target_percent,
+            scale_in_cooldown=Duration.seconds(120),
+            scale_out_cooldown=Duration.seconds(60),
+        )
+
+    def _acknowledge_exec_permissions(
+        self, task_definition: ecs.FargateTaskDefinition, cluster: ecs.ICluster
+    ) -> None:
+        """ECS Exec (enabled above) adds its grants to the task role's default policy."""
+        policy = task_definition.task_role.node.try_find_child("DefaultPolicy")
+        if policy is None:
+            return
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]")
+        log_group = cluster.execute_command_configuration and (
+            cluster.execute_command_configuration.log_configuration
+        )
+        group = log_group.cloud_watch_log_group if log_group else None
+        if group is not None:
+            stack = Stack.of(self)
+            partition = (
+                "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+            )
+            logical_id = stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5[log-streams]",
+                finding=(
+                    f"Resource::arn:{partition}:logs:{stack.region}:<AWS::AccountId>:"
+                    f"log-group:<{logical_id}>:*"
+                ),
+            )

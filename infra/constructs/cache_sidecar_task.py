@@ -1,0 +1,149 @@
+"""The Fargate task: the app and its Redis sidecar sharing one awsvpc network namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import HealthCheck, StageConfig
+from infra.constructs.logging import log_group
+from infra.nag import acknowledge
+
+APP_CONTAINER = "app"
+REDIS_CONTAINER = "redis"
+
+# The SSM agent behind ECS Exec writes here; with a read-only root filesystem these must be
+# writable volumes or `execute-command` fails inside the container.
+EXEC_AGENT_PATHS: tuple[tuple[str, str], ...] = (
+    ("managed-agents", "/managed-agents"),
+    ("ssm-lib", "/var/lib/amazon/ssm"),
+    ("ssm-log", "/var/log/amazon/ssm"),
+)
+
+
+def redis_health_command(port: int) -> list[str]:
+    # `redis-cli ping` exits 0 on an error reply such as LOADING; only PONG means ready.
+    return ["CMD-SHELL", f"redis-cli -p {port} ping | grep -q PONG"]
+
+
+def app_health_command() -> list[str]:
+    # The image has no curl; the service ships a stdlib-only probe of GET /health.
+    return ["CMD", "python", "-m", "service.healthcheck"]
+
+
+def _health(hc: HealthCheck, command: list[str]) -> ecs.HealthCheck:
+    return ecs.HealthCheck(
+        command=command,
+        interval=Duration.seconds(hc.interval_s),
+        timeout=Duration.seconds(hc.timeout_s),
+        retries=hc.retries,
+        start_period=Duration.seconds(hc.start_period_s),
+    )
+
+
+class CacheSidecarTask(Construct):
+    """Task definition with the `app` container (added first, so it is the default container a
+    load balancer targets) and the `redis` sidecar it waits for (condition HEALTHY).
+
+    Both containers run with read-only root filesystems, an init process (signal forwarding,
+    zombie reaping, required for ECS Exec) and writable volumes only where needed.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        repository: ecr.IRepository,
+        secrets: Mapping[str, ecs.Secret],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY
+        self.app_log_group: logs.LogGroup = log_group(
+            self, "AppLogs", retention_days=config.log_retention_days, removal_policy=removal
+        )
+        self.redis_log_group: logs.LogGroup = log_group(
+            self, "RedisLogs", retention_days=config.log_retention_days, removal_policy=removal
+        )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            family=config.task_family,
+            cpu=config.task_cpu,
+            memory_limit_mib=config.task_memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+            ),
+        )
+
+        # --- app: first essential container => default container => load-balancer target
+        self.app = self.task_definition.add_container(
+            APP_CONTAINER,
+            container_name=APP_CONTAINER,
+            image=ecs.ContainerImage.from_ecr_repository(repository, config.app.image_tag),
+            memory_limit_mib=config.app.memory_mib,
+            essential=True,
+            port_mappings=[ecs.PortMapping(container_port=config.app.port, name="http")],
+            environment=config.app_environment(redis_host="localhost"),
+            secrets=dict(secrets),
+            health_check=_health(config.app.health_check, app_health_command()),
+            readonly_root_filesystem=True,
+            user=config.app.user,
+            linux_parameters=ecs.LinuxParameters(self, "AppLinux", init_process_enabled=True),
+            stop_timeout=Duration.seconds(30),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
+        )
+        self._writable(self.app, "app", (("tmp", "/tmp"), *EXEC_AGENT_PATHS))
+
+        # --- redis: the cache sidecar, reachable only on the task's loopback
+        self.redis = self.task_definition.add_container(
+            REDIS_CONTAINER,
+            container_name=REDIS_CONTAINER,
+            image=ecs.ContainerImage.from_registry(config.redis.image),
+            memory_limit_mib=config.redis.memory_mib,
+            # Essential: without its cache the app still serves, but a task whose sidecar died
+            # should be replaced rather than run degraded until the next deploy.
+            essential=True,
+            port_mappings=[ecs.PortMapping(container_port=config.redis.port, name="redis")],
+            command=config.redis.command_args(bind="127.0.0.1 -::1"),
+            health_check=_health(config.redis.health_check, redis_health_command(config.redis.port)),
+            start_timeout=Duration.seconds(config.redis.start_timeout_s),
+            stop_timeout=Duration.seconds(10),
+            readonly_root_filesystem=True,
+            linux_parameters=ecs.LinuxParameters(self, "RedisLinux", init_process_enabled=True),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="redis", log_group=self.redis_log_group),
+        )
+        self._writable(self.redis, "redis", (("data", "/data"), *EXEC_AGENT_PATHS))
+
+        self.app.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=self.redis, condition=ecs.ContainerDependencyCondition.HEALTHY
+            )
+        )
+        # Explicit, so adding containers later can never retarget the load balancer.
+        self.task_definition.default_container = self.app
+        acknowledge(self.task_definition, "AwsSolutions-ECS2")
+        # Pulling from ECR needs ecr:GetAuthorizationToken, which has no resource scope.
+        execution_policy = self.task_definition.obtain_execution_role().node.try_find_child(
+            "DefaultPolicy"
+        )
+        if execution_policy is not None:
+            acknowledge(execution_policy, "AwsSolutions-IAM5[Resource::*]")
+
+    def _writable(
+        self, container: ecs.ContainerDefinition, owner: str, paths: tuple[tuple[str, str], ...]
+    ) -> None:
+        for name, path in paths:
+            volume = f"{owner}-{name}"
+            self.task_definition.add_volume(name=volume)
+            container.add_mount_points(
+                ecs.MountPoint(container_path=path, source_volume=volume, read_only=False)
+            )

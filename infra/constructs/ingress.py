@@ -1,0 +1,109 @@
+"""The public entry point: an Application Load Balancer with access logs."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.nag import acknowledge
+
+
+class Ingress(Construct):
+    """ALB in the public subnets. Its group admits 80 (and 443 with a certificate, 80 then
+    redirecting) from the configured CIDRs only; it can reach nothing but the app's port,
+    which the service grants when it registers as a target."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, vpc: ec2.IVpc
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Fyntrix load balancer: HTTP(S) from the allowed CIDRs",
+            # Egress is opened port by port (to the task group on the app port only).
+            allow_all_outbound=False,
+        )
+        listen_ports = [80] + ([443] if config.certificate_arn else [])
+        for cidr in config.allowed_ingress_cidrs:
+            peer = ec2.Peer.ipv4(cidr) if ":" not in cidr else ec2.Peer.ipv6(cidr)
+            for port in listen_ports:
+                self.security_group.add_ingress_rule(
+                    peer, ec2.Port.tcp(port), f"HTTP{'S' if port == 443 else ''} from {cidr}"
+                )
+        if any(c.endswith("/0") for c in config.allowed_ingress_cidrs):
+            acknowledge(self.security_group, "AwsSolutions-EC23")
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # ALB log delivery supports SSE-S3 only.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(config.log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(self.access_logs, "AwsSolutions-S1")
+
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=self.security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=config.deletion_protection,
+        )
+        self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "AppTargets",
+            vpc=vpc,
+            port=config.app.port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=config.app.health_check_path,
+                healthy_http_codes="200",
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+
+        if config.certificate_arn:
+            self.listener = self.load_balancer.add_listener(
+                "Https",
+                port=443,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_arn(config.certificate_arn)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                open=False,
+                default_target_groups=[self.target_group],
+            )
+            self.load_balancer.add_redirect(source_port=80, target_port=443)
+        else:
+            self.listener = self.load_balancer.add_listener(
+                "Http",
+                port=80,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                open=False,
+                default_target_groups=[self.target_group],
+            )

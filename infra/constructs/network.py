@@ -1,0 +1,52 @@
+"""VPC (or an existing one) with flow logs."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.logging import log_group
+
+
+class Network(Construct):
+    """Two AZs, public subnets for the load balancer, private subnets with NAT egress for the
+    tasks (image pulls, Secrets Manager, CloudWatch). Flow logs record every accept/reject."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        if config.vpc_id:
+            self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.vpc_id)
+            self.flow_log_group: logs.LogGroup | None = None
+            return
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=config.max_azs,
+            nat_gateways=config.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                ),
+                ec2.SubnetConfiguration(
+                    name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
+                ),
+            ],
+            # The default-SG lockdown is a Lambda-backed custom resource; nothing in this stack
+            # uses the default group, and a custom resource cannot deploy to the local emulator.
+            restrict_default_security_group=False,
+        )
+        self.flow_log_group = log_group(
+            self,
+            "FlowLogs",
+            retention_days=config.log_retention_days,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        self.vpc = vpc

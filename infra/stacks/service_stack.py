@@ -1,0 +1,61 @@
+"""Fyntrix-Service-<stage>: network, cluster, task, load balancer and service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr as ecr
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.app_secrets import AppSecrets
+from infra.constructs.app_service import AppService
+from infra.constructs.cache_sidecar_task import CacheSidecarTask
+from infra.constructs.cluster import ServiceCluster
+from infra.constructs.ingress import Ingress
+from infra.constructs.network import Network
+
+
+class ServiceStack(Stack):
+    """Wires the constructs together; all decisions live in the constructs and the config."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # By name, not by cross-stack export: the registry is shared by every stage and an
+        # export in use would block its updates.
+        repository = ecr.Repository.from_repository_name(
+            self, "AppRepository", config.repository_name
+        )
+        self.network = Network(self, "Network", config=config)
+        self.cluster = ServiceCluster(self, "Cluster", config=config, vpc=self.network.vpc)
+        self.secrets = AppSecrets(self, "Secrets", config=config)
+        self.task = CacheSidecarTask(
+            self,
+            "Task",
+            config=config,
+            repository=repository,
+            secrets=self.secrets.container_secrets,
+        )
+        self.ingress = Ingress(self, "Ingress", config=config, vpc=self.network.vpc)
+        self.app_service = AppService(
+            self,
+            "AppService",
+            config=config,
+            cluster=self.cluster.cluster,
+            task_definition=self.task.task_definition,
+            target_group=self.ingress.target_group,
+        )
+
+        scheme = "https" if config.certificate_arn else "http"
+        CfnOutput(
+            self,
+            "LoadBalancerUrl",
+            value=f"{scheme}://{self.ingress.load_balancer.load_balancer_dns_name}",
+        )
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
+        CfnOutput(self, "ServiceName", value=self.app_service.service.service_name)
+        CfnOutput(self, "RepositoryName", value=config.repository_name)
+        CfnOutput(self, "SecretName", value=config.secret_name)
