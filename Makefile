@@ -35,7 +35,7 @@ system-deps: ## install redis-server, postgresql and wrk (apt) when missing
 setup: $(STAMP_V) $(STAMP_N) system-deps ## create .venv and node_modules, install system packages
 
 synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/
-	$(CDK) synth --all --quiet -c stage=$(STAGE)
+	$(CDK) synth --quiet -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
 
 test: setup ## run the whole test suite

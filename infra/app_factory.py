@@ -42,7 +42,7 @@ def build_app(
         env=env,
         description=f"Fyntrix backend on ECS Fargate with a Redis sidecar ({config.stage})",
     )
-    service.add_dependency(registry)
+    service.add_stack_dependency(registry)
     Tags.of(app).add("project", PROJECT)
     Tags.of(service).add("stage", config.stage)
     return app, registry, service, packs

@@ -191,6 +191,7 @@ class RedisSettings:
 
     def validate(self) -> None:
         p = "redis"
+        self.health_check.validate(f"{p}.health_check")
         _require(
             bool(self.image) and " " not in self.image,
             f"{p}.image",
@@ -209,7 +210,7 @@ class RedisSettings:
             f"{self.memory_mib} MiB is too small for Redis",
             "give the redis container at least 64 MiB",
         )
-        ceiling = int(self.memory_mib * MAXMEMORY_CEILING_RATIO)
+        ceiling = self.memory_mib * MAXMEMORY_CEILING_RATIO
         mm = self.effective_maxmemory_mib
         _require(
             mm >= 1,
@@ -221,8 +222,9 @@ class RedisSettings:
             mm < ceiling,
             f"{p}.maxmemory_mib",
             f"{mm} MiB is at or above 80 % of the redis container's hard limit "
-            f"({self.memory_mib} MiB -> {ceiling} MiB); Redis would be OOM-killed before it evicts",
-            f"set redis.maxmemory_mib below {ceiling} (e.g. {int(self.memory_mib * 0.75)}) "
+            f"({self.memory_mib} MiB -> {ceiling:g} MiB); Redis would be OOM-killed before it "
+            "evicts",
+            f"set redis.maxmemory_mib below {ceiling:g} (e.g. {int(self.memory_mib * 0.75)}) "
             "or raise redis.memory_mib",
         )
         _require(
@@ -244,7 +246,6 @@ class RedisSettings:
             f"latest ({self.health_check.worst_case_to_healthy_s} s)",
             "raise redis.start_timeout_s or shorten redis.health_check",
         )
-        self.health_check.validate(f"{p}.health_check")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -647,6 +648,8 @@ def setting_paths(cls: type[Any] = None, prefix: str = "") -> list[tuple[str, st
 
 
 def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
 
 
@@ -666,23 +669,24 @@ def _build_unvalidated(cls: type[StageConfig], kwargs: Mapping[str, Any]) -> Sta
     return obj
 
 
-def _replace_path(obj: Any, path: str, raw: Any) -> Any:
+def _replace_path(obj: Any, path: str, raw: Any, *, done: str = "") -> Any:
     head, _, rest = path.partition(".")
+    full = f"{done}{path}"
     fields = {f.name: f for f in dataclasses.fields(obj)}
     if head not in fields:
         raise ConfigError(
-            path,
+            full,
             "no such setting",
             f"use one of: {', '.join(p for p, _, _ in setting_paths())}",
         )
     current = getattr(obj, head)
     if rest:
         if not dataclasses.is_dataclass(current):
-            raise ConfigError(path, "no such setting", f"`{head}` has no sub-settings")
-        new_value = _replace_path(current, rest, raw)
+            raise ConfigError(full, "no such setting", f"`{head}` has no sub-settings")
+        new_value = _replace_path(current, rest, raw, done=f"{done}{head}.")
     else:
         hint = typing.get_type_hints(type(obj))[head]
-        new_value = _coerce(path, hint, raw)
+        new_value = _coerce(full, hint, raw)
     # Bypass __post_init__ for the outer StageConfig: it is validated once, at the end.
     clone = object.__new__(type(obj))
     for name in fields:

@@ -21,8 +21,9 @@ REASONS: Final[dict[str, str]] = {
         "(DATABASE_URL, AWS_COGNITO_*, API keys) is injected from Secrets Manager via `secrets`."
     ),
     "AwsSolutions-IAM5[Resource::*]": (
-        "ECS Exec's ssmmessages:Create*/Open* channels and ecr:GetAuthorizationToken have no "
-        "resource-level permissions in IAM; AWS documents `*` as the only valid resource."
+        "ECS Exec's ssmmessages:Create*/Open* channels and logs:DescribeLogGroups, and the "
+        "image pull's ecr:GetAuthorizationToken, have no resource-level permissions in IAM; AWS "
+        "documents `*` as the only valid resource. Every other statement is scoped."
     ),
     "AwsSolutions-IAM5[log-streams]": (
         "ECS Exec writes session transcripts as new log streams of exactly one log group (the "

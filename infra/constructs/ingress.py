@@ -98,7 +98,16 @@ class Ingress(Construct):
                 open=False,
                 default_target_groups=[self.target_group],
             )
-            self.load_balancer.add_redirect(source_port=80, target_port=443)
+            # Not `add_redirect`: it opens port 80 to 0.0.0.0/0 regardless of the allowed CIDRs.
+            self.load_balancer.add_listener(
+                "HttpRedirect",
+                port=80,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                open=False,
+                default_action=elbv2.ListenerAction.redirect(
+                    protocol="HTTPS", port="443", permanent=True
+                ),
+            )
         else:
             self.listener = self.load_balancer.add_listener(
                 "Http",

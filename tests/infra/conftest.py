@@ -1,0 +1,76 @@
+"""One synth per stage per test session, with cdk.json's context loaded (feature flags)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+from cdk_nag import NagPack
+
+from infra.app_factory import build_app
+from infra.config import StageConfig, load_stage
+from infra.stacks.registry_stack import RegistryStack
+from infra.stacks.service_stack import ServiceStack
+
+ROOT = Path(__file__).resolve().parents[2]
+# jsii must run on the venv's supported Node, as `make` arranges; keep direct pytest runs equal.
+os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@dataclass(frozen=True)
+class Synth:
+    config: StageConfig
+    app: App
+    registry: RegistryStack
+    service: ServiceStack
+    packs: list[NagPack]
+    registry_template: Template
+    service_template: Template
+
+
+def cdk_context() -> dict[str, object]:
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def synth_stage(config: StageConfig) -> Synth:
+    app, registry, service, packs = build_app(config, context=cdk_context())
+    return Synth(
+        config=config,
+        app=app,
+        registry=registry,
+        service=service,
+        packs=packs,
+        registry_template=Template.from_stack(registry),
+        service_template=Template.from_stack(service),
+    )
+
+
+@pytest.fixture(scope="session")
+def dev() -> Synth:
+    return synth_stage(load_stage("dev"))
+
+
+@pytest.fixture(scope="session")
+def prod() -> Synth:
+    return synth_stage(load_stage("prod", image_tag="1.4.2"))
+
+
+@pytest.fixture(scope="session")
+def with_tls() -> Synth:
+    return synth_stage(
+        load_stage(
+            "dev",
+            overrides={
+                "certificate_arn": (
+                    "arn:aws:acm:us-east-1:123456789012:certificate/"
+                    "12345678-1234-1234-1234-123456789012"
+                ),
+                "allowed_ingress_cidrs": "203.0.113.0/24,198.51.100.0/24",
+            },
+        )
+    )

@@ -1,0 +1,156 @@
+"""The stage config rejects bad input at synth, naming the setting and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from infra.config import ConfigError, StageConfig, load_stage
+
+
+def test_defaults_follow_the_deployment_guide() -> None:
+    cfg = load_stage("dev")
+    assert (cfg.redis.memory_mib, cfg.app.memory_mib, cfg.task_memory_mib) == (256, 768, 1024)
+    assert (cfg.redis.port, cfg.app.port) == (6379, 8000)
+    assert cfg.redis.maxmemory_policy == "allkeys-lru"
+    assert dict(cfg.redis.directives())["save"] == '""'
+    assert dict(cfg.redis.directives())["appendonly"] == "no"
+    assert cfg.redis.effective_maxmemory_mib == 192
+    assert (cfg.cluster_name, cfg.service_name, cfg.task_family) == (
+        "fyntrix-cluster-dev",
+        "fyntrix-service-dev",
+        "fyntrix-app-dev",
+    )
+    prod = load_stage("prod", image_tag="abc123")
+    assert (prod.cluster_name, prod.service_name, prod.task_family) == (
+        "fyntrix-cluster",
+        "fyntrix-service",
+        "fyntrix-app",
+    )
+    assert prod.repository_name == cfg.repository_name == "fyntrix-app"
+
+
+def test_config_is_frozen_and_keyword_only() -> None:
+    cfg = load_stage("dev")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.stage = "prod"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        StageConfig("dev")  # type: ignore[misc]
+
+
+def test_overrides_are_typed() -> None:
+    cfg = load_stage(
+        "dev",
+        overrides={
+            "redis.memory_mib": "512",
+            "task_memory_mib": "2048",
+            "scaling.max_capacity": "3",
+            "allowed_ingress_cidrs": "10.0.0.0/8, 192.168.0.0/16",
+            "container_insights": "false",
+        },
+    )
+    assert cfg.redis.memory_mib == 512
+    assert cfg.redis.effective_maxmemory_mib == 384
+    assert cfg.scaling.max_capacity == 3
+    assert cfg.allowed_ingress_cidrs == ("10.0.0.0/8", "192.168.0.0/16")
+    assert cfg.container_insights is False
+
+
+BAD_INPUT = [
+    pytest.param(
+        "dev", None, {"redis.maxmemory_mib": "205"}, "redis.maxmemory_mib", "80 %",
+        id="maxmemory-at-80-percent",
+    ),
+    pytest.param(
+        "dev", None, {"redis.maxmemory_mib": "256"}, "redis.maxmemory_mib", "OOM",
+        id="maxmemory-equals-limit",
+    ),
+    pytest.param(
+        "dev", None, {"app.memory_mib": "900"}, "app.memory_mib", "does not fit",
+        id="containers-exceed-task",
+    ),
+    pytest.param(
+        "dev", None, {"task_memory_mib": "1536"}, "task_memory_mib", "not offered by Fargate",
+        id="invalid-fargate-pair",
+    ),
+    pytest.param(
+        "dev", None, {"task_cpu": "300"}, "task_cpu", "not a Fargate task size",
+        id="invalid-fargate-cpu",
+    ),
+    pytest.param(
+        "dev", None, {"app.port": "6379"}, "app.port", "both listen on 6379",
+        id="same-port",
+    ),
+    pytest.param(
+        "dev", None, {"redis.health_check.interval_s": "400"},
+        "redis.health_check.interval_s", "5-300", id="interval-out-of-range",
+    ),
+    pytest.param(
+        "dev", None, {"app.health_check.timeout_s": "1"},
+        "app.health_check.timeout_s", "2-120", id="timeout-too-short",
+    ),
+    pytest.param(
+        "dev", None, {"app.health_check.timeout_s": "20"},
+        "app.health_check.timeout_s", "not shorter than interval", id="timeout-over-interval",
+    ),
+    pytest.param(
+        "dev", None, {"scaling.min_capacity": "3", "scaling.max_capacity": "2"},
+        "scaling.min_capacity", "greater than max_capacity", id="min-over-max",
+    ),
+    pytest.param("qa", None, {}, "stage", "unknown stage", id="unknown-stage"),
+    pytest.param("prod", None, {}, "app.image_tag", "`latest` is not allowed", id="prod-latest"),
+    pytest.param(
+        "prod", "latest", {}, "app.image_tag", "immutable", id="prod-explicit-latest",
+    ),
+    pytest.param(
+        "dev", None, {"redis.maxmemory_policy": "noeviction"}, "redis.maxmemory_policy",
+        "does not evict", id="noeviction",
+    ),
+    pytest.param(
+        "dev", None, {"allowed_ingress_cidrs": "10.0.0.1/8"}, "allowed_ingress_cidrs",
+        "not a CIDR", id="host-bits-set",
+    ),
+    pytest.param(
+        "dev", None, {"log_retention_days": "10"}, "log_retention_days", "retention period",
+        id="retention",
+    ),
+    pytest.param(
+        "dev", None, {"certificate_arn": "arn:aws:iam::1:cert"}, "certificate_arn",
+        "not an ACM certificate ARN", id="cert",
+    ),
+    pytest.param(
+        "dev", None, {"redis.memory_mbs": "1"}, "redis.memory_mbs", "no such setting",
+        id="typo",
+    ),
+    pytest.param(
+        "dev", None, {"scaling.max_capacity": "many"}, "scaling.max_capacity", "not a valid int",
+        id="not-an-int",
+    ),
+    pytest.param(
+        "dev", None, {"redis.start_timeout_s": "10"}, "redis.start_timeout_s",
+        "shorter than the health check", id="start-timeout-vs-health",
+    ),
+    pytest.param(
+        "dev", None, {"nat_gateways": "0"}, "nat_gateways", "private subnets", id="no-nat",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stage", "tag", "overrides", "setting", "phrase"), BAD_INPUT)
+def test_bad_input_names_the_setting_and_the_fix(
+    stage: str, tag: str | None, overrides: dict[str, str], setting: str, phrase: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_stage(stage, image_tag=tag, overrides=overrides)
+    assert err.value.setting == setting
+    message = str(err.value)
+    assert f"`{setting}`" in message
+    assert phrase in message
+    assert "Fix: " in message and len(err.value.fix) > 10
+
+
+def test_maxmemory_just_below_the_ceiling_is_accepted() -> None:
+    # 80 % of 256 MiB is 204.8 MiB.
+    cfg = load_stage("dev", overrides={"redis.maxmemory_mib": "204"})
+    assert cfg.redis.maxmemory_bytes == 204 * 1024 * 1024
