@@ -55,41 +55,41 @@ class Settings(BaseSettings):
     )
 
     # HTTP server
-    host: str = Field("0.0.0.0", min_length=1)
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field(default="0.0.0.0", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    shutdown_timeout_s: float = Field(20.0, gt=0, le=300)
+    shutdown_timeout_s: int = Field(default=20, ge=1, le=300)
 
     # Redis (the task's private cache; never the source of truth)
-    redis_host: str = Field("localhost", min_length=1)
-    redis_port: int = Field(6379, ge=1, le=65535)
-    redis_db: int = Field(0, ge=0, le=15)
+    redis_host: str = Field(default="localhost", min_length=1)
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_db: int = Field(default=0, ge=0, le=15)
     redis_password: SecretStr | None = None
     # Short socket timeouts: a dead or hung Redis must cost milliseconds per request, not seconds.
-    redis_socket_connect_timeout_ms: int = Field(100, ge=1, le=10_000)
-    redis_socket_timeout_ms: int = Field(200, ge=1, le=10_000)
-    redis_max_connections: int = Field(64, ge=1, le=10_000)
+    redis_socket_connect_timeout_ms: int = Field(default=100, ge=1, le=10_000)
+    redis_socket_timeout_ms: int = Field(default=200, ge=1, le=10_000)
+    redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     # Carried for the ops `doctor` command, which compares them with the live Redis.
-    redis_expected_maxmemory_bytes: int | None = Field(None, ge=0)
+    redis_expected_maxmemory_bytes: int | None = Field(default=None, ge=0)
     redis_expected_maxmemory_policy: MaxmemoryPolicy | None = None
 
     # Circuit breaker around Redis
-    circuit_breaker_failure_threshold: int = Field(3, ge=1, le=1000)
-    circuit_breaker_reset_timeout_ms: int = Field(1000, ge=10, le=600_000)
+    circuit_breaker_failure_threshold: int = Field(default=3, ge=1, le=1000)
+    circuit_breaker_reset_timeout_ms: int = Field(default=1000, ge=10, le=600_000)
 
     # Source of truth: Postgres when DATABASE_URL is set, else an embedded SQLite file.
     database_url: SecretStr | None = None
-    database_pool_max_size: int = Field(10, ge=1, le=1000)
+    database_pool_max_size: int = Field(default=10, ge=1, le=1000)
     sqlite_path: str = Field(default_factory=_default_sqlite_path, min_length=1)
     seed_demo_data: bool = True
 
     # Cache TTLs per namespace, in seconds
-    cache_ttl_portfolio_s: int = Field(30, ge=1, le=86_400)
-    cache_ttl_dashboard_s: int = Field(30, ge=1, le=86_400)
-    cache_ttl_top_picks_s: int = Field(300, ge=1, le=86_400)
+    cache_ttl_portfolio_s: int = Field(default=30, ge=1, le=86_400)
+    cache_ttl_dashboard_s: int = Field(default=30, ge=1, le=86_400)
+    cache_ttl_top_picks_s: int = Field(default=300, ge=1, le=86_400)
     # In-process L1 in front of Redis; 0 entries disables it.
-    cache_l1_ttl_ms: int = Field(1000, ge=1, le=60_000)
-    cache_l1_max_entries: int = Field(10_000, ge=0, le=10_000_000)
+    cache_l1_ttl_ms: int = Field(default=1000, ge=1, le=60_000)
+    cache_l1_max_entries: int = Field(default=10_000, ge=0, le=10_000_000)
 
     # Third-party credentials, passed through to the code that needs them, never logged.
     aws_cognito_user_pool_id: str | None = None

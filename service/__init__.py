@@ -1,0 +1,1 @@
+"""Fyntrix backend service. Kept import-free: `python -m service.healthcheck` loads this first."""

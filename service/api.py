@@ -1,0 +1,246 @@
+"""HTTP routes. Thin: validation here, logic in reports.py / cache.py / source/."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.cache import Cache, CacheStatus, CacheUnavailableError
+from service.invalidation import InvalidationListener
+from service.keys import dashboard_key, portfolio_key, top_picks_key, user_keys
+from service.metrics import Metrics
+from service.models import (
+    MAX_PICKS,
+    Dashboard,
+    HoldingIn,
+    HoldingOut,
+    Portfolio,
+    Problem,
+    Symbol,
+    TopPicks,
+    UserId,
+)
+from service.reports import load_dashboard, load_portfolio, load_top_picks
+from service.settings import Settings
+from service.source import Source, SourceUnavailableError
+
+JSON = "application/json"
+_HEALTH_BODY = b'{"status":"ok"}'
+
+_X_CACHE = {
+    "X-Cache": {
+        "description": "HIT (L1 or Redis), MISS (loaded and cached) or BYPASS (cache unavailable).",
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
+    }
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown user."},
+    503: {"model": Problem, "description": "The source of truth is unavailable."},
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    source: Source
+    cache: Cache
+    listener: InvalidationListener | None
+    metrics: Metrics
+    instance_id: str
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def _respond(data: bytes | None, cache_status: CacheStatus, missing: str) -> Response:
+    headers = {"X-Cache": cache_status.value}
+    if data is None:
+        return JSONResponse({"detail": missing}, status_code=404, headers=headers)
+    return Response(content=data, media_type=JSON, headers=headers)
+
+
+router = APIRouter()
+
+
+@router.get(
+    "/api/portfolio/{user_id}",
+    response_model=Portfolio,
+    responses={200: {"headers": _X_CACHE}, **_NOT_FOUND},
+    tags=["portfolio"],
+    summary="Holdings with market value",
+)
+async def get_portfolio(request: Request, user_id: UserId) -> Response:
+    svc = services(request)
+    data, cache_status = await svc.cache.fetch(
+        portfolio_key(user_id),
+        svc.settings.cache_ttl_portfolio_s,
+        partial(load_portfolio, svc.source, user_id),
+    )
+    return _respond(data, cache_status, f"user {user_id} not found")
+
+
+@router.get(
+    "/api/dashboard/{user_id}",
+    response_model=Dashboard,
+    responses={200: {"headers": _X_CACHE}, **_NOT_FOUND},
+    tags=["portfolio"],
+    summary="Totals, allocation and top movers",
+)
+async def get_dashboard(request: Request, user_id: UserId) -> Response:
+    svc = services(request)
+    data, cache_status = await svc.cache.fetch(
+        dashboard_key(user_id),
+        svc.settings.cache_ttl_dashboard_s,
+        partial(load_dashboard, svc.source, user_id),
+    )
+    return _respond(data, cache_status, f"user {user_id} not found")
+
+
+@router.get(
+    "/api/top-picks",
+    response_model=TopPicks,
+    responses={
+        200: {"headers": _X_CACHE},
+        503: {"model": Problem, "description": "The source of truth is unavailable."},
+    },
+    tags=["picks"],
+    summary="Ranked picks, best first",
+)
+async def get_top_picks(
+    request: Request,
+    limit: int = Query(10, ge=1, le=MAX_PICKS, description="How many picks (1..50)."),
+) -> Response:
+    svc = services(request)
+    data, cache_status = await svc.cache.fetch(
+        top_picks_key(limit),
+        svc.settings.cache_ttl_top_picks_s,
+        partial(load_top_picks, svc.source, limit),
+    )
+    return _respond(data, cache_status, "no picks")
+
+
+@router.put(
+    "/api/portfolio/{user_id}/holdings/{symbol}",
+    response_model=HoldingOut,
+    responses={
+        404: {"model": Problem, "description": "Unknown user or symbol."},
+        503: {"model": Problem, "description": "The source of truth is unavailable."},
+    },
+    tags=["portfolio"],
+    summary="Create or replace a holding",
+)
+async def put_holding(
+    request: Request, user_id: UserId, symbol: Symbol, body: HoldingIn
+) -> HoldingOut:
+    svc = services(request)
+    keys = user_keys(user_id)
+
+    async def write() -> None:
+        # Source of truth first, then the cache; the response waits for both.
+        await svc.source.upsert_holding(
+            user_id, symbol, body.quantity, body.cost_basis, announce=keys
+        )
+        await svc.cache.invalidate(keys)
+
+    # Shielded: a client hanging up after the commit must not skip the invalidation.
+    await asyncio.shield(write())
+    return HoldingOut(
+        user_id=user_id, symbol=symbol, quantity=body.quantity, cost_basis=body.cost_basis
+    )
+
+
+@router.delete(
+    "/api/portfolio/{user_id}/holdings/{symbol}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"model": Problem, "description": "Unknown user, or no such holding."},
+        503: {"model": Problem, "description": "The source of truth is unavailable."},
+    },
+    tags=["portfolio"],
+    summary="Delete a holding",
+)
+async def delete_holding(request: Request, user_id: UserId, symbol: Symbol) -> Response:
+    svc = services(request)
+    keys = user_keys(user_id)
+
+    async def write() -> bool:
+        deleted = await svc.source.delete_holding(user_id, symbol, announce=keys)
+        if deleted:
+            await svc.cache.invalidate(keys)
+        return deleted
+
+    if not await asyncio.shield(write()):
+        return JSONResponse(
+            {"detail": f"user {user_id} holds no {symbol}"}, status_code=status.HTTP_404_NOT_FOUND
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/health", tags=["ops"], summary="Liveness: 200 while the process runs")
+async def health() -> Response:
+    # Touches nothing: a Redis or database outage must not get the container killed.
+    return Response(content=_HEALTH_BODY, media_type=JSON)
+
+
+@router.get(
+    "/ready",
+    tags=["ops"],
+    summary="Readiness: source of truth answers (Redis down only degrades)",
+    responses={503: {"description": "The source of truth does not answer."}},
+)
+async def ready(request: Request) -> JSONResponse:
+    svc = services(request)
+    body: dict[str, Any] = {"status": "ready", "source": svc.source.kind, "database": "ok"}
+    code = status.HTTP_200_OK
+    try:
+        await svc.source.ping()
+    except SourceUnavailableError:
+        body.update(status="unavailable", database="down")
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+    redis_ok = await svc.cache.ping()
+    if svc.listener is None:
+        body["invalidation"] = "local"
+    else:
+        body["invalidation"] = "listening" if svc.listener.synced.is_set() else "reconnecting"
+    body["cache"] = "ok" if redis_ok and svc.cache.available else "degraded"
+    return JSONResponse(body, status_code=code)
+
+
+@router.get("/cache/stats", tags=["ops"], summary="Hit ratio, memory and evictions")
+async def cache_stats(request: Request) -> JSONResponse:
+    cache = services(request).cache
+    try:
+        return JSONResponse(await cache.stats())
+    except CacheUnavailableError as exc:
+        body = cache.local_stats()
+        body["redis"] = {"available": False, "error": str(exc)}
+        return JSONResponse(body)
+
+
+@router.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    registry = services(request).metrics.registry
+    return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def mount_bench_routes(app: FastAPI) -> None:
+    """GET /bench/baseline/{user_id}: the portfolio payload from a plain dict, for comparison."""
+    memo: dict[int, bytes] = {}
+
+    @app.get("/bench/baseline/{user_id}", include_in_schema=False)
+    async def bench_baseline(request: Request, user_id: UserId) -> Response:
+        data = memo.get(user_id)
+        if data is None:
+            data = await load_portfolio(services(request).source, user_id)
+            if data is None:
+                return JSONResponse({"detail": f"user {user_id} not found"}, status_code=404)
+            memo[user_id] = data
+        return Response(content=data, media_type=JSON)

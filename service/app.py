@@ -1,0 +1,83 @@
+"""The FastAPI application factory and its lifespan (start and stop of every dependency)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from service.api import Services, mount_bench_routes, router
+from service.cache import Cache
+from service.invalidation import InvalidationListener
+from service.metrics import Metrics, MetricsMiddleware
+from service.settings import Settings
+from service.source import NotFoundError, SourceUnavailableError, make_source
+
+log = logging.getLogger(__name__)
+
+# Seconds the start waits for the invalidation listener before serving (cache bypassed meanwhile).
+_LISTENER_START_WAIT_S = 5.0
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    metrics = Metrics()
+    instance_id = uuid.uuid4().hex[:12]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        source = make_source(settings, instance_id)
+        await source.open()
+        postgres = settings.database_url is not None
+        # With Postgres, other instances write too: trust the cache only once we can hear them.
+        cache = Cache.from_settings(settings, metrics, coherent=not postgres)
+        await cache.start()
+        listener = None
+        if settings.database_url is not None:
+            listener = InvalidationListener(
+                settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
+            )
+            await listener.start(wait_s=_LISTENER_START_WAIT_S)
+        app.state.services = Services(settings, source, cache, listener, metrics, instance_id)
+        log.info(
+            "fyntrix service ready: instance=%s source=%s redis=%s:%s/%s",
+            instance_id,
+            source.kind,
+            settings.redis_host,
+            settings.redis_port,
+            settings.redis_db,
+        )
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.stop()
+            await cache.close()
+            await source.close()
+            log.info("fyntrix service stopped: instance=%s", instance_id)
+
+    app = FastAPI(
+        title="Fyntrix API",
+        version="1.0.0",
+        summary="Portfolios, dashboards and ranked picks behind a Redis cache-aside layer.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(router)
+    if settings.bench_endpoints:
+        mount_bench_routes(app)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(SourceUnavailableError)
+    async def unavailable(_request: Request, exc: SourceUnavailableError) -> JSONResponse:
+        log.warning("source of truth unavailable: %s", exc)
+        return JSONResponse({"detail": "source of truth unavailable"}, status_code=503)
+
+    return app

@@ -1,0 +1,544 @@
+"""Cache-aside over the task's private Redis, with a small in-process L1 in front of it.
+
+Guarantees (the cache is never the source of truth; every one of these errs towards a miss):
+
+* Read-your-writes on one instance: `invalidate()` returns only once no stale copy can be served
+  by this instance. Every fill (Redis -> L1, source -> Redis/L1) records the invalidation tick at
+  which it started and is dropped if its key or namespace was invalidated since; a fill that was
+  already writing to Redis when the invalidation came is awaited, and it deletes its own write
+  when it finds itself stale afterwards.
+* A dead or hung Redis costs milliseconds: short socket timeouts, no client retries, and a
+  circuit breaker that skips Redis entirely while OPEN. Requests then read the source of truth
+  and are reported as BYPASS.
+* No stale value after an outage: an invalidation that could not reach Redis (or was skipped
+  because the breaker was open) trips the breaker and is remembered; the background half-open
+  probe replays those deletes (and any pending namespace flushes) before the breaker closes.
+* While the cross-instance invalidation feed is down (`set_coherent(False)`), the cache is
+  bypassed too: another task's writes could not be heard.
+* Single flight per key: a burst of misses for one key runs the loader once. A miss that arrives
+  after an invalidation never joins a load that started before it.
+
+Values are stored as serialized JSON bytes, so a hit is returned as is (no parse, no re-encode).
+Key listing for operators uses SCAN (never KEYS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
+    from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[], Awaitable[bytes | None]]
+
+# Errors that mean "Redis did not do it"; OSError covers refused/reset sockets that redis-py
+# does not wrap, TimeoutError the socket timeouts.
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+
+# Remembered individual keys whose delete is owed to Redis; past this, owe whole namespaces.
+_MAX_DIRTY_KEYS = 10_000
+# Longest a writer waits for a concurrent fill's in-progress Redis SET to settle, in seconds.
+_SETTLE_TIMEOUT_S = 5.0
+
+
+class CacheStatus(enum.StrEnum):
+    HIT = "HIT"
+    MISS = "MISS"
+    BYPASS = "BYPASS"
+
+
+class CacheUnavailableError(RuntimeError):
+    """Redis could not be reached for an operator request (stats, key listing)."""
+
+
+def namespace_of(key: str) -> str:
+    return key.partition(":")[0]
+
+
+@dataclass(eq=False)
+class _Flight:
+    started: int  # invalidation tick when the load started
+    fill: bool  # whether the result may be written to the cache
+    setting: bool = False  # True while its Redis SET is in progress
+    task: asyncio.Task[bytes | None] = field(init=False)
+
+
+class Cache:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        breaker: CircuitBreaker,
+        *,
+        l1_ttl_s: float = 1.0,
+        l1_max_entries: int = 10_000,
+        metrics: Metrics | None = None,
+        coherent: bool = True,
+    ) -> None:
+        self.redis = client
+        self.breaker = breaker
+        self._l1_ttl_s = l1_ttl_s
+        self._l1_max = l1_max_entries
+        self._metrics = metrics
+        self._coherent = coherent
+        # key -> (expires_at monotonic seconds, serialized value)
+        self._l1: dict[str, tuple[float, bytes]] = {}
+        self._inflight: dict[str, _Flight] = {}
+        # Invalidation clock: bumped by every invalidation/flush; fills compare against it.
+        self._tick = 0
+        self._key_tick: dict[str, int] = {}
+        self._ns_tick: dict[str, int] = {}
+        # Fills in progress that hold a start tick (Redis GET then L1 put, or a flight).
+        self._active_fills = 0
+        # Deletes owed to Redis (it was unreachable when they were due).
+        self._dirty: set[str] = set()
+        self._flush_owed: set[str] = set()
+        self._probe_needed = asyncio.Event()
+        self._probe_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.hits = 0
+        self.misses = 0
+        self.bypasses = 0
+        self.redis_errors = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, metrics: Metrics | None = None, *, coherent: bool = True
+    ) -> Cache:
+        timeout_s = settings.redis_socket_timeout_ms / 1000
+        pool = aioredis.BlockingConnectionPool(
+            host=settings.redis_host,
+            port=settings.redis_port,
+            db=settings.redis_db,
+            password=(
+                settings.redis_password.get_secret_value() if settings.redis_password else None
+            ),
+            socket_connect_timeout=settings.redis_socket_connect_timeout_ms / 1000,
+            socket_timeout=timeout_s,
+            max_connections=settings.redis_max_connections,
+            # Waiting for a pooled connection is bounded like any other Redis call.
+            timeout=timeout_s,
+            # No client-side retries: the breaker decides, and a retry doubles a dead Redis's cost.
+            retry=Retry(NoBackoff(), 0),
+        )
+        breaker = CircuitBreaker(
+            settings.circuit_breaker_failure_threshold,
+            settings.circuit_breaker_reset_timeout_ms / 1000,
+        )
+        return cls(
+            aioredis.Redis(connection_pool=pool),
+            breaker,
+            l1_ttl_s=settings.cache_l1_ttl_ms / 1000,
+            l1_max_entries=settings.cache_l1_max_entries,
+            metrics=metrics,
+            coherent=coherent,
+        )
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self._probe_task is None:
+            self._probe_task = asyncio.create_task(self._probe_loop(), name="cache-probe")
+
+    async def close(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+            self._probe_task = None
+        for task in list(self._inflight.values()):
+            task.task.cancel()
+        await self.redis.aclose(close_connection_pool=True)
+
+    # ----------------------------------------------------------------------------- state
+
+    @property
+    def available(self) -> bool:
+        """True when reads may be served from (and filled into) the cache."""
+        return self._coherent and self.breaker.closed
+
+    @property
+    def coherent(self) -> bool:
+        return self._coherent
+
+    def set_coherent(self, coherent: bool) -> None:
+        """Whether cross-instance invalidations are being heard (see invalidation.py)."""
+        self._coherent = coherent
+
+    @property
+    def l1_size(self) -> int:
+        return len(self._l1)
+
+    # ----------------------------------------------------------------------------- reads
+
+    async def fetch(self, key: str, ttl_s: int, loader: Loader) -> tuple[bytes | None, CacheStatus]:
+        """The value for `key`, from L1, Redis or `loader` (which returns None for "no such").
+
+        `None` results are never cached. Loader exceptions propagate to every caller sharing it.
+        """
+        if not (self._coherent and self.breaker.closed):
+            data = await self._load(key, ttl_s, loader, fill=False)
+            self._count(key, CacheStatus.BYPASS)
+            return data, CacheStatus.BYPASS
+        entry = self._l1.get(key)
+        if entry is not None:
+            if entry[0] > time.monotonic():
+                self._count(key, CacheStatus.HIT)
+                return entry[1], CacheStatus.HIT
+            self._l1.pop(key, None)
+        started = self._tick
+        self._active_fills += 1
+        try:
+            raw = cast("bytes | None", await self.redis.get(key))  # decode_responses is off
+        except REDIS_ERRORS as exc:
+            self._redis_failed("get", exc)
+            data = await self._load(key, ttl_s, loader, fill=False)
+            self._count(key, CacheStatus.BYPASS)
+            return data, CacheStatus.BYPASS
+        finally:
+            self._active_fills -= 1
+        self.breaker.record_success()
+        if raw is not None:
+            if self.available and not self._stale(key, started):
+                self._l1_put(key, raw, ttl_s)
+            self._count(key, CacheStatus.HIT)
+            return raw, CacheStatus.HIT
+        data = await self._load(key, ttl_s, loader, fill=True)
+        self._count(key, CacheStatus.MISS)
+        return data, CacheStatus.MISS
+
+    async def _load(self, key: str, ttl_s: int, loader: Loader, *, fill: bool) -> bytes | None:
+        flight = self._inflight.get(key)
+        if flight is None:
+            flight = _Flight(started=self._tick, fill=fill)
+            flight.task = asyncio.create_task(self._run_flight(flight, key, ttl_s, loader))
+            self._inflight[key] = flight
+            flight.task.add_done_callback(lambda _t: self._flight_done(key, flight))
+        # shield: a caller that goes away (client disconnect) must not cancel the others' load.
+        return await asyncio.shield(flight.task)
+
+    def _flight_done(self, key: str, flight: _Flight) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        if not flight.task.cancelled():
+            # Retrieve it so an exception nobody awaited any more is not reported as lost.
+            flight.task.exception()
+
+    async def _run_flight(
+        self, flight: _Flight, key: str, ttl_s: int, loader: Loader
+    ) -> bytes | None:
+        self._active_fills += 1
+        try:
+            data = await loader()
+            if data is None or not flight.fill or not self.available:
+                return data
+            if self._stale(key, flight.started):
+                return data  # invalidated while loading: the value may predate the write
+            flight.setting = True
+            try:
+                await self.redis.set(key, data, ex=ttl_s)
+            except REDIS_ERRORS as exc:
+                self._redis_failed("set", exc)
+                return data
+            if self._stale(key, flight.started):
+                # Invalidated while the SET was on the wire: take our own write back.
+                await self._delete_or_owe([key])
+            else:
+                self.breaker.record_success()
+                self._l1_put(key, data, ttl_s)
+            return data
+        finally:
+            self._active_fills -= 1
+
+    def _stale(self, key: str, started: int) -> bool:
+        return (
+            self._key_tick.get(key, 0) > started
+            or self._ns_tick.get(namespace_of(key), 0) > started
+        )
+
+    def _l1_put(self, key: str, value: bytes, ttl_s: int) -> None:
+        if self._l1_max <= 0:
+            return
+        if key not in self._l1 and len(self._l1) >= self._l1_max:
+            # Oldest insertion first: with sub-second TTLs that is close enough to LRU.
+            self._l1.pop(next(iter(self._l1)))
+        self._l1[key] = (time.monotonic() + min(self._l1_ttl_s, ttl_s), value)
+
+    # ----------------------------------------------------------------------------- invalidation
+
+    async def invalidate(self, keys: Iterable[str], *, reason: str = "local") -> None:
+        """Drop `keys` everywhere this instance caches them. Returns once none can be served."""
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return
+        if not self._active_fills:
+            # Nobody holds an older start tick: the per-key history can go (bounds its size).
+            self._key_tick.clear()
+        self._tick += 1
+        settling: dict[str, asyncio.Task[bytes | None]] = {}
+        for key in unique:
+            self._key_tick[key] = self._tick
+            self._l1.pop(key, None)
+            flight = self._inflight.pop(key, None)
+            if flight is not None and flight.setting:
+                settling[key] = flight.task
+        if self._metrics is not None:
+            self._metrics.invalidations.labels(reason).inc(len(unique))
+        await self._delete_or_owe(unique)
+        await self._settle(settling)
+
+    async def flush_namespaces(self, namespaces: Iterable[str], *, reason: str = "resync") -> None:
+        """Drop every key of `namespaces` (after missed notifications). SCAN + UNLINK."""
+        names = set(namespaces)
+        if not names:
+            return
+        self._tick += 1
+        for ns in names:
+            self._ns_tick[ns] = self._tick
+        for key in [k for k in self._l1 if namespace_of(k) in names]:
+            del self._l1[key]
+        settling: dict[str, asyncio.Task[bytes | None]] = {}
+        for key in [k for k in self._inflight if namespace_of(k) in names]:
+            flight = self._inflight.pop(key)
+            if flight.setting:
+                settling[key] = flight.task
+        if self._metrics is not None:
+            self._metrics.invalidations.labels(reason).inc()
+        if self.breaker.closed:
+            try:
+                for ns in sorted(names):
+                    await self._unlink_matching(f"{ns}:*")
+            except REDIS_ERRORS as exc:
+                self._owe_flush(names, exc)
+        else:
+            self._owe_flush(names, None)
+        await self._settle(settling)
+
+    async def _settle(self, settling: dict[str, asyncio.Task[bytes | None]]) -> None:
+        """Wait for fills whose Redis SET was in progress when their key was invalidated."""
+        if not settling:
+            return
+        _, pending = await asyncio.wait(settling.values(), timeout=_SETTLE_TIMEOUT_S)
+        if pending:
+            # Could not confirm those SETs were taken back: stop trusting Redis until the probe
+            # has deleted the keys again.
+            log.warning("cache fills did not settle in %.1f s; tripping", _SETTLE_TIMEOUT_S)
+            self._dirty.update(k for k, t in settling.items() if t in pending)
+            self._trip()
+
+    async def _delete_or_owe(self, keys: list[str]) -> None:
+        if self.breaker.closed:
+            try:
+                await self.redis.delete(*keys)
+                return
+            except REDIS_ERRORS as exc:
+                self._count_error("delete", exc)
+        # Redis may still hold the keys: skip it until the probe has deleted them.
+        self._dirty.update(keys)
+        if len(self._dirty) > _MAX_DIRTY_KEYS:
+            self._flush_owed.update(namespace_of(k) for k in self._dirty)
+            self._dirty.clear()
+        self._trip()
+
+    def _owe_flush(self, names: set[str], exc: BaseException | None) -> None:
+        if exc is not None:
+            self._count_error("flush", exc)
+        self._flush_owed.update(names)
+        self._trip()
+
+    async def _unlink_matching(self, pattern: str) -> int:
+        removed = 0
+        batch: list[bytes] = []
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += await self.redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            removed += await self.redis.unlink(*batch)
+        return removed
+
+    # ----------------------------------------------------------------------------- breaker
+
+    def _redis_failed(self, op: str, exc: BaseException) -> None:
+        self._count_error(op, exc)
+        # Only "Redis is not answering" counts towards opening; a command error (e.g. OOM on a
+        # SET under `noeviction`) comes from a Redis that is up.
+        unreachable = not isinstance(exc, RedisError) or isinstance(
+            exc, RedisConnectionError | RedisTimeoutError
+        )
+        if unreachable and self.breaker.record_failure():
+            self._on_open()
+
+    def _trip(self) -> None:
+        # OPEN or HALF_OPEN already skip Redis, and the probe pays what is owed before closing.
+        if self.breaker.closed:
+            self.breaker.trip()
+            self._on_open()
+
+    def _on_open(self) -> None:
+        log.warning("redis circuit breaker open: serving from the source of truth")
+        self._probe_needed.set()
+        if self._metrics is not None:
+            self._metrics.breaker_open.set(1)
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await self._probe_needed.wait()
+            await asyncio.sleep(self.breaker.seconds_until_probe())
+            if not self.breaker.begin_probe():
+                if self.breaker.closed:
+                    self._probe_needed.clear()
+                continue
+            if await self._probe():
+                self.breaker.probe_succeeded()
+                self._probe_needed.clear()
+                log.info("redis reachable again: circuit breaker closed")
+                if self._metrics is not None:
+                    self._metrics.breaker_open.set(0)
+            else:
+                self.breaker.probe_failed()
+
+    async def _probe(self) -> bool:
+        """PING, then pay every delete owed, so the breaker closes only on a clean Redis."""
+        try:
+            await self.redis.ping()
+            # Loop: invalidations may add owed deletes while we await.
+            while self._dirty or self._flush_owed:
+                names = set(self._flush_owed)
+                for ns in sorted(names):
+                    await self._unlink_matching(f"{ns}:*")
+                self._flush_owed -= names
+                keys = list(self._dirty)[:1000]
+                if keys:
+                    await self.redis.delete(*keys)
+                    self._dirty.difference_update(keys)
+        except REDIS_ERRORS as exc:
+            self._count_error("probe", exc)
+            return False
+        return True
+
+    # ----------------------------------------------------------------------------- metrics
+
+    def _count(self, key: str, status: CacheStatus) -> None:
+        if status is CacheStatus.HIT:
+            self.hits += 1
+        elif status is CacheStatus.MISS:
+            self.misses += 1
+        else:
+            self.bypasses += 1
+        if self._metrics is not None:
+            self._metrics.cache_lookup(namespace_of(key), status)
+
+    def _count_error(self, op: str, exc: BaseException) -> None:
+        self.redis_errors += 1
+        log.debug("redis %s failed: %r", op, exc)
+        if self._metrics is not None:
+            self._metrics.redis_errors.labels(op).inc()
+
+    # ----------------------------------------------------------------------------- plain API
+
+    async def get_json(self, key: str) -> Any:
+        """The decoded value at `key`, or None (absent, or Redis unavailable). Redis only."""
+        if not self.breaker.closed:
+            return None
+        try:
+            raw = await self.redis.get(key)
+        except REDIS_ERRORS as exc:
+            self._redis_failed("get", exc)
+            return None
+        self.breaker.record_success()
+        return None if raw is None else orjson.loads(raw)
+
+    async def set_json(self, key: str, value: Any, ex: int | None = None) -> bool:
+        """Store `value` as JSON with a TTL of `ex` seconds. False when Redis did not store it."""
+        if not self.breaker.closed:
+            return False
+        try:
+            await self.redis.set(key, orjson.dumps(value), ex=ex)
+        except REDIS_ERRORS as exc:
+            self._redis_failed("set", exc)
+            return False
+        self.breaker.record_success()
+        return True
+
+    async def scan_keys(self, pattern: str, limit: int = 1000) -> list[str]:
+        """Up to `limit` keys matching `pattern`, via SCAN (KEYS would block Redis)."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        keys: list[str] = []
+        try:
+            async for key in self.redis.scan_iter(match=pattern, count=min(1000, max(limit, 10))):
+                keys.append(key.decode() if isinstance(key, bytes) else str(key))
+                if len(keys) >= limit:
+                    break
+        except REDIS_ERRORS as exc:
+            self._count_error("scan", exc)
+            raise CacheUnavailableError(f"redis unavailable: {exc}") from exc
+        return keys
+
+    async def ping(self, timeout_s: float = 1.0) -> bool:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return bool(await self.redis.ping())
+        except REDIS_ERRORS:
+            return False
+
+    def local_stats(self) -> dict[str, Any]:
+        """This instance's counters: hit ratio is hits / (hits + misses); bypasses excluded."""
+        lookups = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "bypasses": self.bypasses,
+            "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
+            "redis_errors": self.redis_errors,
+            "breaker": self.breaker.state.value,
+            "coherent": self._coherent,
+            "l1_entries": len(self._l1),
+        }
+
+    async def stats(self) -> dict[str, Any]:
+        """local_stats() plus Redis INFO memory/stats (raises CacheUnavailableError)."""
+        out = self.local_stats()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.info("memory")
+                pipe.info("stats")
+                memory, stats = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            self._count_error("info", exc)
+            raise CacheUnavailableError(f"redis unavailable: {exc}") from exc
+        used = int(memory.get("used_memory", 0))
+        maxmemory = int(memory.get("maxmemory", 0))
+        out["redis"] = {
+            "available": True,
+            "used_memory_bytes": used,
+            "maxmemory_bytes": maxmemory,
+            "used_memory_ratio": round(used / maxmemory, 4) if maxmemory else None,
+            "maxmemory_policy": memory.get("maxmemory_policy"),
+            "evicted_keys": int(stats.get("evicted_keys", 0)),
+            "expired_keys": int(stats.get("expired_keys", 0)),
+            "keyspace_hits": int(stats.get("keyspace_hits", 0)),
+            "keyspace_misses": int(stats.get("keyspace_misses", 0)),
+        }
+        return out

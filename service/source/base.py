@@ -1,0 +1,101 @@
+"""The source-of-truth interface the API depends on, and the rows it returns.
+
+Two implementations: Postgres (psycopg 3, async pool; shared by every task) and an embedded SQLite
+file (one task, demo/local use). Both create the schema on start and seed the same demo data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+class SourceError(Exception):
+    """Base class of the errors a source raises on purpose."""
+
+
+class NotFoundError(SourceError):
+    """The request names something that does not exist (mapped to HTTP 404)."""
+
+
+class UnknownUserError(NotFoundError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} not found")
+
+
+class UnknownSymbolError(NotFoundError):
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"symbol {symbol} not found")
+
+
+class SourceUnavailableError(SourceError):
+    """The database did not answer (mapped to HTTP 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingRow:
+    symbol: str
+    name: str
+    quantity: float
+    cost_basis: float  # average cost per share, in the price currency
+    price: float
+    prev_close: float
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRows:
+    user_id: int
+    name: str
+    holdings: tuple[HoldingRow, ...]  # sorted by symbol
+
+
+@dataclass(frozen=True, slots=True)
+class PickRow:
+    rank: int
+    symbol: str
+    name: str
+    score: float
+    price: float
+    prev_close: float
+
+
+class Source(Protocol):
+    """What the API needs from the source of truth.
+
+    Writes take `announce`: cache keys that the write makes stale. A source shared by several
+    instances (Postgres) publishes them atomically with the write, so every instance can drop
+    its copies; a single-instance source may ignore them.
+    """
+
+    kind: Literal["postgres", "sqlite"]
+
+    async def open(self) -> None:
+        """Connect, create the schema if missing, seed demo data into an empty database."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise SourceUnavailableError unless the database answers a trivial query."""
+
+    async def portfolio(self, user_id: int) -> PortfolioRows | None:
+        """The user's holdings joined with prices, or None for an unknown user."""
+
+    async def top_picks(self, limit: int) -> list[PickRow]:
+        """Up to `limit` ranked picks, best first."""
+
+    async def upsert_holding(
+        self,
+        user_id: int,
+        symbol: str,
+        quantity: float,
+        cost_basis: float,
+        *,
+        announce: Sequence[str] = (),
+    ) -> None:
+        """Create or replace one holding. Raises UnknownUserError / UnknownSymbolError."""
+
+    async def delete_holding(
+        self, user_id: int, symbol: str, *, announce: Sequence[str] = ()
+    ) -> bool:
+        """Delete one holding; False when there was none. Raises UnknownUserError."""

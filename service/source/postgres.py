@@ -1,0 +1,200 @@
+"""Postgres source of truth: psycopg 3 with an async connection pool.
+
+Writes publish the cache keys they make stale with NOTIFY inside the same transaction, so the
+notice is delivered to every listening instance exactly when (and only if) the write commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from service.invalidation import CHANNEL, encode_notice
+from service.source.base import (
+    HoldingRow,
+    PickRow,
+    PortfolioRows,
+    SourceUnavailableError,
+    UnknownSymbolError,
+    UnknownUserError,
+)
+from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings
+
+log = logging.getLogger(__name__)
+
+# Serializes schema creation and seeding when several instances start against one database.
+_SCHEMA_LOCK_ID = 0x46594E54  # "FYNT"
+# Seconds: how long open() waits for the database, and a request for a pooled connection.
+_OPEN_TIMEOUT_S = 10.0
+_ACQUIRE_TIMEOUT_S = 5.0
+
+_PORTFOLIO_SQL = """
+    SELECT u.name, h.symbol, p.name, h.quantity, h.cost_basis, p.price, p.prev_close
+    FROM users u
+    LEFT JOIN holdings h ON h.user_id = u.id
+    LEFT JOIN prices p ON p.symbol = h.symbol
+    WHERE u.id = %s
+"""
+_PICKS_SQL = """
+    SELECT k.rank, k.symbol, p.name, k.score, p.price, p.prev_close
+    FROM picks k JOIN prices p ON p.symbol = k.symbol
+    ORDER BY k.rank
+    LIMIT %s
+"""
+_UPSERT_SQL = """
+    INSERT INTO holdings (user_id, symbol, quantity, cost_basis) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (user_id, symbol)
+    DO UPDATE SET quantity = EXCLUDED.quantity, cost_basis = EXCLUDED.cost_basis
+"""
+
+
+class PostgresSource:
+    kind: Literal["postgres", "sqlite"] = "postgres"
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        instance_id: str,
+        max_size: int = 10,
+        seed: bool = True,
+        channel: str = CHANNEL,
+    ) -> None:
+        self.conninfo = conninfo
+        self.instance_id = instance_id
+        self.channel = channel
+        self._seed = seed
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=_ACQUIRE_TIMEOUT_S,
+            name="fyntrix",
+        )
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=_OPEN_TIMEOUT_S)
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
+                for ddl in SCHEMA:
+                    await conn.execute(ddl)
+                cur = await conn.execute("SELECT count(*) FROM users")
+                row = await cur.fetchone()
+                if self._seed and row is not None and row[0] == 0:
+                    await _seed(conn)
+                    log.info("seeded demo data into an empty postgres database")
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            await self._pool.close()
+            raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        try:
+            async with asyncio.timeout(2.0), self._pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.OperationalError, PoolTimeout, TimeoutError) as exc:
+            raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+
+    async def _read(self, sql: str, params: tuple[object, ...]) -> list[TupleRow]:
+        # One retry: after a Postgres restart every pooled connection is broken once, and the
+        # pool discards a broken connection when it comes back. (Checking each connection on
+        # checkout instead would cost a round trip on every request.)
+        for attempt in (1, 2):
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(sql, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError as exc:
+                if attempt == 2:
+                    raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+            except PoolTimeout as exc:
+                raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def portfolio(self, user_id: int) -> PortfolioRows | None:
+        rows = await self._read(_PORTFOLIO_SQL, (user_id,))
+        if not rows:
+            return None
+        holdings = tuple(
+            sorted(
+                (HoldingRow(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows if r[1] is not None),
+                key=lambda h: h.symbol,
+            )
+        )
+        return PortfolioRows(user_id, rows[0][0], holdings)
+
+    async def top_picks(self, limit: int) -> list[PickRow]:
+        return [PickRow(*r) for r in await self._read(_PICKS_SQL, (limit,))]
+
+    async def upsert_holding(
+        self,
+        user_id: int,
+        symbol: str,
+        quantity: float,
+        cost_basis: float,
+        *,
+        announce: Sequence[str] = (),
+    ) -> None:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await self._check_user(conn, user_id)
+                cur = await conn.execute("SELECT 1 FROM prices WHERE symbol = %s", (symbol,))
+                if await cur.fetchone() is None:
+                    raise UnknownSymbolError(symbol)
+                await conn.execute(_UPSERT_SQL, (user_id, symbol, quantity, cost_basis))
+                await self._announce(conn, announce)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+
+    async def delete_holding(
+        self, user_id: int, symbol: str, *, announce: Sequence[str] = ()
+    ) -> bool:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await self._check_user(conn, user_id)
+                cur = await conn.execute(
+                    "DELETE FROM holdings WHERE user_id = %s AND symbol = %s", (user_id, symbol)
+                )
+                deleted = cur.rowcount > 0
+                if deleted:
+                    await self._announce(conn, announce)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+        return deleted
+
+    @staticmethod
+    async def _check_user(conn: psycopg.AsyncConnection[TupleRow], user_id: int) -> None:
+        # FOR SHARE: the user cannot disappear between this check and the write.
+        cur = await conn.execute("SELECT 1 FROM users WHERE id = %s FOR SHARE", (user_id,))
+        if await cur.fetchone() is None:
+            raise UnknownUserError(user_id)
+
+    async def _announce(self, conn: psycopg.AsyncConnection[TupleRow], keys: Sequence[str]) -> None:
+        if keys:
+            # Transactional: listeners hear it at commit, never for a rolled-back write.
+            await conn.execute(
+                "SELECT pg_notify(%s, %s)", (self.channel, encode_notice(self.instance_id, keys))
+            )
+
+
+async def _seed(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany("INSERT INTO users (id, name) VALUES (%s, %s)", USERS)
+        await cur.executemany(
+            "INSERT INTO prices (symbol, name, price, prev_close) VALUES (%s, %s, %s, %s)", PRICES
+        )
+        await cur.executemany(
+            "INSERT INTO holdings (user_id, symbol, quantity, cost_basis) VALUES (%s, %s, %s, %s)",
+            demo_holdings(),
+        )
+        await cur.executemany("INSERT INTO picks (rank, symbol, score) VALUES (%s, %s, %s)", PICKS)
