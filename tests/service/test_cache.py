@@ -335,36 +335,73 @@ async def test_recovers_when_redis_comes_back(
         await asyncio.sleep(0.05)
 
 
-async def test_invalidation_missed_during_an_outage_is_replayed_before_redis_is_trusted(
+async def test_a_delete_lost_in_a_partition_is_replayed_before_redis_is_trusted(
     redis_server: RedisServer, cache_factory: CacheFactory
 ) -> None:
-    """GIVEN a cached value, and Redis hung (not restarted: it still holds the old value)
-    WHEN the key is invalidated during the outage
-    THEN once Redis answers again the old value is never served."""
-    cache = cache_factory(
-        redis_server, redis_socket_timeout_ms=100, circuit_breaker_reset_timeout_ms=200
-    )
-    await cache.start()
-    load = Loader("old")
-    await cache.fetch("portfolio:4", 30, load)
-    redis_server.pause()
+    """GIVEN a cached value, and a network partition (Redis alive, keeping the old value)
+    WHEN the key is invalidated and the DEL never reaches Redis
+    THEN once Redis is reachable again the old value is never served."""
+    proxy = await TcpProxy(redis_server.host, redis_server.port).start()
     try:
+        cache = cache_factory(
+            None,
+            redis_port=proxy.port,
+            redis_socket_timeout_ms=100,
+            circuit_breaker_reset_timeout_ms=200,
+        )
+        await cache.start()
+        load = Loader("old")
+        await cache.fetch("portfolio:4", 30, load)
+        proxy.drop_requests()
         load.value = "new"
         await cache.invalidate(["portfolio:4"])
         assert not cache.breaker.closed  # a delete that could not be made trips the breaker
+        assert redis_server.client().get("portfolio:4") == b'"old"'  # Redis never saw it
         assert await cache.fetch("portfolio:4", 30, load) == (b'"new"', CacheStatus.BYPASS)
+        proxy.restore()
+        await assert_only_new_then_hit(cache, load, "portfolio:4")
+    finally:
+        await proxy.close()
+
+
+async def test_an_invalidation_while_the_breaker_is_open_is_replayed(
+    redis_server: RedisServer, cache_factory: CacheFactory
+) -> None:
+    """GIVEN Redis hung (SIGSTOP, data kept) and the breaker open
+    WHEN a key is invalidated (Redis is skipped entirely)
+    THEN after Redis resumes, the probe deletes it before any HIT."""
+    cache = cache_factory(
+        redis_server, redis_socket_timeout_ms=50, circuit_breaker_reset_timeout_ms=200
+    )
+    await cache.start()
+    load = Loader("old")
+    await cache.fetch("portfolio:5", 30, load)
+    redis_server.pause()
+    try:
+        for _ in range(3):
+            await cache.fetch("dashboard:5", 30, load)  # timeouts open the breaker
+        assert not cache.breaker.closed
+        load.value = "new"
+        start = time.perf_counter()
+        await cache.invalidate(["portfolio:5"])
+        assert time.perf_counter() - start < 0.02  # Redis not even tried
     finally:
         redis_server.resume()
+    assert redis_server.client().get("portfolio:5") == b'"old"'
+    await assert_only_new_then_hit(cache, load, "portfolio:5")
+
+
+async def assert_only_new_then_hit(cache: Cache, load: Loader, key: str) -> None:
     seen = set()
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:
-        data, status = await cache.fetch("portfolio:4", 30, load)
+        data, status = await cache.fetch(key, 30, load)
         seen.add((data, status))
         if status is CacheStatus.HIT:
             break
         await asyncio.sleep(0.02)
+    assert all(data == b'"new"' for data, _ in seen), seen
     assert (b'"new"', CacheStatus.HIT) in seen
-    assert all(data == b'"new"' for data, _ in seen)
 
 
 async def test_incoherent_cache_is_bypassed(
