@@ -14,7 +14,7 @@ CDK     := node_modules/.bin/cdk
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup system-deps synth test test-infra lint fmt deploy diff destroy bench targets up down check clean
+.PHONY: help setup system-deps synth test test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,17 +53,32 @@ fmt: $(STAMP_V)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-deploy: $(STAMP_V) $(STAMP_N) ## deploy to the AWS account of your current credentials
+bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your credentials (once)
 	@$(PY) -m infra.tools.require_aws
-	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$${IMAGE_TAG:?set IMAGE_TAG to the pushed image tag}
+	$(CDK) bootstrap -c stage=$(STAGE)
+
+deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
+	@$(PY) -m infra.tools.require_aws
+	$(CDK) deploy Fyntrix-Registry -c stage=$(STAGE)
+
+deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>)
+	@$(PY) -m infra.tools.require_aws
+	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
+	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG)
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 	@$(PY) -m infra.tools.require_aws
-	$(CDK) diff --all -c stage=$(STAGE)
+	$(CDK) diff --all -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
-destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's stacks (the registry keeps its images)
+destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and its images stay)
 	@$(PY) -m infra.tools.require_aws
-	$(CDK) destroy --all -c stage=$(STAGE)
+	$(CDK) destroy $(if $(filter prod,$(STAGE)),Fyntrix-Service-prod,Fyntrix-Service-$(STAGE)) -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
+
+docs: $(STAMP_V) ## regenerate the README's generated sections
+	$(PY) -m infra.docs
+
+snapshot-update: setup ## accept intended template changes into the snapshots
+	$(PY) -m pytest tests/infra --snapshot-update -q
 
 bench: setup ## synth/test/service benchmarks, with figures and ratios
 	$(PY) -m bench

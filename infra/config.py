@@ -413,6 +413,8 @@ class StageConfig:
     # Grace before the load balancer's health checks count: redis start + app start + margin.
     health_check_grace_margin_s: int = 30
     deletion_protection: bool = False
+    # The registry is shared by every stage: keep these two out of the per-stage defaults, or
+    # deploying one stage would rewrite the repository another stage uses.
     repository_name: str = PROJECT + "-app"
     image_retention_count: int = 30
 
@@ -592,7 +594,6 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "nat_gateways": 1,
         "scaling": ScalingSettings(desired_count=1, min_capacity=1, max_capacity=2),
         "log_retention_days": 14,
-        "image_retention_count": 20,
     },
     "prod": {
         "stage": "prod",
@@ -600,7 +601,6 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "scaling": ScalingSettings(desired_count=2, min_capacity=2, max_capacity=6),
         "log_retention_days": 90,
         "deletion_protection": True,
-        "image_retention_count": 50,
     },
 }
 
@@ -618,7 +618,9 @@ def load_stage(
     """
     if stage not in _STAGE_DEFAULTS:
         raise ConfigError(
-            "stage", f"unknown stage {stage!r}", f"pass one of {', '.join(STAGES)} with -c stage=..."
+            "stage",
+            f"unknown stage {stage!r}",
+            f"pass one of {', '.join(STAGES)} with -c stage=...",
         )
     base = dict(_STAGE_DEFAULTS[stage])
     # Build unvalidated first so overrides can fix what defaults alone would reject
@@ -632,16 +634,19 @@ def load_stage(
     return cfg
 
 
-def setting_paths(cls: type[Any] = None, prefix: str = "") -> list[tuple[str, str, Any]]:  # type: ignore[assignment]
-    """Every overridable setting as (dotted path, type name, dev default), for docs."""
-    obj: Any = load_stage("dev") if cls is None else cls
+def setting_paths(config: object | None = None, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """Every overridable setting as (dotted path, type name, value), for docs and errors.
+
+    Without a config, the values are dev's defaults.
+    """
+    obj: Any = load_stage("dev") if config is None else config
     rows: list[tuple[str, str, Any]] = []
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         path = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
-            rows += setting_paths(value, prefix=f"{path}.")  # type: ignore[arg-type]
+            rows += setting_paths(value, prefix=f"{path}.")
         else:
             rows.append((path, _type_name(hints[f.name]), value))
     return rows

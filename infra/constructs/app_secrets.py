@@ -31,10 +31,11 @@ class AppSecrets(Construct):
             secret_name=config.secret_name,
             description=f"Fyntrix app credentials ({config.stage}); one JSON key per variable",
             secret_string_value=SecretValue.unsafe_plain_text(placeholder),
-            removal_policy=RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN
+            if config.stage == "prod"
+            else RemovalPolicy.DESTROY,
         )
         acknowledge(self.secret, "AwsSolutions-SMG4")
         self.container_secrets: dict[str, ecs.Secret] = {
-            key: ecs.Secret.from_secrets_manager(self.secret, key)
-            for key in config.app.secret_keys
+            key: ecs.Secret.from_secrets_manager(self.secret, key) for key in config.app.secret_keys
         }

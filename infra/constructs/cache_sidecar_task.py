@@ -101,7 +101,8 @@ class CacheSidecarTask(Construct):
             stop_timeout=Duration.seconds(30),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
         )
-        self._writable(self.app, "app", (("tmp", "/tmp"), *EXEC_AGENT_PATHS))
+        # /tmp inside the container: a private, task-scoped volume, not the host temp dir.
+        self._writable(self.app, "app", (("tmp", "/tmp"), *EXEC_AGENT_PATHS))  # noqa: S108
 
         # --- redis: the cache sidecar, reachable only on the task's loopback
         self.redis = self.task_definition.add_container(
@@ -114,7 +115,9 @@ class CacheSidecarTask(Construct):
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=config.redis.port, name="redis")],
             command=config.redis.command_args(bind="127.0.0.1 -::1"),
-            health_check=_health(config.redis.health_check, redis_health_command(config.redis.port)),
+            health_check=_health(
+                config.redis.health_check, redis_health_command(config.redis.port)
+            ),
             start_timeout=Duration.seconds(config.redis.start_timeout_s),
             stop_timeout=Duration.seconds(10),
             readonly_root_filesystem=True,

@@ -47,9 +47,7 @@ def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path)
 
 @pytest.mark.slow
 def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None:
-    result = run_cdk(
-        "-c", "stage=prod", "-c", "imageTag=latest", outdir=tmp_path
-    )
+    result = run_cdk("-c", "stage=prod", "-c", "imageTag=latest", outdir=tmp_path)
     assert result.returncode != 0
     assert "invalid setting `app.image_tag`" in result.stderr
     assert "Fix:" in result.stderr
@@ -59,9 +57,7 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
-    result = run_cdk(
-        "-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path
-    )
+    result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
     service = json.loads((tmp_path / "Fyntrix-Service-dev.template.json").read_text())
     (td,) = [r for r in service["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]

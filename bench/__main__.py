@@ -1,0 +1,99 @@
+"""`make bench`: every benchmark of the project, with figures, goals and ratios.
+
+Run one part with `python -m bench synth|infra-tests|service|rehearsal`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {
+    **os.environ,
+    "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{ROOT / 'node_modules' / '.bin'}"
+    f"{os.pathsep}{os.environ.get('PATH', '')}",
+    "CDK_DISABLE_VERSION_CHECK": "1",
+}
+
+
+def timed(cmd: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            cmd, cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def report(name: str, times: list[float], goal_s: float) -> bool:
+    med = statistics.median(times)
+    ok = med <= goal_s
+    runs = ", ".join(f"{t:.2f}" for t in times)
+    print(
+        f"{name:<34} median {med:6.2f} s  goal <= {goal_s:5.1f} s  "
+        f"ratio {med / goal_s:4.2f}  {'PASS' if ok else 'MISS'}  (runs: {runs})"
+    )
+    return ok
+
+
+def bench_synth() -> bool:
+    out = tempfile.mkdtemp(prefix="fyntrix-bench-cdk.")
+    cmd = [str(ROOT / "node_modules/.bin/cdk"), "synth", "--quiet", "--no-notices", "-o", out]
+    timed(cmd, 1)  # warm-up: first jsii start loads the assembly cache
+    return report("cdk synth (all stacks, nag)", timed(cmd, 5), 6.0)
+
+
+def bench_infra_tests() -> bool:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/infra"]
+    return report("infra test suite", timed(cmd, 3), 60.0)
+
+
+def bench_module(module: str) -> Callable[[], bool]:
+    def run() -> bool:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            print(f"{module}: not available ({exc})")
+            return False
+        return int(mod.main()) == 0
+
+    return run
+
+
+PARTS: dict[str, Callable[[], bool]] = {
+    "synth": bench_synth,
+    "infra-tests": bench_infra_tests,
+    "service": bench_module("bench.service"),
+    "rehearsal": bench_module("bench.rehearsal"),
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(PARTS)
+    unknown = [n for n in names if n not in PARTS]
+    if unknown:
+        print(f"unknown part(s) {unknown}; choose from {list(PARTS)}", file=sys.stderr)
+        return 2
+    results = {}
+    for name in names:
+        print(f"\n== {name}")
+        results[name] = PARTS[name]()
+    print("\n== summary")
+    for name, ok in results.items():
+        print(f"{name:<14} {'PASS' if ok else 'MISS'}")
+    # Benchmarks report; they do not fail the build on a slow machine.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
