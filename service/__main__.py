@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
 # Exit statuses: 2 for invalid settings (like a usage error), 3 when the app failed to start.
 EXIT_INVALID_SETTINGS = 2
 EXIT_STARTUP_FAILED = 3
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once drained, so the process would end "killed by
+            # SIGTERM" (status 143). A SIGTERM stop is the normal end of an ECS task: exit 0.
+            captured = getattr(self, "_captured_signals", None)
+            if sig == signal.SIGTERM and isinstance(captured, list) and sig in captured:
+                captured.remove(sig)
+
+    return Server
 
 
 def main() -> int:
@@ -44,7 +62,7 @@ def main() -> int:
         proxy_headers=True,
         forwarded_allow_ips="*",  # behind the load balancer, which is the only way in
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     server.run()
     return 0 if server.started else EXIT_STARTUP_FAILED
 

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Source of truth: Postgres when DATABASE_URL is set, else an embedded SQLite file.
     database_url: SecretStr | None = None
     database_pool_max_size: int = Field(default=10, ge=1, le=1000)
+    # How long the start waits for the database before giving up (exit status 3), in seconds.
+    database_connect_timeout_s: int = Field(default=10, ge=1, le=300)
     sqlite_path: str = Field(default_factory=_default_sqlite_path, min_length=1)
     seed_demo_data: bool = True
 

@@ -42,6 +42,7 @@ def make_source(settings: Settings, instance_id: str) -> Source:
             instance_id=instance_id,
             max_size=settings.database_pool_max_size,
             seed=settings.seed_demo_data,
+            open_timeout_s=settings.database_connect_timeout_s,
         )
     from service.source.sqlite import SqliteSource
 

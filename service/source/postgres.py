@@ -30,8 +30,7 @@ log = logging.getLogger(__name__)
 
 # Serializes schema creation and seeding when several instances start against one database.
 _SCHEMA_LOCK_ID = 0x46594E54  # "FYNT"
-# Seconds: how long open() waits for the database, and a request for a pooled connection.
-_OPEN_TIMEOUT_S = 10.0
+# Seconds a request waits for a pooled connection before it gets a 503.
 _ACQUIRE_TIMEOUT_S = 5.0
 
 _PORTFOLIO_SQL = """
@@ -65,11 +64,13 @@ class PostgresSource:
         max_size: int = 10,
         seed: bool = True,
         channel: str = CHANNEL,
+        open_timeout_s: float = 10.0,
     ) -> None:
         self.conninfo = conninfo
         self.instance_id = instance_id
         self.channel = channel
         self._seed = seed
+        self._open_timeout_s = open_timeout_s
         self._pool = AsyncConnectionPool(
             conninfo,
             min_size=1,
@@ -81,7 +82,7 @@ class PostgresSource:
 
     async def open(self) -> None:
         try:
-            await self._pool.open(wait=True, timeout=_OPEN_TIMEOUT_S)
+            await self._pool.open(wait=True, timeout=self._open_timeout_s)
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
                 for ddl in SCHEMA:

@@ -1,0 +1,162 @@
+"""Settings (service/settings.py): names, defaults, validation, secrets."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings, format_errors
+
+# Every variable the service reads, with its default (None: unset). Deploy targets rely on these
+# exact names.
+DEFAULTS = {
+    "HOST": "0.0.0.0",
+    "PORT": 8000,
+    "LOG_LEVEL": "INFO",
+    "SHUTDOWN_TIMEOUT_S": 20,
+    "REDIS_HOST": "localhost",
+    "REDIS_PORT": 6379,
+    "REDIS_DB": 0,
+    "REDIS_PASSWORD": None,
+    "REDIS_SOCKET_CONNECT_TIMEOUT_MS": 100,
+    "REDIS_SOCKET_TIMEOUT_MS": 200,
+    "REDIS_MAX_CONNECTIONS": 64,
+    "REDIS_EXPECTED_MAXMEMORY_BYTES": None,
+    "REDIS_EXPECTED_MAXMEMORY_POLICY": None,
+    "CIRCUIT_BREAKER_FAILURE_THRESHOLD": 3,
+    "CIRCUIT_BREAKER_RESET_TIMEOUT_MS": 1000,
+    "DATABASE_URL": None,
+    "DATABASE_POOL_MAX_SIZE": 10,
+    "DATABASE_CONNECT_TIMEOUT_S": 10,
+    "SEED_DEMO_DATA": True,
+    "CACHE_TTL_PORTFOLIO_S": 30,
+    "CACHE_TTL_DASHBOARD_S": 30,
+    "CACHE_TTL_TOP_PICKS_S": 300,
+    "CACHE_L1_TTL_MS": 1000,
+    "CACHE_L1_MAX_ENTRIES": 10_000,
+    "AWS_COGNITO_USER_POOL_ID": None,
+    "AWS_COGNITO_CLIENT_ID": None,
+    "AWS_COGNITO_CLIENT_SECRET": None,
+    "MARKET_DATA_API_KEY": None,
+    "BENCH_ENDPOINTS": False,
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No setting inherited from the machine running the tests."""
+    for name in [*DEFAULTS, "SQLITE_PATH"]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    for name, default in DEFAULTS.items():
+        assert getattr(settings, name.lower()) == default, name
+    assert settings.sqlite_path.endswith("fyntrix.sqlite3")
+    assert settings.source_kind == "sqlite"
+
+
+def test_every_field_is_listed(clean_env: pytest.MonkeyPatch) -> None:
+    assert {f.upper() for f in Settings.model_fields} == {*DEFAULTS, "SQLITE_PATH"}
+
+
+def test_reads_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_HOST", "cache.internal")
+    clean_env.setenv("REDIS_PORT", "6380")
+    clean_env.setenv("CACHE_TTL_TOP_PICKS_S", "60")
+    clean_env.setenv("DATABASE_URL", "postgresql://app@db:5432/fyntrix")
+    clean_env.setenv("REDIS_EXPECTED_MAXMEMORY_BYTES", "209715200")
+    clean_env.setenv("REDIS_EXPECTED_MAXMEMORY_POLICY", "allkeys-lru")
+    clean_env.setenv("log_level", "debug")
+    settings = Settings()
+    assert (settings.redis_host, settings.redis_port) == ("cache.internal", 6380)
+    assert settings.cache_ttl_top_picks_s == 60
+    assert settings.source_kind == "postgres"
+    assert settings.redis_expected_maxmemory_bytes == 209_715_200
+    assert settings.redis_expected_maxmemory_policy == "allkeys-lru"
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DATABASE_URL",
+        "REDIS_PASSWORD",
+        "AWS_COGNITO_CLIENT_SECRET",
+        "MARKET_DATA_API_KEY",
+        "AWS_COGNITO_USER_POOL_ID",
+        "REDIS_EXPECTED_MAXMEMORY_BYTES",
+    ],
+)
+def test_an_empty_value_means_unset(clean_env: pytest.MonkeyPatch, name: str) -> None:
+    # An ECS secret may hold an empty string: that must select the default, not fail or be used.
+    clean_env.setenv(name, "")
+    assert getattr(Settings(), name.lower()) is None
+
+
+def test_secrets_never_show_in_repr(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_PASSWORD", "redis-pw-123")
+    clean_env.setenv("DATABASE_URL", "postgresql://app:db-pw-456@db/fyntrix")
+    clean_env.setenv("AWS_COGNITO_CLIENT_SECRET", "cognito-789")
+    clean_env.setenv("MARKET_DATA_API_KEY", "mkt-000")
+    settings = Settings()
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for secret in ("redis-pw-123", "db-pw-456", "cognito-789", "mkt-000"):
+        assert secret not in shown
+    assert settings.market_data_api_key is not None
+    assert settings.market_data_api_key.get_secret_value() == "mkt-000"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REDIS_PORT", "not-a-port"),
+        ("REDIS_PORT", "70000"),
+        ("PORT", "0"),
+        ("REDIS_DB", "16"),
+        ("REDIS_SOCKET_TIMEOUT_MS", "0"),
+        ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "0"),
+        ("CACHE_TTL_PORTFOLIO_S", "-5"),
+        ("CACHE_TTL_DASHBOARD_S", "1.5"),
+        ("REDIS_EXPECTED_MAXMEMORY_POLICY", "lru-please"),
+        ("LOG_LEVEL", "chatty"),
+        ("SEED_DEMO_DATA", "maybe"),
+        ("DATABASE_URL", "mysql://root@db/fyntrix"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    clean_env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    lines = format_errors(caught.value)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"invalid setting {name}: ")
+
+
+def test_error_messages_do_not_echo_secret_values(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("DATABASE_URL", "mysql://root:hunter2@db/fyntrix")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "hunter2" not in "\n".join(format_errors(caught.value))
+
+
+def test_several_errors_are_all_reported(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_PORT", "x")
+    clean_env.setenv("CACHE_TTL_PORTFOLIO_S", "0")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    names = {line.split()[2].rstrip(":") for line in format_errors(caught.value)}
+    assert names == {"REDIS_PORT", "CACHE_TTL_PORTFOLIO_S"}
+
+
+def test_settings_are_immutable(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.redis_port = 1  # type: ignore[misc]
+    assert "REDIS_PORT" not in os.environ
