@@ -74,6 +74,9 @@ destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and
 	@$(PY) -m infra.tools.require_aws
 	$(CDK) destroy $(if $(filter prod,$(STAGE)),Fyntrix-Service-prod,Fyntrix-Service-$(STAGE)) -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
+targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
+	$(PY) -m infra.targets
+
 docs: $(STAMP_V) ## regenerate the README's generated sections
 	$(PY) -m infra.docs
 
