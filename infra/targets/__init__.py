@@ -1,0 +1,24 @@
+"""Deploy targets generated from the one stage config: `render.yaml`, `docker-compose.yml`,
+`.env.example`, `ecs-task-definition.json` and `service/redis.conf` (plus the README's
+targets section). `python -m infra.targets` writes them, `--check` reports stale ones.
+"""
+
+from infra.targets.generate import (
+    TARGET_FILES,
+    TargetConfigs,
+    TargetValidationError,
+    check,
+    default_configs,
+    render_all,
+    write_all,
+)
+
+__all__ = [
+    "TARGET_FILES",
+    "TargetConfigs",
+    "TargetValidationError",
+    "check",
+    "default_configs",
+    "render_all",
+    "write_all",
+]

@@ -1,0 +1,54 @@
+"""`python -m infra.targets [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
+
+Exit status: 0 written or current, 1 stale files (`--check`; the diff is on stdout),
+2 invalid config (the message names the setting and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infra.config import ConfigError
+from infra.targets.generate import REPO_ROOT, check, write_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.targets", description=__doc__)
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 with a diff if stale"
+    )
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root")
+    parser.add_argument(
+        "--schema-dir",
+        type=Path,
+        default=None,
+        help="folder with render.yaml.schema.json (default: ROOT/../shared/schemas)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            diffs = check(args.root, schema_dir=args.schema_dir)
+            if diffs:
+                sys.stdout.write("".join(diffs))
+                print(
+                    f"error: {len(diffs)} generated file(s) are stale: run `make targets`",
+                    file=sys.stderr,
+                )
+                return 1
+            print("deploy targets are current")
+            return 0
+        changed = write_all(args.root, schema_dir=args.schema_dir)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for rel in changed:
+        print(f"wrote {rel}")
+    if not changed:
+        print("deploy targets are current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

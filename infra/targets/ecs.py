@@ -1,0 +1,186 @@
+"""`ecs-task-definition.json`: the CDK task definition, as `register-task-definition` input.
+
+Built from the same StageConfig and the same helpers as
+:class:`infra.constructs.cache_sidecar_task.CacheSidecarTask`; a test compares it field by
+field with the synthesized CloudFormation task definition, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from infra.config import PROJECT, HealthCheck, StageConfig
+from infra.constructs.cache_sidecar_task import (
+    APP_CONTAINER,
+    EXEC_AGENT_PATHS,
+    REDIS_CONTAINER,
+    app_health_command,
+    redis_health_command,
+)
+
+# ---- placeholders the operator replaces before `aws ecs register-task-definition` ----
+# Every placeholder starts with YOUR_ (or is the XXXXXX suffix) so one grep finds them all.
+ACCOUNT_PLACEHOLDER: Final = "YOUR_ACCOUNT_ID"
+IMAGE_TAG_PLACEHOLDER: Final = "YOUR_IMAGE_TAG"
+# Secrets Manager appends a hyphen and 6 random characters to every secret's ARN.
+SECRET_SUFFIX_PLACEHOLDER: Final = "XXXXXX"  # noqa: S105 - a placeholder
+EXECUTION_ROLE_PLACEHOLDER: Final = "YOUR_TASK_EXECUTION_ROLE"
+TASK_ROLE_PLACEHOLDER: Final = "YOUR_TASK_ROLE"
+PLACEHOLDERS: Final = (
+    ACCOUNT_PLACEHOLDER,
+    IMAGE_TAG_PLACEHOLDER,
+    SECRET_SUFFIX_PLACEHOLDER,
+    EXECUTION_ROLE_PLACEHOLDER,
+    TASK_ROLE_PLACEHOLDER,
+)
+
+# ---- literals the CDK construct sets inline rather than in StageConfig ----
+# Mirrored here because the construct does not export them; tests/targets/test_ecs_parity.py
+# fails when the synthesized template and these disagree.
+APP_STOP_TIMEOUT_S: Final = 30
+REDIS_STOP_TIMEOUT_S: Final = 10
+# Loopback only, IPv4 and IPv6 (`-` makes ::1 optional where IPv6 is off): the app shares the
+# task's network namespace, nothing else may reach Redis.
+ECS_REDIS_BIND: Final = "127.0.0.1 -::1"
+APP_PORT_NAME: Final = "http"
+REDIS_PORT_NAME: Final = "redis"
+# Writable paths under the read-only root filesystems (besides ECS Exec's agent paths).
+APP_WRITABLE_PATHS: Final = (("tmp", "/tmp"),)  # noqa: S108 - a task-scoped volume, not host /tmp
+REDIS_WRITABLE_PATHS: Final = (("data", "/data"),)
+CPU_ARCHITECTURE: Final = "X86_64"
+OPERATING_SYSTEM_FAMILY: Final = "LINUX"
+
+
+def partition(region: str) -> tuple[str, str]:
+    """(ARN partition, DNS suffix) of a region: what CloudFormation's AWS::Partition and
+    AWS::URLSuffix resolve to there."""
+    if region.startswith("cn-"):
+        return "aws-cn", "amazonaws.com.cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov", "amazonaws.com"
+    return "aws", "amazonaws.com"
+
+
+def image_uri(config: StageConfig) -> str:
+    _, suffix = partition(config.region)
+    return (
+        f"{ACCOUNT_PLACEHOLDER}.dkr.ecr.{config.region}.{suffix}/"
+        f"{config.repository_name}:{config.app.image_tag}"
+    )
+
+
+def secret_arn(config: StageConfig) -> str:
+    part, _ = partition(config.region)
+    return (
+        f"arn:{part}:secretsmanager:{config.region}:{ACCOUNT_PLACEHOLDER}:secret:"
+        f"{config.secret_name}-{SECRET_SUFFIX_PLACEHOLDER}"
+    )
+
+
+def role_arn(config: StageConfig, role: str) -> str:
+    part, _ = partition(config.region)
+    return f"arn:{part}:iam::{ACCOUNT_PLACEHOLDER}:role/{role}"
+
+
+def log_group_name(config: StageConfig, container: str) -> str:
+    """The log group the CLI path uses per container (the CDK stack lets CloudFormation name
+    its groups; this path needs a fixed name you can create beforehand)."""
+    return f"{config.log_group_prefix}/{container}"
+
+
+def _health(hc: HealthCheck, command: list[str]) -> dict[str, Any]:
+    return {
+        "command": command,
+        "interval": hc.interval_s,
+        "timeout": hc.timeout_s,
+        "retries": hc.retries,
+        "startPeriod": hc.start_period_s,
+    }
+
+
+def _logs(config: StageConfig, container: str) -> dict[str, Any]:
+    return {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": log_group_name(config, container),
+            "awslogs-region": config.region,
+            "awslogs-stream-prefix": container,
+        },
+    }
+
+
+def _writable(owner: str, paths: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(volume name, container path) pairs, named as the construct names them."""
+    return [(f"{owner}-{name}", path) for name, path in paths]
+
+
+def _mounts(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"sourceVolume": volume, "containerPath": path, "readOnly": False} for volume, path in pairs
+    ]
+
+
+def task_definition(config: StageConfig) -> dict[str, Any]:
+    """The `register-task-definition` input for `config` (camelCase API shape)."""
+    app_volumes = _writable(APP_CONTAINER, (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
+    redis_volumes = _writable(REDIS_CONTAINER, (*REDIS_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
+    arn = secret_arn(config)
+    app: dict[str, Any] = {
+        "name": APP_CONTAINER,
+        "image": image_uri(config),
+        "essential": True,
+        "memory": config.app.memory_mib,
+        "portMappings": [
+            {"name": APP_PORT_NAME, "containerPort": config.app.port, "protocol": "tcp"}
+        ],
+        "environment": [
+            {"name": k, "value": v}
+            for k, v in config.app_environment(redis_host="localhost").items()
+        ],
+        "secrets": [{"name": k, "valueFrom": f"{arn}:{k}::"} for k in config.app.secret_keys],
+        "dependsOn": [{"containerName": REDIS_CONTAINER, "condition": "HEALTHY"}],
+        "healthCheck": _health(config.app.health_check, app_health_command()),
+        "readonlyRootFilesystem": True,
+        "user": config.app.user,
+        "linuxParameters": {"initProcessEnabled": True},
+        "mountPoints": _mounts(app_volumes),
+        "stopTimeout": APP_STOP_TIMEOUT_S,
+        "logConfiguration": _logs(config, APP_CONTAINER),
+    }
+    redis: dict[str, Any] = {
+        "name": REDIS_CONTAINER,
+        "image": config.redis.image,
+        "essential": True,
+        "memory": config.redis.memory_mib,
+        "portMappings": [
+            {"name": REDIS_PORT_NAME, "containerPort": config.redis.port, "protocol": "tcp"}
+        ],
+        "command": config.redis.command_args(bind=ECS_REDIS_BIND),
+        "healthCheck": _health(config.redis.health_check, redis_health_command(config.redis.port)),
+        "readonlyRootFilesystem": True,
+        "linuxParameters": {"initProcessEnabled": True},
+        "mountPoints": _mounts(redis_volumes),
+        "startTimeout": config.redis.start_timeout_s,
+        "stopTimeout": REDIS_STOP_TIMEOUT_S,
+        "logConfiguration": _logs(config, REDIS_CONTAINER),
+    }
+    return {
+        "family": config.task_family,
+        "taskRoleArn": role_arn(config, TASK_ROLE_PLACEHOLDER),
+        "executionRoleArn": role_arn(config, EXECUTION_ROLE_PLACEHOLDER),
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": str(config.task_cpu),
+        "memory": str(config.task_memory_mib),
+        "runtimePlatform": {
+            "cpuArchitecture": CPU_ARCHITECTURE,
+            "operatingSystemFamily": OPERATING_SYSTEM_FAMILY,
+        },
+        # app first: the construct adds it first, so it is the load balancer's default target.
+        "containerDefinitions": [app, redis],
+        "volumes": [{"name": volume} for volume, _ in (*app_volumes, *redis_volumes)],
+        "tags": [
+            {"key": "project", "value": PROJECT},
+            {"key": "stage", "value": config.stage},
+        ],
+    }

@@ -1,0 +1,476 @@
+"""Validators for the generated deploy files. Each returns a list of readable errors ([] = ok).
+
+They check what the official schemas check (Render's Blueprint JSON Schema, the Compose
+Specification schema, botocore's ECS model) plus the documented rules those schemas miss.
+The generator runs them in memory before writing; the tests run them on the committed files
+and on deliberately broken copies.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
+
+from infra.config import FARGATE_TASK_SIZES
+
+RENDER_SCHEMA_FILE: Final = "render.yaml.schema.json"
+
+
+def shared_schema_dir(repo_root: Path) -> Path:
+    """Where the Render schema lives: beside the project, not in it (no licence to vendor it)."""
+    return repo_root.parent / "shared" / "schemas"
+
+
+def load_render_schema(schema_dir: Path) -> dict[str, Any]:
+    path = schema_dir / RENDER_SCHEMA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Render Blueprint schema not found at {path}; it is kept in ../shared/schemas/ "
+            "beside the repository (see that folder's README)"
+        )
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
+
+
+@functools.cache
+def compose_schema() -> dict[str, Any]:
+    """The Compose Specification schema as check-jsonschema vendors it
+    (`check-jsonschema --builtin-schema vendor.compose-spec`)."""
+    files = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema: dict[str, Any] = json.loads(files.joinpath("compose-spec.json").read_text())
+    return schema
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out.lstrip(".") or "(root)"
+
+
+def _schema_errors(validator: jsonschema.protocols.Validator, doc: Any, where: str) -> list[str]:
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{where}{_path(e.absolute_path)}: {e.message}" for e in errors]
+
+
+# ---------------------------------------------------------------- Render Blueprint
+
+# Render offers the free instance type to web services, Postgres and Key Value only.
+_NO_FREE_PLAN: Final = ("pserv", "worker", "cron")
+
+
+def _render_definition(service: Mapping[str, Any]) -> str | None:
+    """The schema definition a service must match, chosen by its type (as the schema's
+    anyOf would, but with errors that name the real problem)."""
+    kind = service.get("type")
+    if kind in ("keyvalue", "redis"):
+        return "redisServer"
+    if kind == "cron":
+        return "cronService"
+    if kind == "web" and service.get("runtime") == "static":
+        return "staticService"
+    if kind in ("web", "worker", "pserv"):
+        return "serverService"
+    return None
+
+
+def validate_render(doc: Any, *, schema: Mapping[str, Any] | None) -> list[str]:
+    """Render Blueprint: the JSON Schema (per service, by type) when given, plus the rules from
+    Render's docs that the schema does not encode."""
+    if not isinstance(doc, Mapping):
+        return ["render.yaml: the document is not a mapping"]
+    errors: list[str] = []
+    services = doc.get("services", [])
+    if not isinstance(services, list):
+        return ["render.yaml services: not a list"]
+
+    if schema is not None:
+        defs = {"$schema": schema.get("$schema"), "definitions": schema["definitions"]}
+        for i, service in enumerate(services):
+            name = service.get("name", "?") if isinstance(service, Mapping) else "?"
+            where = f"render.yaml services[{i}] ({name}) "
+            definition = _render_definition(service) if isinstance(service, Mapping) else None
+            if definition is None:
+                errors.append(f"{where}type: {service.get('type')!r} is not a service type")
+                continue
+            sub = dict(defs, **{"$ref": f"#/definitions/{definition}"})
+            errors += _schema_errors(jsonschema.Draft202012Validator(sub), service, where)
+        # The whole document too, for everything outside `services`.
+        if not errors:
+            errors += _schema_errors(jsonschema.Draft202012Validator(schema), doc, "render.yaml ")
+
+    by_name: dict[str, Mapping[str, Any]] = {}
+    for i, service in enumerate(services):
+        if not isinstance(service, Mapping):
+            errors.append(f"render.yaml services[{i}]: not a mapping")
+            continue
+        name = str(service.get("name"))
+        kind = service.get("type")
+        where = f"render.yaml services[{i}] ({name})"
+        if name in by_name:
+            errors.append(f"{where}: service name {name!r} is used twice")
+        by_name[name] = service
+        if kind in _NO_FREE_PLAN and service.get("plan", "starter") == "free":
+            errors.append(
+                f"{where}: plan `free` is not available for type {kind} "
+                "(Render offers free instances to web services only); use e.g. starter"
+            )
+        if "healthCheckPath" in service and kind != "web":
+            errors.append(f"{where}: healthCheckPath applies to web services only, not {kind}")
+        if "disk" in service and (service.get("numInstances", 1) > 1 or "scaling" in service):
+            errors.append(f"{where}: a service with a disk cannot be scaled")
+        keys = [v.get("key") for v in service.get("envVars", []) if isinstance(v, Mapping)]
+        for key in sorted({k for k in keys if k is not None and keys.count(k) > 1}):
+            errors.append(f"{where} envVars: {key} is set more than once")
+
+    for i, service in enumerate(services):
+        if not isinstance(service, Mapping):
+            continue
+        for j, var in enumerate(service.get("envVars", [])):
+            ref = var.get("fromService") if isinstance(var, Mapping) else None
+            if not isinstance(ref, Mapping):
+                continue
+            where = f"render.yaml services[{i}].envVars[{j}] ({var.get('key')}) fromService"
+            has = [k for k in ("property", "envVarKey") if k in ref]
+            if len(has) != 1:
+                errors.append(f"{where}: needs exactly one of `property` or `envVarKey`")
+            target = by_name.get(str(ref.get("name")))
+            if target is None:
+                errors.append(f"{where}: no service named {ref.get('name')!r} in this file")
+            elif target.get("type") != ref.get("type"):
+                errors.append(
+                    f"{where}: {ref.get('name')!r} is of type {target.get('type')!r}, "
+                    f"not {ref.get('type')!r}"
+                )
+    return errors
+
+
+# ---------------------------------------------------------------- Compose
+
+# `$$`, `$NAME`, `${NAME}`, `${NAME<op>text}` with op one of :- - :? ? :+ +
+_INTERPOLATION: Final = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+][^}]*)?\}"
+    r"|(?P<invalid>))"
+)
+
+
+def _strings(node: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _strings(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _strings(value, (*path, i))
+
+
+def compose_variables(doc: Any) -> dict[str, bool]:
+    """Variables a compose file interpolates -> whether it requires them (`:?`/`?`)."""
+    found: dict[str, bool] = {}
+    for _, text in _strings(doc):
+        for m in _INTERPOLATION.finditer(text):
+            name = m.group("bare") or m.group("braced")
+            if name:
+                required = (m.group("op") or "").lstrip(":").startswith("?")
+                found[name] = found.get(name, False) or required
+    return found
+
+
+def _service_has_healthcheck(service: Mapping[str, Any]) -> bool:
+    hc = service.get("healthcheck")
+    if not isinstance(hc, Mapping) or hc.get("disable") in (True, "true"):
+        return False
+    test = hc.get("test")
+    return bool(test) and test != ["NONE"]
+
+
+def _published_on_loopback(port: Any) -> bool:
+    if isinstance(port, Mapping):
+        return port.get("host_ip") == "127.0.0.1"
+    text = str(port)
+    # HOST_IP:HOST_PORT:CONTAINER_PORT; a bare "PORT" or "H:C" publishes on every interface.
+    return text.startswith("127.0.0.1:") and text.count(":") >= 2
+
+
+def validate_compose(doc: Any) -> list[str]:
+    """Compose Specification schema plus what `docker compose`'s loader rejects beyond it, and
+    one project policy: ports are published on the host's loopback only."""
+    errors = _schema_errors(
+        jsonschema.Draft202012Validator(compose_schema()), doc, "docker-compose.yml "
+    )
+    if not isinstance(doc, Mapping):
+        return errors or ["docker-compose.yml: the document is not a mapping"]
+    services = doc.get("services") or {}
+    if not isinstance(services, Mapping):
+        return errors
+    for path, text in _strings(doc):
+        for m in _INTERPOLATION.finditer(text):
+            if m.group("invalid") is not None:
+                errors.append(
+                    f"docker-compose.yml {_path(path)}: invalid interpolation in {text!r} "
+                    "(write $$ for a literal $)"
+                )
+    named_volumes = set((doc.get("volumes") or {}).keys())
+    for name, service in services.items():
+        where = f"docker-compose.yml services.{name}"
+        if not isinstance(service, Mapping):
+            continue
+        hc = service.get("healthcheck")
+        test = hc.get("test") if isinstance(hc, Mapping) else None
+        if isinstance(test, list):
+            if not test or test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                errors.append(
+                    f"{where}.healthcheck.test: a list must start with CMD, CMD-SHELL or NONE"
+                )
+            elif test[0] != "NONE" and len(test) < 2:
+                errors.append(f"{where}.healthcheck.test: {test[0]} needs a command")
+        deps = service.get("depends_on") or {}
+        dep_items: Iterable[tuple[str, Mapping[str, Any]]] = (
+            [(d, {}) for d in deps] if isinstance(deps, list) else deps.items()
+        )
+        own_profiles = set(service.get("profiles") or ())
+        for dep, spec in dep_items:
+            target = services.get(dep)
+            if target is None:
+                errors.append(f"{where}.depends_on: no service named {dep!r}")
+                continue
+            if spec.get("condition") == "service_healthy" and not _service_has_healthcheck(target):
+                errors.append(
+                    f"{where}.depends_on.{dep}: condition service_healthy, but {dep} has no "
+                    "health check"
+                )
+            target_profiles = set(target.get("profiles") or ())
+            # A service without profiles always starts; its dependency may not.
+            optional = not (own_profiles and own_profiles <= target_profiles)
+            if target_profiles and optional and spec.get("required", True) is not False:
+                errors.append(
+                    f"{where}.depends_on.{dep}: {dep} only runs with profile(s) "
+                    f"{', '.join(sorted(target_profiles))}; mark the dependency "
+                    "`required: false`"
+                )
+        for port in service.get("ports") or ():
+            if not _published_on_loopback(port):
+                errors.append(
+                    f"{where}.ports: {port!r} is published beyond 127.0.0.1 (policy: local "
+                    "ports are loopback-only)"
+                )
+        for mount in service.get("volumes") or ():
+            source = mount.get("source") if isinstance(mount, Mapping) else str(mount)
+            source = str(source).split(":", 1)[0]
+            if (
+                source
+                and not source.startswith((".", "/", "~", "$"))
+                and (source not in named_volumes)
+            ):
+                errors.append(f"{where}.volumes: named volume {source!r} is not declared")
+    return errors
+
+
+_ENV_LINE: Final = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
+
+
+def env_example_keys(text: str) -> list[str]:
+    """Keys set (uncommented) in an env file, in order."""
+    return [m.group("key") for line in text.splitlines() if (m := _ENV_LINE.match(line))]
+
+
+def validate_env_example(text: str, compose_doc: Any) -> list[str]:
+    """Every variable compose interpolates is listed (uncommented), once; nothing else is set;
+    every other line is a comment or blank."""
+    errors: list[str] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.startswith("#") and not _ENV_LINE.match(line):
+            errors.append(f".env.example line {n}: not KEY=value or a comment: {line!r}")
+    keys = env_example_keys(text)
+    wanted = compose_variables(compose_doc)
+    for key in sorted(set(keys)):
+        if keys.count(key) > 1:
+            errors.append(f".env.example: {key} is set more than once")
+    for key in sorted(set(wanted) - set(keys)):
+        errors.append(f".env.example: {key} is read by docker-compose.yml but not listed")
+    for key in sorted(set(keys) - set(wanted)):
+        errors.append(f".env.example: {key} is not read by docker-compose.yml")
+    return errors
+
+
+# ---------------------------------------------------------------- ECS task definition
+
+# ECS's documented ranges for container health checks (seconds, retries).
+_HEALTH_RANGES: Final = {
+    "interval": (5, 300),
+    "timeout": (2, 120),
+    "retries": (1, 10),
+    "startPeriod": (0, 300),
+}
+# Fargate caps a container's startTimeout and stopTimeout at 120 s.
+_FARGATE_MAX_TIMEOUT_S: Final = 120
+
+
+@functools.cache
+def _register_task_definition_input() -> Any:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    return model.operation_model("RegisterTaskDefinition").input_shape
+
+
+def _enum_errors(value: Any, shape: Any, path: str) -> list[str]:
+    """botocore's ParamValidator checks types and required keys, not enums: walk the model."""
+    errors: list[str] = []
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        for key, member in shape.members.items():
+            if key in value:
+                errors += _enum_errors(value[key], member, f"{path}.{key}".lstrip("."))
+    elif kind == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            errors += _enum_errors(item, shape.member, f"{path}[{i}]")
+    elif kind == "map" and isinstance(value, Mapping):
+        for key, item in value.items():
+            errors += _enum_errors(item, shape.value, f"{path}.{key}")
+    elif kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
+        errors.append(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
+    return errors
+
+
+def _ints(*values: Any) -> list[int] | None:
+    try:
+        return [int(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+
+
+def validate_task_definition(doc: Any) -> list[str]:
+    """`register-task-definition` input: botocore's model (types, required and unknown keys),
+    enums from the model, and the ECS/Fargate rules the model does not express."""
+    from botocore.validate import ParamValidator
+
+    where = "ecs-task-definition.json"
+    if not isinstance(doc, Mapping):
+        return [f"{where}: the document is not an object"]
+    shape = _register_task_definition_input()
+    report = ParamValidator().validate(dict(doc), shape)
+    errors: list[str] = []
+    if report.has_errors():
+        errors += [
+            f"{where}: {line.strip()}"
+            for line in report.generate_report().splitlines()
+            if line.strip()
+        ]
+    errors += [f"{where} {e}" for e in _enum_errors(doc, shape, "")]
+
+    containers: Sequence[Mapping[str, Any]] = [
+        c for c in doc.get("containerDefinitions") or () if isinstance(c, Mapping)
+    ]
+    names = [c.get("name") for c in containers]
+    by_name = {c.get("name"): c for c in containers}
+    fargate = "FARGATE" in (doc.get("requiresCompatibilities") or ())
+    awsvpc = doc.get("networkMode") == "awsvpc"
+    volumes = [v.get("name") for v in doc.get("volumes") or () if isinstance(v, Mapping)]
+
+    for name in sorted({n for n in names if names.count(n) > 1}, key=str):
+        errors.append(f"{where}: container name {name!r} is used twice")
+    for name in sorted({v for v in volumes if volumes.count(v) > 1}, key=str):
+        errors.append(f"{where}: volume name {name!r} is used twice")
+    if containers and not any(c.get("essential", True) for c in containers):
+        errors.append(f"{where}: at least one container must be essential")
+    if fargate and not awsvpc:
+        errors.append(f"{where}: Fargate tasks need networkMode awsvpc")
+
+    sizes = _ints(doc.get("cpu"), doc.get("memory"))
+    if fargate and sizes is None:
+        errors.append(f"{where}: Fargate needs task-level cpu and memory as whole numbers")
+    elif fargate and sizes is not None:
+        cpu, memory = sizes
+        allowed = FARGATE_TASK_SIZES.get(cpu)
+        if allowed is None:
+            errors.append(f"{where} cpu: {cpu} CPU units is not a Fargate task size")
+        elif memory not in allowed:
+            errors.append(
+                f"{where} memory: {memory} MiB is not a Fargate size for {cpu} CPU units "
+                f"({allowed[0]}-{allowed[-1]} MiB)"
+            )
+        total = sum(int(c.get("memory") or 0) for c in containers)
+        if total > memory:
+            errors.append(
+                f"{where}: containers' memory ({total} MiB) exceeds the task's ({memory} MiB)"
+            )
+
+    ports_seen: dict[int, str] = {}
+    for i, c in enumerate(containers):
+        cw = f"{where} containerDefinitions[{i}] ({c.get('name')})"
+        for dep in c.get("dependsOn") or ():
+            target_name = dep.get("containerName")
+            target = by_name.get(target_name)
+            if target is None:
+                errors.append(f"{cw} dependsOn: no container named {target_name!r}")
+            elif target_name == c.get("name"):
+                errors.append(f"{cw} dependsOn: a container cannot depend on itself")
+            elif dep.get("condition") == "HEALTHY" and not target.get("healthCheck"):
+                errors.append(
+                    f"{cw} dependsOn: condition HEALTHY, but {target_name!r} has no healthCheck"
+                )
+        hc = c.get("healthCheck")
+        if isinstance(hc, Mapping):
+            command = hc.get("command") or []
+            if not command or command[0] not in ("CMD", "CMD-SHELL") or len(command) < 2:
+                errors.append(f"{cw} healthCheck.command: must be [CMD|CMD-SHELL, ...]")
+            for key, (low, high) in _HEALTH_RANGES.items():
+                value = hc.get(key)
+                if isinstance(value, int) and not low <= value <= high:
+                    errors.append(f"{cw} healthCheck.{key}: {value} is outside {low}-{high}")
+            interval, timeout = hc.get("interval", 30), hc.get("timeout", 5)
+            if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
+                errors.append(f"{cw} healthCheck.timeout: must be shorter than the interval")
+        for pm in c.get("portMappings") or ():
+            container_port, host_port = pm.get("containerPort"), pm.get("hostPort")
+            if awsvpc and host_port is not None and host_port != container_port:
+                errors.append(
+                    f"{cw} portMappings: hostPort {host_port} must equal containerPort "
+                    f"{container_port} under awsvpc"
+                )
+            if awsvpc and isinstance(container_port, int):
+                # One network namespace per task: two containers cannot share a port.
+                if container_port in ports_seen:
+                    errors.append(
+                        f"{cw} portMappings: port {container_port} is already mapped by "
+                        f"{ports_seen[container_port]!r}"
+                    )
+                ports_seen[container_port] = str(c.get("name"))
+        for mp in c.get("mountPoints") or ():
+            if mp.get("sourceVolume") not in volumes:
+                errors.append(
+                    f"{cw} mountPoints: sourceVolume {mp.get('sourceVolume')!r} is not a "
+                    "task volume"
+                )
+        env = [e.get("name") for e in c.get("environment") or ()]
+        secrets = [s.get("name") for s in c.get("secrets") or ()]
+        for var in sorted({v for v in env + secrets if (env + secrets).count(v) > 1}, key=str):
+            errors.append(f"{cw}: variable {var!r} is set more than once (environment/secrets)")
+        if fargate:
+            for key in ("startTimeout", "stopTimeout"):
+                value = c.get(key)
+                if isinstance(value, int) and value > _FARGATE_MAX_TIMEOUT_S:
+                    errors.append(
+                        f"{cw} {key}: {value} s exceeds Fargate's {_FARGATE_MAX_TIMEOUT_S} s"
+                    )
+        logs = c.get("logConfiguration")
+        if isinstance(logs, Mapping) and logs.get("logDriver") == "awslogs":
+            options = logs.get("options") or {}
+            required = ["awslogs-group", "awslogs-region"]
+            if fargate:  # Fargate has no container ID to name streams by
+                required.append("awslogs-stream-prefix")
+            for option in required:
+                if not options.get(option):
+                    errors.append(f"{cw} logConfiguration: awslogs needs option {option}")
+    return errors
