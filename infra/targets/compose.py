@@ -40,6 +40,8 @@ COMPOSE_REDIS_BIND: Final = "0.0.0.0"
 REDIS_HOST_PORT_VAR: Final = "REDIS_HOST_PORT"
 APP_HOST_PORT_VAR: Final = "APP_HOST_PORT"
 POSTGRES_PASSWORD_VAR: Final = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
+# Variables the compose file reads for itself (besides the app's secrets).
+COMPOSE_OWN_VARIABLES: Final = (POSTGRES_PASSWORD_VAR, REDIS_HOST_PORT_VAR, APP_HOST_PORT_VAR)
 
 
 def literal(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -202,15 +203,36 @@ def render_all(
     }
 
 
+_ENV_NAME: Final = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
 def _check_env_names(config: StageConfig) -> None:
-    plain = set(config.app_environment())
-    clash = sorted(plain.intersection(config.app.secret_keys))
+    """Environment names every target must accept, named by the setting that makes them."""
+    plain = config.app_environment()
+    for key in plain:
+        if not _ENV_NAME.match(key):
+            # Only the TTL namespaces make names the config does not validate itself.
+            raise ConfigError(
+                "app.cache_ttl_s",
+                f"{key!r} is not an environment variable name",
+                "name cache namespaces with letters, digits and underscores",
+            )
+    clash = sorted(set(plain).intersection(config.app.secret_keys))
     if clash:
         raise ConfigError(
             "app.secret_keys",
             f"{', '.join(clash)} is also plain environment from the config; ECS rejects a name "
             "set twice and Render/compose would keep only one value",
             "remove it from app.secret_keys",
+        )
+    own = set(compose.COMPOSE_OWN_VARIABLES)
+    taken = sorted(k for k in config.app.secret_keys if k in own or k.startswith("COMPOSE_"))
+    if taken:
+        raise ConfigError(
+            "app.secret_keys",
+            f"{', '.join(taken)} is a variable docker-compose.yml or Compose itself uses; in "
+            ".env it would mean two things",
+            "rename the secret",
         )
 
 

@@ -409,6 +409,8 @@ def validate_task_definition(doc: Any) -> list[str]:
     ports_seen: dict[int, str] = {}
     for i, c in enumerate(containers):
         cw = f"{where} containerDefinitions[{i}] ({c.get('name')})"
+        # The model marks neither as required; ECS rejects a container without them.
+        errors += [f"{cw}: needs {key}" for key in ("name", "image") if not c.get(key)]
         for dep in c.get("dependsOn") or ():
             target_name = dep.get("containerName")
             target = by_name.get(target_name)

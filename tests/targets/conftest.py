@@ -1,0 +1,62 @@
+"""Shared fixtures: the committed target files, the generator's output, the Render schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# Importing infra.targets imports the CDK construct's helpers, so jsii starts: it must run on
+# the venv's Node, as `make` arranges.
+os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+from infra.targets.validate import load_render_schema, shared_schema_dir  # noqa: E402
+
+SCHEMA_DIR = shared_schema_dir(ROOT)
+
+
+def committed(rel: str) -> str:
+    return (ROOT / rel).read_text(encoding="utf-8")
+
+
+def load_yaml(rel: str) -> Any:
+    return yaml.safe_load(committed(rel))
+
+
+def load_json(rel: str) -> Any:
+    return json.loads(committed(rel))
+
+
+@pytest.fixture(scope="session")
+def render_schema() -> dict[str, Any]:
+    # Not a skip: CI has the schema at ../shared/schemas/, and without it render.yaml would
+    # be checked by the doc rules alone.
+    return load_render_schema(SCHEMA_DIR)
+
+
+@pytest.fixture
+def blueprint() -> Any:
+    return load_yaml("render.yaml")
+
+
+@pytest.fixture
+def compose_doc() -> Any:
+    return load_yaml("docker-compose.yml")
+
+
+@pytest.fixture
+def task_def() -> Any:
+    return load_json("ecs-task-definition.json")
+
+
+def mutated(doc: Any, change: Any) -> Any:
+    """A deep copy of `doc` after `change(copy)`; the fixture's document stays intact."""
+    broken = copy.deepcopy(doc)
+    change(broken)
+    return broken

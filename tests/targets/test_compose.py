@@ -1,0 +1,193 @@
+"""docker-compose.yml and .env.example: the Compose Specification (in process and through the
+real check-jsonschema CLI), what Compose's loader checks beyond it, and parity with ECS."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.constructs.cache_sidecar_task import app_health_command, redis_health_command
+from infra.targets import default_configs
+from infra.targets.validate import compose_variables, validate_compose, validate_env_example
+from tests.targets.conftest import ROOT, committed, mutated
+
+DEV = default_configs().compose
+CHECK_JSONSCHEMA = ROOT / ".venv" / "bin" / "check-jsonschema"
+
+
+def redis_args_settings(args: list[str]) -> dict[str, str]:
+    """`redis-server --key value...` -> {key: value} (multi-word values joined by a space,
+    an empty argument as the config file's `""`)."""
+    assert args[0] == "redis-server"
+    settings: dict[str, list[str]] = {}
+    key = ""
+    for arg in args[1:]:
+        if arg.startswith("--"):
+            key = arg[2:]
+            settings[key] = []
+        else:
+            settings[key].append(arg or '""')
+    return {k: " ".join(v) for k, v in settings.items()}
+
+
+def test_committed_compose_file_is_valid(compose_doc: Any) -> None:
+    assert validate_compose(compose_doc) == []
+
+
+def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(committed("docker-compose.yml").replace("read_only:", "readonly:", 1))
+    bad = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "readonly" in bad.stdout
+
+
+def test_redis_runs_the_sidecar_settings_and_health_check(compose_doc: Any) -> None:
+    redis = compose_doc["services"]["redis"]
+    assert redis["image"] == DEV.redis.image
+    assert redis_args_settings(redis["command"]) == dict(DEV.redis.directives(bind="0.0.0.0"))
+    assert redis["healthcheck"]["test"] == redis_health_command(DEV.redis.port)
+    assert redis["healthcheck"]["test"][1].endswith("ping | grep -q PONG")
+    assert redis["ports"] == [f"127.0.0.1:${{REDIS_HOST_PORT:-{DEV.redis.port}}}:{DEV.redis.port}"]
+    assert redis["mem_limit"] == f"{DEV.redis.memory_mib}m"
+
+
+def test_app_reaches_redis_by_service_name_with_the_ecs_environment(compose_doc: Any) -> None:
+    app = compose_doc["services"]["app"]
+    assert app["build"] == {"context": "./service", "dockerfile": "Dockerfile"}
+    assert app["ports"] == [f"127.0.0.1:${{APP_HOST_PORT:-{DEV.app.port}}}:{DEV.app.port}"]
+    plain = {k: v for k, v in app["environment"].items() if k not in DEV.app.secret_keys}
+    assert plain == DEV.app_environment(redis_host="redis")
+    assert app["healthcheck"]["test"] == app_health_command()
+    assert app["user"] == DEV.app.user
+    assert app["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy", "required": False},
+    }
+
+
+def test_postgres_is_profiled_checked_and_needs_a_password(compose_doc: Any) -> None:
+    pg = compose_doc["services"]["postgres"]
+    assert pg["profiles"] == ["postgres"]
+    assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert pg["volumes"][0].split(":")[0] in compose_doc["volumes"]
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?.+\}", pg["environment"]["POSTGRES_PASSWORD"])
+    assert compose_variables(compose_doc)["POSTGRES_PASSWORD"] is True
+
+
+def _svc(name: str, key: str, value: Any) -> Callable[[Any], None]:
+    def change(doc: Any) -> None:
+        doc["services"][name][key] = value
+
+    return change
+
+
+def _no_redis_healthcheck(doc: Any) -> None:
+    del doc["services"]["redis"]["healthcheck"]
+
+
+def _depends_on_missing(doc: Any) -> None:
+    doc["services"]["app"]["depends_on"]["cache"] = {"condition": "service_started"}
+
+
+def _profiled_dependency_required(doc: Any) -> None:
+    del doc["services"]["app"]["depends_on"]["postgres"]["required"]
+
+
+BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
+    "health check test without CMD": (
+        _svc("redis", "healthcheck", {"test": ["redis-cli", "ping"]}),
+        "must start with CMD, CMD-SHELL or NONE",
+    ),
+    "health check CMD without a command": (
+        _svc("redis", "healthcheck", {"test": ["CMD"]}),
+        "CMD needs a command",
+    ),
+    "depends_on a missing service": (_depends_on_missing, "no service named 'cache'"),
+    "profiled dependency still required": (
+        _profiled_dependency_required,
+        "postgres only runs with profile(s) postgres; mark the dependency `required: false`",
+    ),
+    "service_healthy on a service without health check": (
+        _no_redis_healthcheck,
+        "condition service_healthy, but redis has no health check",
+    ),
+    "port published on every interface": (
+        _svc("redis", "ports", ["6379:6379"]),
+        "is published beyond 127.0.0.1",
+    ),
+    "invalid interpolation": (
+        _svc("app", "image", "fyntrix-app:$ {TAG}"),
+        "invalid interpolation",
+    ),
+    "undeclared named volume": (
+        _svc("postgres", "volumes", ["pgdata:/var/lib/postgresql/data"]),
+        "named volume 'pgdata' is not declared",
+    ),
+    "schema: unknown service key": (_svc("app", "readonly", True), "'readonly' was unexpected"),
+    "schema: wrong type": (_svc("redis", "read_only", ["yes"]), "is not of type 'boolean'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_validator_catches_a_broken_copy(case: str, compose_doc: Any) -> None:
+    change, message = BROKEN[case]
+    errors = validate_compose(mutated(compose_doc, change))
+    assert any(message in e for e in errors), errors
+
+
+def test_env_example_lists_exactly_what_compose_reads(compose_doc: Any) -> None:
+    text = committed(".env.example")
+    assert validate_env_example(text, compose_doc) == []
+    assert text.startswith("# GENERATED by `make targets`")
+    # Safe placeholders: the required password and every secret ship empty.
+    values = dict(line.split("=", 1) for line in text.splitlines() if line[:1].isalpha())
+    assert values["POSTGRES_PASSWORD"] == ""
+    assert all(values[k] == "" for k in DEV.app.secret_keys)
+
+
+def test_env_example_validator_catches_missing_extra_and_duplicate_keys(
+    compose_doc: Any,
+) -> None:
+    text = committed(".env.example")
+    missing = text.replace("\nMARKET_DATA_API_KEY=\n", "\n")
+    assert validate_env_example(missing, compose_doc) == [
+        ".env.example: MARKET_DATA_API_KEY is read by docker-compose.yml but not listed"
+    ]
+    extra = text + "UNUSED_SETTING=1\n"
+    assert validate_env_example(extra, compose_doc) == [
+        ".env.example: UNUSED_SETTING is not read by docker-compose.yml"
+    ]
+    twice = text + "REDIS_HOST_PORT=6380\n"
+    assert validate_env_example(twice, compose_doc) == [
+        ".env.example: REDIS_HOST_PORT is set more than once"
+    ]
+    garbage = text + "export FOO\n"
+    assert any("not KEY=value" in e for e in validate_env_example(garbage, compose_doc))
+
+
+def test_compose_header_says_generated() -> None:
+    text = committed("docker-compose.yml")
+    assert text.startswith("# GENERATED by `make targets` (python -m infra.targets)")
+    assert yaml.safe_load(text)["name"] == "fyntrix"
