@@ -7,7 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.api import Services, mount_bench_routes, router
@@ -70,6 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     if settings.bench_endpoints:
         mount_bench_routes(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default handler crashes (500) when the rejected input is a NaN or Infinity
+        # (Python's json refuses to encode it); orjson writes those as null.
+        body = orjson.dumps({"detail": exc.errors()}, default=str, option=orjson.OPT_NON_STR_KEYS)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(NotFoundError)
     async def not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
