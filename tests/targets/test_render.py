@@ -10,7 +10,7 @@ import pytest
 
 from infra.targets import default_configs
 from infra.targets.validate import validate_render
-from tests.targets.conftest import committed, mutated
+from tests.targets.conftest import ROOT, committed, mutated
 
 DEV = default_configs().render
 
@@ -168,3 +168,37 @@ def test_doc_rules_run_without_the_schema(blueprint: Any) -> None:
         "render.yaml services[0] (fyntrix-redis): plan `free` is not available for type pserv "
         "(Render offers free instances to web services only); use e.g. starter"
     ]
+
+
+def dockerfile_problems(text: str) -> list[str]:
+    """Why a Dockerfile.redis would not run the generated redis.conf ([] = it does)."""
+    lines = [line.strip() for line in text.splitlines()]
+    copies = [line.split() for line in lines if line.upper().startswith(("COPY", "ADD"))]
+    # COPY [--flags] redis.conf <dest>: the build context is service/, where the file is.
+    dests = [words[-1] for words in copies if "redis.conf" in words[1:-1]]
+    if not dests:
+        return ["does not COPY redis.conf from its build context"]
+    starts = [line for line in lines if line.upper().startswith(("CMD", "ENTRYPOINT"))]
+    if not any(d.rstrip("/") in line or "redis.conf" in line for d in dests for line in starts):
+        return ["does not start redis-server with the copied redis.conf"]
+    return []
+
+
+def test_dockerfile_check_can_fail() -> None:
+    good = (
+        "FROM redis:7-alpine\nCOPY redis.conf /usr/local/etc/redis/redis.conf\n"
+        'CMD ["redis-server", "/usr/local/etc/redis/redis.conf"]\n'
+    )
+    assert dockerfile_problems(good) == []
+    assert dockerfile_problems('FROM redis:7-alpine\nCMD ["redis-server"]\n') == [
+        "does not COPY redis.conf from its build context"
+    ]
+    unused = 'FROM redis:7-alpine\nCOPY redis.conf /etc/r/\nCMD ["redis-server"]\n'
+    assert dockerfile_problems(unused) == ["does not start redis-server with the copied redis.conf"]
+
+
+def test_dockerfile_redis_runs_the_generated_conf() -> None:
+    dockerfile = ROOT / "service" / "Dockerfile.redis"
+    if not dockerfile.exists():
+        pytest.skip("service/Dockerfile.redis is not written yet (owned by the service)")
+    assert dockerfile_problems(dockerfile.read_text()) == []
