@@ -83,7 +83,7 @@ def compose_document(config: StageConfig) -> dict[str, Any]:
         "name": PROJECT,
         "services": {
             REDIS_CONTAINER: {
-                "image": config.redis.image,
+                "image": literal(config.redis.image),
                 "command": [
                     literal(arg) for arg in config.redis.command_args(bind=COMPOSE_REDIS_BIND)
                 ],
@@ -129,7 +129,7 @@ def compose_document(config: StageConfig) -> dict[str, Any]:
                 "mem_limit": _mem_limit(config.app.memory_mib),
                 "read_only": True,
                 "tmpfs": [path for _, path in APP_WRITABLE_PATHS],
-                "user": config.app.user,
+                "user": literal(config.app.user),
                 "init": True,
                 "stop_grace_period": _duration(APP_STOP_TIMEOUT_S),
             },

@@ -170,37 +170,54 @@ def render_all(
     blueprint_doc = render_blueprint.blueprint(configs.render)
     compose_doc = compose.compose_document(configs.compose)
     task_doc = ecs.task_definition(configs.ecs)
-    env_text = _env_example(configs.compose)
-
-    for stage, errors in (
-        (configs.render.stage, validate_render(blueprint_doc, schema=_render_schema(schema_dir))),
-        (configs.compose.stage, validate_compose(compose_doc)),
-        (configs.compose.stage, validate_env_example(env_text, compose_doc)),
-        (configs.ecs.stage, validate_task_definition(task_doc)),
-    ):
-        if errors:
-            raise TargetValidationError(stage, errors)
-
-    render_head = header(
-        configs.render.stage,
-        "",
-        "Render Blueprint: Redis as a private service, the app as a web service on Render's",
-        "private network. Connect the repository as a Blueprint (README: Render).",
-        "Plans: the smallest paid instance holding each container's memory limit.",
-    )
-    compose_head = header(
-        configs.compose.stage,
-        "",
-        "The ECS task's design on one machine: docker compose up -d --build",
-        "Needs Docker Compose 2.20+ (depends_on.required). Values come from .env (.env.example).",
-    )
-    return {
-        RENDER_YAML: render_head + dump_yaml(blueprint_doc),
-        COMPOSE_YAML: compose_head + dump_yaml(compose_doc),
-        ENV_EXAMPLE: env_text,
+    files = {
+        RENDER_YAML: header(
+            configs.render.stage,
+            "",
+            "Render Blueprint: Redis as a private service, the app as a web service on Render's",
+            "private network. Connect the repository as a Blueprint (README: Render).",
+            "Plans: the smallest paid instance holding each container's memory limit.",
+        )
+        + dump_yaml(blueprint_doc),
+        COMPOSE_YAML: header(
+            configs.compose.stage,
+            "",
+            "The ECS task's design on one machine: docker compose up -d --build",
+            "Needs Docker Compose 2.20+ (depends_on.required). Values come from .env "
+            "(.env.example).",
+        )
+        + dump_yaml(compose_doc),
+        ENV_EXAMPLE: _env_example(configs.compose),
         ECS_TASK_JSON: dump_json(task_doc),
         REDIS_CONF: _redis_conf(configs.render),
     }
+
+    # Validate what will be written, parsed back from the text, so a serialisation surprise
+    # (a YAML 1.1 boolean, a folded line) cannot slip past the validators.
+    written = {
+        RENDER_YAML: yaml.safe_load(files[RENDER_YAML]),
+        COMPOSE_YAML: yaml.safe_load(files[COMPOSE_YAML]),
+        ECS_TASK_JSON: json.loads(files[ECS_TASK_JSON]),
+    }
+    for rel, doc, stage in (
+        (RENDER_YAML, blueprint_doc, configs.render.stage),
+        (COMPOSE_YAML, compose_doc, configs.compose.stage),
+        (ECS_TASK_JSON, task_doc, configs.ecs.stage),
+    ):
+        if written[rel] != doc:
+            raise TargetValidationError(stage, [f"{rel}: does not parse back as it was built"])
+    for stage, errors in (
+        (
+            configs.render.stage,
+            validate_render(written[RENDER_YAML], schema=_render_schema(schema_dir)),
+        ),
+        (configs.compose.stage, validate_compose(written[COMPOSE_YAML])),
+        (configs.compose.stage, validate_env_example(files[ENV_EXAMPLE], written[COMPOSE_YAML])),
+        (configs.ecs.stage, validate_task_definition(written[ECS_TASK_JSON])),
+    ):
+        if errors:
+            raise TargetValidationError(stage, errors)
+    return files
 
 
 _ENV_NAME: Final = re.compile(r"^[A-Z_][A-Z0-9_]*$")

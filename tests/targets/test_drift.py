@@ -17,9 +17,18 @@ import pytest
 import yaml
 
 from infra.config import ConfigError, load_stage
-from infra.targets import TARGET_FILES, TargetConfigs, check, default_configs, render_all, write_all
+from infra.targets import (
+    TARGET_FILES,
+    TargetConfigs,
+    TargetValidationError,
+    check,
+    default_configs,
+    render_all,
+    write_all,
+)
 from infra.targets.readme import END, START
-from tests.targets.conftest import ROOT, SCHEMA_DIR, committed
+from infra.targets.validate import validate_compose
+from tests.targets.conftest import ROOT, SCHEMA_DIR, committed, load_yaml
 
 MEMORY_OVERRIDES = {"redis.memory_mib": "512", "task_memory_mib": "2048"}
 
@@ -217,3 +226,15 @@ def test_generated_headers_say_how_to_regenerate() -> None:
     }
     for rel, stage in stages.items():
         assert f"stage {stage}." in committed(rel).splitlines()[0]
+
+
+def test_validation_failure_is_a_config_error_listing_every_problem() -> None:
+    # The safety net behind the named checks: what a validator rejects stops the generator.
+    doc = load_yaml("docker-compose.yml")
+    doc["services"]["redis"]["ports"] = ["6379:6379"]
+    doc["services"]["app"]["depends_on"]["cache"] = {"condition": "service_started"}
+    errors = validate_compose(doc)
+    assert len(errors) == 2
+    exc = TargetValidationError("dev", errors)
+    assert isinstance(exc, ConfigError)
+    assert all(e in str(exc) for e in errors)
