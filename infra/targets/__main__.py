@@ -1,7 +1,7 @@
 """`python -m infra.targets [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
 
 Exit status: 0 written or current, 1 stale files (`--check`; the diff is on stdout),
-2 invalid config (the message names the setting and the fix).
+2 invalid config (the message names the setting and the fix) or README markers missing.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from infra.config import ConfigError
 from infra.targets.generate import REPO_ROOT, check, write_all
+from infra.targets.readme import MarkerError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             print("deploy targets are current")
             return 0
         changed = write_all(args.root, schema_dir=args.schema_dir)
-    except ConfigError as exc:
+    except (ConfigError, MarkerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for rel in changed:

@@ -20,10 +20,14 @@ START: Final = "<!-- targets:start -->"
 END: Final = "<!-- targets:end -->"
 
 
+class MarkerError(ValueError):
+    """The README lacks the markers around the generated section (or has them twice)."""
+
+
 def replace_region(text: str, region: str) -> str:
     """`text` with everything between the markers replaced by `region`."""
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"{README_FILE} must contain {START} once, followed by {END} once")
+        raise MarkerError(f"{README_FILE} must contain {START} once, followed by {END} once")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{region}{END}{tail}"

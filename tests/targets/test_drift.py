@@ -26,7 +26,7 @@ from infra.targets import (
     render_all,
     write_all,
 )
-from infra.targets.readme import END, START
+from infra.targets.readme import END, START, MarkerError
 from infra.targets.validate import validate_compose
 from tests.targets.conftest import ROOT, SCHEMA_DIR, committed, load_yaml
 
@@ -238,3 +238,10 @@ def test_validation_failure_is_a_config_error_listing_every_problem() -> None:
     exc = TargetValidationError("dev", errors)
     assert isinstance(exc, ConfigError)
     assert all(e in str(exc) for e in errors)
+
+
+def test_readme_without_markers_is_refused_before_any_write(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# Fyntrix\n\n<!-- targets:end -->\n")
+    with pytest.raises(MarkerError, match="targets:start"):
+        write_all(tmp_path, schema_dir=SCHEMA_DIR)
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
