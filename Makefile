@@ -83,6 +83,12 @@ docs: $(STAMP_V) ## regenerate the README's generated sections
 snapshot-update: setup ## accept intended template changes into the snapshots
 	$(PY) -m pytest tests/infra --snapshot-update -q
 
+up: setup ## rehearse the AWS deployment locally (emulator + real cdk deploy + redis + service)
+	$(PY) -m infra.rehearsal up
+
+down: ## stop exactly what `make up` started
+	@test -x $(PY) && $(PY) -m infra.rehearsal down || echo "nothing to stop"
+
 bench: setup ## synth/test/service benchmarks, with figures and ratios
 	$(PY) -m bench
 

@@ -33,13 +33,18 @@ def _kms_key_tags_from_cloudformation() -> None:
         tags = props.get("Tags")
         if tags:
             props["Tags"] = [
-                {"TagKey": t.get("Key", t.get("TagKey")), "TagValue": t.get("Value", t.get("TagValue"))}
+                {
+                    "TagKey": t.get("Key", t.get("TagKey")),
+                    "TagValue": t.get("Value", t.get("TagValue")),
+                }
                 for t in tags
             ]
-        key: Key = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        key: Key = original(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
         return key
 
-    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
 
 
 def _secrets_manager_secret_in_cloudformation() -> None:
@@ -50,7 +55,10 @@ def _secrets_manager_secret_in_cloudformation() -> None:
     from moto.core.common_models import CloudFormationModel
     from moto.secretsmanager.models import secretsmanager_backends
 
-    class EmulatedSecret(CloudFormationModel):  # type: ignore[misc]
+    class EmulatedSecret(CloudFormationModel):
+        # moto's model metaclass derives the service from the module path.
+        __module__ = "moto.secretsmanager.models"
+
         def __init__(self, arn: str, name: str) -> None:
             self.arn = arn
             self.name = name
@@ -75,7 +83,7 @@ def _secrets_manager_secret_in_cloudformation() -> None:
             return self.arn
 
         @classmethod
-        def create_from_cloudformation_json(  # type: ignore[override]
+        def create_from_cloudformation_json(
             cls,
             resource_name: str,
             cloudformation_json: Any,
@@ -102,7 +110,7 @@ def _secrets_manager_secret_in_cloudformation() -> None:
             return cls(json.loads(created)["ARN"], name)
 
         @classmethod
-        def update_from_cloudformation_json(  # type: ignore[override]
+        def update_from_cloudformation_json(
             cls,
             original_resource: EmulatedSecret,
             new_resource_name: str,
@@ -114,7 +122,7 @@ def _secrets_manager_secret_in_cloudformation() -> None:
             return original_resource
 
         @classmethod
-        def delete_from_cloudformation_json(  # type: ignore[override]
+        def delete_from_cloudformation_json(
             cls,
             resource_name: str,
             cloudformation_json: Any,
@@ -130,7 +138,136 @@ def _secrets_manager_secret_in_cloudformation() -> None:
             )
 
 
-FIXES = (_kms_key_tags_from_cloudformation, _secrets_manager_secret_in_cloudformation)
+def _change_set_outputs() -> None:
+    """moto's ExecuteChangeSet (the path `cdk deploy` takes) stores the new template but never
+    re-parses it into the stack's outputs, so DescribeStacks shows no Outputs after a deploy."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        original(self, change_set_name, stack_name)
+        for change_set in self.change_sets.values():
+            if change_set_name in (change_set.change_set_id, change_set.change_set_name):
+                stack = self.stacks[change_set.stack_id]
+                stack._parse_template()
+                stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute  # type: ignore[method-assign]
+
+
+def _change_sets_scoped_to_their_stack() -> None:
+    """In CloudFormation a change set name is unique per stack; moto looks names up across all
+    stacks. `cdk deploy` names every change set `cdk-deploy-change-set`, so on a second deploy
+    moto describes, executes or deletes another stack's change set. Resolve the name within the
+    request's StackName (the newest match) and hand moto the change set's ARN."""
+    from moto.cloudformation.exceptions import CloudFormationError
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    class ChangeSetNotFoundError(CloudFormationError):
+        # What CloudFormation answers (and the CDK CLI expects before re-creating its change
+        # set); moto answers "ValidationError: Stack with id <change set name> does not exist".
+        code = "ChangeSetNotFound"
+
+    def resolve(self: CloudFormationResponse) -> bool:
+        """Point the request at the stack's own change set; False if it has none by that name."""
+        name = self._get_param("ChangeSetName")
+        stack = self._get_param("StackName")
+        change_sets = self.cloudformation_backend.change_sets
+        if not name or name in change_sets or not stack:
+            return True
+        matches = [
+            arn
+            for arn, cs in change_sets.items()
+            if cs.change_set_name == name and stack in (cs.stack_name, cs.stack_id)
+        ]
+        if not matches:
+            return False
+        if self.automated_parameter_parsing:
+            self.params["ChangeSetName"] = matches[-1]
+        else:
+            self.querystring["ChangeSetName"] = [matches[-1]]
+        return True
+
+    for method in ("describe_change_set", "delete_change_set", "execute_change_set"):
+        original = getattr(CloudFormationResponse, method)
+
+        def scoped(
+            self: CloudFormationResponse, _original: Any = original, _m: str = method
+        ) -> Any:
+            if resolve(self):
+                return _original(self)
+            if _m == "delete_change_set":
+                # The CLI deletes its previous change set before every deploy; CloudFormation
+                # accepts that for a stack that has none.
+                from moto.core.responses import EmptyResult
+
+                return EmptyResult()
+            raise ChangeSetNotFoundError(
+                f"ChangeSet [{self._get_param('ChangeSetName')}] does not exist"
+            )
+
+        setattr(CloudFormationResponse, method, scoped)
+
+
+def _ssm_parameter_previous_value() -> None:
+    """On a stack update the CDK CLI sends `BootstrapVersion` with UsePreviousValue; moto keeps
+    the previous *resolved* value ("30") instead of the SSM path and then looks up a parameter
+    named "30", crashing with AttributeError. An SSM-typed value that names no parameter is
+    such an already-resolved value: use it as is."""
+    from moto.cloudformation.parsing import ResourceMap
+    from moto.ssm.models import ssm_backends
+
+    original = ResourceMap.parse_ssm_parameter
+
+    def parse(self: ResourceMap, value: str, value_type: str) -> Any:
+        backend = ssm_backends[self._account_id][self._region_name]
+        if backend.get_parameter(value) is None:
+            return value
+        return original(self, value, value_type)
+
+    ResourceMap.parse_ssm_parameter = parse  # type: ignore[method-assign]
+
+
+def _task_definition_update_keys() -> None:
+    """moto converts a task definition's PascalCase CloudFormation keys to the API's camelCase
+    on create but not on update, so every updated revision has nameless, empty containers.
+    Convert on update too, the same way create does."""
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs.models import TaskDefinition
+
+    original = TaskDefinition.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update(
+        cls: type[TaskDefinition],
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        props = dict(cloudformation_json["Properties"])
+        props["ContainerDefinitions"] = remap_nested_keys(
+            props.get("ContainerDefinitions", []), pascal_to_camelcase
+        )
+        if props.get("Volumes") is not None:
+            props["Volumes"] = remap_nested_keys(props["Volumes"], pascal_to_camelcase)
+        fixed = {**cloudformation_json, "Properties": props}
+        return original(cls, original_resource, new_resource_name, fixed, account_id, region_name)
+
+    TaskDefinition.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
+FIXES = (
+    _change_sets_scoped_to_their_stack,
+    _task_definition_update_keys,
+    _ssm_parameter_previous_value,
+    _kms_key_tags_from_cloudformation,
+    _secrets_manager_secret_in_cloudformation,
+    _change_set_outputs,
+)
 
 
 def main(argv: list[str]) -> int:

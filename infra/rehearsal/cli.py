@@ -1,0 +1,524 @@
+"""`make up` / `make down`: rehearse the AWS deployment locally, no AWS account, no Docker.
+
+up:   local AWS emulator -> real `cdk bootstrap` + `cdk deploy --all` (pinned CLI) -> verify via
+      the AWS APIs and the template -> redis-server with the sidecar's exact settings -> the
+      service (`python -m service`) with the ECS environment -> first request MISS, second HIT.
+down: stops exactly the processes `up` started (pid files with process start times).
+
+What it proves: the templates deploy through the same CLI, bootstrap stack, asset publishing
+and change sets as a real deploy, and the deployed resources carry the intended settings.
+What it does not: the emulator does not run containers, pull images or route traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError, StageConfig, load_stage
+from infra.rehearsal.processes import (
+    ProcessRegistry,
+    RehearsalError,
+    free_port,
+    http_get,
+    http_ok,
+    port_is_free,
+    require_free_port,
+    wait_until,
+)
+from infra.rehearsal.verify import Check, format_table, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"  # the emulator's default account
+EMULATOR, REDIS, SERVICE = "emulator", "redis", "service"
+# Dummy credentials: the emulator accepts any; they can never reach a real account because
+# every call goes to AWS_ENDPOINT_URL on loopback.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    stage: str = "dev"
+    overrides: dict[str, str] = field(default_factory=dict)
+    image_tag: str = "rehearsal"
+    aws_port: int | None = None
+    redis_port: int = 6379
+    app_port: int = 8000
+    run_dir: Path = ROOT / ".run"
+
+
+@dataclass
+class Timer:
+    phases: list[tuple[str, float]] = field(default_factory=list)
+    start: float = field(default_factory=time.monotonic)
+
+    def mark(self, name: str, since: float) -> float:
+        now = time.monotonic()
+        self.phases.append((name, now - since))
+        return now
+
+
+def _say(step: str, message: str) -> None:
+    print(f"[{step}] {message}", flush=True)
+
+
+def _tool_env(endpoint: str, region: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **DUMMY_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    # Never let a developer's real profile or session token leak into the rehearsal.
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        env.pop(key, None)
+    return env
+
+
+def _context_args(opts: Options) -> list[str]:
+    args = ["-c", f"stage={opts.stage}", "-c", f"imageTag={opts.image_tag}"]
+    for path, value in sorted(opts.overrides.items()):
+        args += ["-c", f"set:{path}={value}"]
+    return args
+
+
+def _cdk() -> Path:
+    cdk = ROOT / "node_modules" / ".bin" / "cdk"
+    if not cdk.exists():
+        raise RehearsalError("the CDK CLI is not installed: run `make setup` (npm ci)")
+    return cdk
+
+
+def _run_cli(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> str:
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    output = result.stdout + result.stderr
+    with log.open("a") as fh:
+        fh.write(f"$ {' '.join(argv)}\n{output}\n")
+    if result.returncode != 0:
+        raise RehearsalError(
+            f"`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(argv))}` "
+            f"failed (exit {result.returncode}):\n{_failure_lines(output)}"
+        )
+    return output
+
+
+def _failure_lines(output: str) -> str:
+    keep = [
+        line
+        for line in output.splitlines()
+        if any(mark in line for mark in ("❌", "‣", "FAILED", "Error", "error", "failed"))
+    ]
+    return "\n".join(keep[-15:]) or "\n".join(output.splitlines()[-15:])
+
+
+def _stack_failures(session: Any, stack: str) -> str:
+    """The failing resource and reason, from the stack's events."""
+    try:
+        events = session.client("cloudformation").describe_stack_events(StackName=stack)[
+            "StackEvents"
+        ]
+    except Exception as exc:  # the stack may not exist at all
+        return f"(no stack events for {stack}: {exc})"
+    failed = [e for e in events if "FAILED" in e.get("ResourceStatus", "")]
+    return "\n".join(
+        f"  {e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', '')}"
+        for e in failed[:10]
+    )
+
+
+def _boto_creds() -> dict[str, str]:
+    return {
+        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+class _EndpointSession:
+    """A boto3 session whose clients all talk to the emulator."""
+
+    def __init__(self, endpoint: str, region: str) -> None:
+        import boto3
+
+        self._session = boto3.session.Session(region_name=region, **_boto_creds())
+        self._endpoint = endpoint
+
+    def client(self, name: str) -> Any:
+        return self._session.client(name, endpoint_url=self._endpoint)
+
+
+def up(opts: Options) -> int:
+    timer = Timer()
+    try:
+        config = load_stage(opts.stage, image_tag=opts.image_tag, overrides=opts.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reg = ProcessRegistry(opts.run_dir)
+    opts.run_dir.mkdir(parents=True, exist_ok=True)
+    started: list[str] = []
+    try:
+        _preflight(opts, reg)
+        print(
+            f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
+            f"region {config.region}, image tag {opts.image_tag}"
+        )
+        t = time.monotonic()
+        endpoint, reused = _ensure_emulator(opts, reg, started)
+        t = timer.mark("emulator", t)
+        env = _tool_env(endpoint, config.region)
+        session = _EndpointSession(endpoint, config.region)
+        log = opts.run_dir / "cdk.log"
+
+        if _bootstrapped(session):
+            _say("2/6 bootstrap", "CDKToolkit already present in the emulator")
+        else:
+            # Run outside the project so the CLI does not synthesize the app just to bootstrap.
+            _run_cli(
+                [str(_cdk()), "bootstrap", f"aws://{ACCOUNT}/{config.region}", "--no-notices"],
+                env=env,
+                cwd=opts.run_dir,
+                log=log,
+            )
+            _say(
+                "2/6 bootstrap",
+                f"cdk bootstrap aws://{ACCOUNT}/{config.region}: CDKToolkit created",
+            )
+        t = timer.mark("bootstrap", t)
+
+        cdk_out = opts.run_dir / "cdk.out"
+        try:
+            output = _run_cli(
+                [
+                    str(_cdk()),
+                    "deploy",
+                    "--all",
+                    "--require-approval",
+                    "never",
+                    "--no-notices",
+                    "--progress",
+                    "events",
+                    "-o",
+                    str(cdk_out),
+                    *_context_args(opts),
+                ],
+                env=env,
+                cwd=ROOT,
+                log=log,
+            )
+        except RehearsalError as exc:
+            raise RehearsalError(
+                f"{exc}\nfailing resources:\n{_stack_failures(session, config.service_stack_name)}"
+            ) from exc
+        if not reused:
+            verb = "created"
+        elif f"{config.service_stack_name} (no changes)" in output:
+            verb = "unchanged"
+        else:
+            verb = "updated"
+        _say(
+            "3/6 deploy", f"cdk deploy --all: Fyntrix-Registry, {config.service_stack_name} {verb}"
+        )
+        t = timer.mark("deploy", t)
+
+        checks = verify(config=config, session=session, cdk_out=cdk_out)
+        _write_checks(opts.run_dir, checks)
+        print("[4/6 verify]")
+        print(format_table(checks))
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            raise RehearsalError(f"{len(failed)} verification check(s) failed (see the table)")
+        t = timer.mark("verify", t)
+
+        _start_redis(opts, config, reg, started)
+        t = timer.mark("redis", t)
+        first, second = _start_service(opts, config, reg, started)
+        timer.mark("service", t)
+    except RehearsalError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        for name in reversed(started):
+            reg.stop(name)
+        if started:
+            print(f"stopped what this run started: {', '.join(started)}", file=sys.stderr)
+        return 1
+
+    total = time.monotonic() - timer.start
+    (opts.run_dir / "timings.json").write_text(
+        json.dumps({"total_s": total, "phases": dict(timer.phases)}, indent=1)
+    )
+    _summary(opts, config, endpoint, first, second, total, timer)
+    return 0
+
+
+def _preflight(opts: Options, reg: ProcessRegistry) -> None:
+    if shutil.which("redis-server") is None:
+        raise RehearsalError(
+            "redis-server is not installed. Install it with `sudo apt-get install -y "
+            "redis-server` (Debian/Ubuntu) or `brew install redis` (macOS), or run `make setup`."
+        )
+    # Ports of processes we are about to (re)start must be free or held by our own process.
+    if reg.running(REDIS) is None:
+        require_free_port(opts.redis_port, "Redis sidecar", "REDIS_PORT")
+    if reg.running(SERVICE) is None:
+        require_free_port(opts.app_port, "service", "APP_PORT")
+
+
+def _ensure_emulator(opts: Options, reg: ProcessRegistry, started: list[str]) -> tuple[str, bool]:
+    state_file = opts.run_dir / "state.json"
+    running = reg.running(EMULATOR)
+    if running and state_file.exists():
+        port = int(json.loads(state_file.read_text())["aws_port"])
+        endpoint = f"http://localhost:{port}"
+        if opts.aws_port not in (None, port):
+            raise RehearsalError(
+                f"the emulator already runs on port {port}; run `make down` first to move it "
+                f"to {opts.aws_port}"
+            )
+        if http_ok(f"{endpoint}/moto-api/"):
+            _say(
+                "1/6 emulator", f"reusing {endpoint} (pid {running.pid}); this deploy is an update"
+            )
+            return endpoint, True
+        reg.stop(EMULATOR)
+    port = opts.aws_port if opts.aws_port is not None else free_port()
+    require_free_port(port, "AWS emulator", "AWS_PORT")
+    tracked = reg.start(
+        EMULATOR,
+        [sys.executable, "-m", "infra.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **DUMMY_CREDENTIALS},
+        cwd=ROOT,
+    )
+    started.append(EMULATOR)
+    # `localhost`, not 127.0.0.1: with an IP, moto reads the bootstrap bucket name as "127".
+    endpoint = f"http://localhost:{port}"
+
+    def answering() -> bool:
+        if not tracked.alive():
+            raise RehearsalError(f"the AWS emulator exited at start:\n{reg.log_tail(EMULATOR)}")
+        return http_ok(f"{endpoint}/moto-api/")
+
+    took = wait_until(
+        answering,
+        timeout_s=30,
+        what=f"the AWS emulator at {endpoint}",
+        on_timeout=lambda: reg.log_tail(EMULATOR),
+    )
+    state_file.write_text(json.dumps({"aws_port": port, "endpoint": endpoint}))
+    _say(
+        "1/6 emulator", f"moto server at {endpoint} (pid {tracked.pid}), answering in {took:.1f} s"
+    )
+    return endpoint, False
+
+
+def _bootstrapped(session: Any) -> bool:
+    try:
+        session.client("cloudformation").describe_stacks(StackName="CDKToolkit")
+    except Exception:
+        return False
+    return True
+
+
+def redis_argv(config: StageConfig, *, port: int, workdir: Path) -> list[str]:
+    """The sidecar's exact settings (from the config), on the chosen loopback port."""
+    args = config.redis.command_args(bind="127.0.0.1 -::1")
+    args[args.index("--port") + 1] = str(port)
+    # Foreground under our own process tracking; a private working directory.
+    return [*args, "--daemonize", "no", "--dir", str(workdir)]
+
+
+def _start_redis(
+    opts: Options, config: StageConfig, reg: ProcessRegistry, started: list[str]
+) -> None:
+    # Restart on every `up`: a changed setting must reach the running Redis too.
+    reg.stop(REDIS)
+    require_free_port(opts.redis_port, "Redis sidecar", "REDIS_PORT")
+    workdir = opts.run_dir / "redis"
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = redis_argv(config, port=opts.redis_port, workdir=workdir)
+    tracked = reg.start(REDIS, argv, env=dict(os.environ), cwd=workdir)
+    started.append(REDIS)
+
+    def pong() -> bool:
+        if not tracked.alive():
+            raise RehearsalError(f"redis-server exited at start:\n{reg.log_tail(REDIS)}")
+        out = subprocess.run(
+            ["redis-cli", "-p", str(opts.redis_port), "ping"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.stdout.strip() == "PONG"
+
+    wait_until(pong, timeout_s=10, what="redis-server", on_timeout=lambda: reg.log_tail(REDIS))
+    _say(
+        "5/6 redis",
+        f"redis-server 127.0.0.1:{opts.redis_port} (pid {tracked.pid}): "
+        f"maxmemory {config.redis.effective_maxmemory_mib}mb {config.redis.maxmemory_policy}, "
+        "no RDB, no AOF",
+    )
+
+
+def _start_service(
+    opts: Options, config: StageConfig, reg: ProcessRegistry, started: list[str]
+) -> tuple[str, str]:
+    reg.stop(SERVICE)
+    require_free_port(opts.app_port, "service", "APP_PORT")
+    env = {
+        **os.environ,
+        # The ECS task's environment, but for the ports chosen on this machine.
+        **config.app_environment(redis_host="localhost"),
+        "REDIS_PORT": str(opts.redis_port),
+        "PORT": str(opts.app_port),
+        "HOST": "127.0.0.1",
+        "SQLITE_PATH": str(opts.run_dir / "fyntrix.sqlite3"),
+        "DATABASE_URL": "",
+    }
+    tracked = reg.start(SERVICE, [sys.executable, "-m", "service"], env=env, cwd=ROOT)
+    started.append(SERVICE)
+    base = f"http://127.0.0.1:{opts.app_port}"
+
+    def ready() -> bool:
+        if not tracked.alive():
+            raise RehearsalError(f"the service exited at start:\n{reg.log_tail(SERVICE)}")
+        return http_ok(f"{base}/ready")
+
+    took = wait_until(
+        ready,
+        timeout_s=30,
+        what=f"the service at {base}/ready",
+        on_timeout=lambda: reg.log_tail(SERVICE),
+    )
+    statuses = []
+    for _ in range(2):
+        code, headers, _body = http_get(f"{base}/api/portfolio/1")
+        if code != 200:
+            raise RehearsalError(f"GET {base}/api/portfolio/1 answered {code}")
+        statuses.append(headers.get("x-cache", "?"))
+    _say(
+        "6/6 service",
+        f"{base} ready in {took:.1f} s (pid {tracked.pid}); "
+        f"GET /api/portfolio/1 -> X-Cache: {statuses[0]}, then {statuses[1]}",
+    )
+    if statuses != ["MISS", "HIT"]:
+        raise RehearsalError(f"expected X-Cache MISS then HIT, got {statuses}")
+    return statuses[0], statuses[1]
+
+
+def _write_checks(run_dir: Path, checks: list[Check]) -> None:
+    (run_dir / "verify.json").write_text(
+        json.dumps([c.__dict__ for c in checks], indent=1, sort_keys=True)
+    )
+
+
+def _summary(
+    opts: Options,
+    config: StageConfig,
+    endpoint: str,
+    first: str,
+    second: str,
+    total: float,
+    timer: Timer,
+) -> None:
+    phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in timer.phases)
+    base = f"http://127.0.0.1:{opts.app_port}"
+    print(
+        f"""
+Rehearsal complete in {total:.1f} s ({phases}).
+
+  AWS emulator  {endpoint}
+                export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\
+                  AWS_SECRET_ACCESS_KEY=testing AWS_REGION={config.region}
+                aws ecs describe-services --cluster {config.cluster_name} \\
+                  --services {config.service_name}
+  service       {base}   (curl -i {base}/api/portfolio/1 ; {base}/docs)
+  redis         redis-cli -p {opts.redis_port} INFO memory
+  logs          {opts.run_dir}/*.log
+
+Stop everything with: make down"""
+    )
+
+
+def down(opts: Options) -> int:
+    reg = ProcessRegistry(opts.run_dir)
+    stopped = [name for name in (SERVICE, REDIS, EMULATOR) if reg.stop(name)]
+    (opts.run_dir / "state.json").unlink(missing_ok=True)
+    if stopped:
+        print(f"stopped: {', '.join(stopped)}")
+    else:
+        print("nothing to stop: no process started by `make up` is running")
+    return 0
+
+
+def status(opts: Options) -> int:
+    reg = ProcessRegistry(opts.run_dir)
+    for name in (EMULATOR, REDIS, SERVICE):
+        tracked = reg.running(name)
+        print(f"{name:<9} {'running (pid ' + str(tracked.pid) + ')' if tracked else 'stopped'}")
+    return 0
+
+
+def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Options]:
+    """Flags win over the environment (`make up REDIS_PORT=6380 SET=redis.memory_mib=512`)."""
+    p = argparse.ArgumentParser(
+        prog="python -m infra.rehearsal", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("command", choices=["up", "down", "status"])
+    p.add_argument("--stage", default=environ.get("STAGE", "dev"))
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[s for s in environ.get("SET", "").split() if s],
+        metavar="SETTING=VALUE",
+        help="override a stage setting, e.g. --set redis.maxmemory_mib=150 (repeatable)",
+    )
+    p.add_argument("--image-tag", default=environ.get("IMAGE_TAG") or "rehearsal")
+    p.add_argument("--aws-port", type=int, default=_int(environ.get("AWS_PORT")))
+    p.add_argument("--redis-port", type=int, default=_int(environ.get("REDIS_PORT")) or 6379)
+    p.add_argument("--app-port", type=int, default=_int(environ.get("APP_PORT")) or 8000)
+    p.add_argument("--run-dir", type=Path, default=Path(environ.get("RUN_DIR") or ROOT / ".run"))
+    a = p.parse_args(list(argv))
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--set {item!r}: use SETTING=VALUE, e.g. redis.maxmemory_mib=150")
+        overrides[key] = value
+    return a.command, Options(
+        stage=a.stage,
+        overrides=overrides,
+        image_tag=a.image_tag,
+        aws_port=a.aws_port,
+        redis_port=a.redis_port,
+        app_port=a.app_port,
+        run_dir=a.run_dir.resolve(),
+    )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def main(argv: Sequence[str]) -> int:
+    command, opts = parse_args(argv, dict(os.environ))
+    if command == "up":
+        return up(opts)
+    if command == "down":
+        return down(opts)
+    return status(opts)
+
+
+__all__ = ["main", "port_is_free", "redis_argv"]

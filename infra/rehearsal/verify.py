@@ -1,0 +1,383 @@
+"""Checks of a deployment: through the AWS APIs where the emulator keeps the setting, from the
+synthesized template where it does not (moto drops networkMode, load balancers on services,
+egress rules, bucket policies and autoscaling). Every check says which source it used."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import StageConfig
+from infra.constructs.cache_sidecar_task import (
+    APP_CONTAINER,
+    REDIS_CONTAINER,
+    app_health_command,
+    redis_health_command,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    source: str  # "api" or "template"
+    ok: bool
+    detail: str
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+
+    def add(self, name: str, source: str, fn: Callable[[], str]) -> None:
+        """Run one check; `fn` returns a detail string or raises AssertionError/anything."""
+        try:
+            detail = fn()
+            self.checks.append(Check(name=name, source=source, ok=True, detail=detail))
+        except Exception as exc:  # every failure, whatever its kind, becomes a FAIL row
+            reason = str(exc) or exc.__class__.__name__
+            self.checks.append(Check(name=name, source=source, ok=False, detail=reason[:300]))
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise AssertionError(message)
+
+
+def _resources(template: dict[str, Any], cfn_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for lid, res in template["Resources"].items():
+        if res["Type"] == cfn_type:
+            yield lid, res
+
+
+def _one(template: dict[str, Any], cfn_type: str) -> dict[str, Any]:
+    found = [r for _, r in _resources(template, cfn_type)]
+    _expect(len(found) == 1, f"expected one {cfn_type}, found {len(found)}")
+    props: dict[str, Any] = found[0]["Properties"]
+    return props
+
+
+def verify(
+    *, config: StageConfig, session: Any, cdk_out: Path
+) -> list[Check]:  # session: boto3.Session
+    """All checks for one stage against the emulator (or a real account: same APIs)."""
+    rec = _Recorder()
+    ecr = session.client("ecr")
+    ecs = session.client("ecs")
+    ec2 = session.client("ec2")
+    cfn = session.client("cloudformation")
+    sm = session.client("secretsmanager")
+    logs = session.client("logs")
+    elb = session.client("elbv2")
+    service_tpl: dict[str, Any] = json.loads(
+        (cdk_out / f"{config.service_stack_name}.template.json").read_text()
+    )
+    registry_tpl: dict[str, Any] = json.loads(
+        (cdk_out / "Fyntrix-Registry.template.json").read_text()
+    )
+
+    # ---- stacks
+    def stacks() -> str:
+        states = []
+        for name in ("Fyntrix-Registry", config.service_stack_name):
+            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            status = stack["StackStatus"]
+            _expect(status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), f"{name}: {status}")
+            states.append(f"{name} {status}")
+        return "; ".join(states)
+
+    rec.add("stacks deployed", "api", stacks)
+
+    # ---- registry
+    def registry() -> str:
+        repo = ecr.describe_repositories(repositoryNames=[config.repository_name])["repositories"][
+            0
+        ]
+        _expect(repo["imageTagMutability"] == "IMMUTABLE", "tags are mutable")
+        return f"{repo['repositoryUri']} (IMMUTABLE)"
+
+    rec.add("registry: repository, immutable tags", "api", registry)
+
+    def registry_template() -> str:
+        props = _one(registry_tpl, "AWS::ECR::Repository")
+        _expect(props["ImageScanningConfiguration"] == {"ScanOnPush": True}, "no scan on push")
+        _expect(props["EncryptionConfiguration"]["EncryptionType"] == "KMS", "not KMS")
+        _expect("LifecyclePolicy" in props, "no lifecycle rule")
+        return "scan on push, KMS, lifecycle rule"
+
+    rec.add("registry: scan, encryption, lifecycle", "template", registry_template)
+
+    # ---- cluster
+    def cluster() -> str:
+        found = ecs.describe_clusters(clusters=[config.cluster_name])["clusters"]
+        _expect(bool(found) and found[0]["status"] == "ACTIVE", f"{config.cluster_name} missing")
+        return f"{config.cluster_name} ACTIVE"
+
+    rec.add("cluster", "api", cluster)
+
+    # ---- task definition
+    td_holder: dict[str, Any] = {}
+
+    def task_definition() -> dict[str, Any]:
+        if not td_holder:
+            td_holder.update(
+                ecs.describe_task_definition(taskDefinition=config.task_family)["taskDefinition"]
+            )
+        return td_holder
+
+    def containers() -> dict[str, dict[str, Any]]:
+        return {c["name"]: c for c in task_definition()["containerDefinitions"]}
+
+    def td_shape() -> str:
+        td = task_definition()
+        names = [c["name"] for c in td["containerDefinitions"]]
+        _expect(names == [APP_CONTAINER, REDIS_CONTAINER], f"containers {names}")
+        _expect(td["memory"] == str(config.task_memory_mib), f"task memory {td['memory']}")
+        return f"{td['family']}:{td['revision']} containers {names}, {td['memory']} MiB"
+
+    rec.add("task: family, containers (app first), memory", "api", td_shape)
+
+    def td_network() -> str:
+        props = _one(service_tpl, "AWS::ECS::TaskDefinition")
+        _expect(props["NetworkMode"] == "awsvpc", props["NetworkMode"])
+        _expect(props["RequiresCompatibilities"] == ["FARGATE"], "not Fargate")
+        _expect(props["Cpu"] == str(config.task_cpu), f"cpu {props['Cpu']}")
+        return f"awsvpc, FARGATE, {props['Cpu']} CPU units"
+
+    rec.add("task: awsvpc on Fargate", "template", td_network)
+
+    def memory_split() -> str:
+        c = containers()
+        app_mem, redis_mem = c[APP_CONTAINER]["memory"], c[REDIS_CONTAINER]["memory"]
+        _expect(app_mem == config.app.memory_mib, f"app {app_mem}")
+        _expect(redis_mem == config.redis.memory_mib, f"redis {redis_mem}")
+        return f"app {app_mem} MiB + redis {redis_mem} MiB"
+
+    rec.add("task: memory split", "api", memory_split)
+
+    def depends_on() -> str:
+        deps = containers()[APP_CONTAINER].get("dependsOn", [])
+        _expect(
+            deps == [{"containerName": REDIS_CONTAINER, "condition": "HEALTHY"}],
+            f"dependsOn {deps}",
+        )
+        return "app waits for redis HEALTHY"
+
+    rec.add("task: app dependsOn redis HEALTHY", "api", depends_on)
+
+    def health_checks() -> str:
+        c = containers()
+        app_hc = c[APP_CONTAINER].get("healthCheck", {})
+        redis_hc = c[REDIS_CONTAINER].get("healthCheck", {})
+        _expect(app_hc.get("command") == app_health_command(), f"app {app_hc}")
+        _expect(
+            redis_hc.get("command") == redis_health_command(config.redis.port), f"redis {redis_hc}"
+        )
+        _expect(
+            c[REDIS_CONTAINER].get("startTimeout") == config.redis.start_timeout_s, "startTimeout"
+        )
+        return f"app `{' '.join(app_hc['command'][1:])}`, redis `{redis_hc['command'][1]}`"
+
+    rec.add("task: health checks (strict PONG)", "api", health_checks)
+
+    def redis_command() -> str:
+        cmd = containers()[REDIS_CONTAINER]["command"]
+        _expect(cmd == config.redis.command_args(bind="127.0.0.1 -::1"), f"command {cmd}")
+        return (
+            f"maxmemory {config.redis.effective_maxmemory_mib}mb "
+            f"{config.redis.maxmemory_policy}, no RDB, no AOF"
+        )
+
+    rec.add("task: redis command (bounded, no persistence)", "api", redis_command)
+
+    def app_env() -> str:
+        app = containers()[APP_CONTAINER]
+        env = {e["name"]: e["value"] for e in app.get("environment", [])}
+        _expect(env.get("REDIS_HOST") == "localhost", f"REDIS_HOST={env.get('REDIS_HOST')}")
+        _expect(env.get("REDIS_PORT") == str(config.redis.port), "REDIS_PORT")
+        _expect(env == config.app_environment(redis_host="localhost"), "environment differs")
+        leaked = set(env) & set(config.app.secret_keys)
+        _expect(not leaked, f"secrets in plain environment: {leaked}")
+        return "REDIS_HOST=localhost, no secret in plain env"
+
+    rec.add("task: app environment", "api", app_env)
+
+    def app_secrets() -> str:
+        app = containers()[APP_CONTAINER]
+        secrets = {s["name"]: s["valueFrom"] for s in app.get("secrets", [])}
+        _expect(set(secrets) == set(config.app.secret_keys), f"secrets {sorted(secrets)}")
+        arn = sm.describe_secret(SecretId=config.secret_name)["ARN"]
+        for key, value_from in secrets.items():
+            _expect(value_from == f"{arn}:{key}::", f"{key} -> {value_from}")
+        stored = json.loads(sm.get_secret_value(SecretId=config.secret_name)["SecretString"])
+        _expect(set(stored) == set(config.app.secret_keys), "secret JSON keys differ")
+        return f"{len(secrets)} keys from {config.secret_name}"
+
+    rec.add("task: secrets from Secrets Manager", "api", app_secrets)
+
+    def hardening() -> str:
+        c = containers()
+        for name in (APP_CONTAINER, REDIS_CONTAINER):
+            _expect(c[name].get("readonlyRootFilesystem") is True, f"{name} root writable")
+            _expect(
+                c[name].get("linuxParameters", {}).get("initProcessEnabled") is True,
+                f"{name} has no init process",
+            )
+        _expect(c[APP_CONTAINER].get("user") == config.app.user, "app user")
+        return f"read-only roots, init process, app user {config.app.user}"
+
+    rec.add("task: hardening", "api", hardening)
+
+    # ---- service
+    def service() -> str:
+        found = ecs.describe_services(cluster=config.cluster_name, services=[config.service_name])[
+            "services"
+        ]
+        _expect(bool(found) and found[0]["status"] == "ACTIVE", "service missing")
+        svc = found[0]
+        _expect(
+            svc["desiredCount"] == config.scaling.desired_count, f"desired {svc['desiredCount']}"
+        )
+        _expect(svc["taskDefinition"].split("/")[-1].startswith(config.task_family + ":"), "td")
+        return f"{config.service_name} desired {svc['desiredCount']}"
+
+    rec.add("service", "api", service)
+
+    def service_template() -> str:
+        props = _one(service_tpl, "AWS::ECS::Service")
+        dc = props["DeploymentConfiguration"]
+        _expect(dc["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}, "breaker")
+        _expect((dc["MinimumHealthyPercent"], dc["MaximumPercent"]) == (100, 200), "min/max")
+        _expect(props["EnableExecuteCommand"] is True, "exec")
+        lbs = props["LoadBalancers"]
+        _expect(
+            [(lb["ContainerName"], lb["ContainerPort"]) for lb in lbs]
+            == [(APP_CONTAINER, config.app.port)],
+            f"targets {lbs}",
+        )
+        net = props["NetworkConfiguration"]["AwsvpcConfiguration"]
+        _expect(net["AssignPublicIp"] == "DISABLED", "public IP")
+        return f"breaker+rollback, 100/200 %, exec, target app:{config.app.port}, no public IP"
+
+    rec.add("service: deployment, exec, LB target", "template", service_template)
+
+    def autoscaling() -> str:
+        target = _one(service_tpl, "AWS::ApplicationAutoScaling::ScalableTarget")
+        lo, hi = target["MinCapacity"], target["MaxCapacity"]
+        _expect((lo, hi) == (config.scaling.min_capacity, config.scaling.max_capacity), "bounds")
+        policies = list(_resources(service_tpl, "AWS::ApplicationAutoScaling::ScalingPolicy"))
+        _expect(len(policies) == 2, f"{len(policies)} policies")
+        return f"{lo}-{hi} tasks on CPU and memory"
+
+    rec.add("service: autoscaling", "template", autoscaling)
+
+    # ---- security groups
+    def groups() -> tuple[dict[str, Any], dict[str, Any]]:
+        sgs = ec2.describe_security_groups()["SecurityGroups"]
+        task = [g for g in sgs if g.get("Description", "").startswith("Fyntrix tasks")]
+        lb = [g for g in sgs if g.get("Description", "").startswith("Fyntrix load balancer")]
+        _expect(len(task) == 1 and len(lb) == 1, "security groups missing")
+        return task[0], lb[0]
+
+    def covers(perm: dict[str, Any], port: int) -> bool:
+        if perm.get("IpProtocol") == "-1":
+            return True
+        return int(perm.get("FromPort", 0)) <= port <= int(perm.get("ToPort", 65535))
+
+    def redis_rule() -> str:
+        task, _ = groups()
+        perms = [p for p in task["IpPermissions"] if covers(p, config.redis.port)]
+        _expect(bool(perms), "no rule for the redis port")
+        for p in perms:
+            sources = {pair["GroupId"] for pair in p.get("UserIdGroupPairs", [])}
+            _expect(sources == {task["GroupId"]}, f"{config.redis.port} from {sources}")
+            _expect(not p.get("IpRanges") and not p.get("Ipv6Ranges"), "CIDR on the redis port")
+        return f"{config.redis.port} only from {task['GroupId']} (itself)"
+
+    rec.add(f"sg: {config.redis.port} only from the task group", "api", redis_rule)
+
+    def app_rule() -> str:
+        task, lb = groups()
+        perms = [p for p in task["IpPermissions"] if covers(p, config.app.port)]
+        _expect(bool(perms), "no rule for the app port")
+        for p in perms:
+            sources = {pair["GroupId"] for pair in p.get("UserIdGroupPairs", [])}
+            _expect(sources == {lb["GroupId"]}, f"{config.app.port} from {sources}")
+            _expect(not p.get("IpRanges") and not p.get("Ipv6Ranges"), "CIDR on the app port")
+        return f"{config.app.port} only from {lb['GroupId']} (load balancer)"
+
+    rec.add(f"sg: {config.app.port} only from the load balancer", "api", app_rule)
+
+    def lb_rule() -> str:
+        _, lb = groups()
+        ports = sorted({int(p["FromPort"]) for p in lb["IpPermissions"]})
+        expected = [80] + ([443] if config.certificate_arn else [])
+        _expect(ports == expected, f"load balancer ports {ports}")
+        cidrs = sorted({r["CidrIp"] for p in lb["IpPermissions"] for r in p.get("IpRanges", [])})
+        _expect(
+            cidrs == sorted(c for c in config.allowed_ingress_cidrs if ":" not in c), f"{cidrs}"
+        )
+        return f"ports {ports} from {', '.join(cidrs)}"
+
+    rec.add("sg: load balancer ingress", "api", lb_rule)
+
+    def lb_egress() -> str:
+        egress = [p for _, p in _resources(service_tpl, "AWS::EC2::SecurityGroupEgress")]
+        ports = [(e["Properties"]["FromPort"], e["Properties"]["ToPort"]) for e in egress]
+        _expect(ports == [(config.app.port, config.app.port)], f"egress {ports}")
+        return f"load balancer egress only to {config.app.port}"
+
+    rec.add("sg: load balancer egress", "template", lb_egress)
+
+    # ---- load balancer, logs
+    def load_balancer() -> str:
+        lbs = elb.describe_load_balancers()["LoadBalancers"]
+        _expect(len(lbs) == 1 and lbs[0]["Scheme"] == "internet-facing", "load balancer")
+        tgs = elb.describe_target_groups()["TargetGroups"]
+        _expect(
+            [(t["Port"], t["TargetType"], t.get("HealthCheckPath")) for t in tgs]
+            == [(config.app.port, "ip", config.app.health_check_path)],
+            f"target groups {tgs}",
+        )
+        return f"{lbs[0]['DNSName']} -> ip:{config.app.port}{config.app.health_check_path}"
+
+    rec.add("load balancer and target group", "api", load_balancer)
+
+    def log_groups() -> str:
+        groups_ = logs.describe_log_groups()["logGroups"]
+        mine = [g for g in groups_ if config.service_stack_name in g["logGroupName"]]
+        _expect(len(mine) >= 3, f"{len(mine)} log groups")
+        bad = [g["logGroupName"] for g in mine if g.get("retentionInDays") is None]
+        _expect(not bad, f"no retention on {bad}")
+        return f"{len(mine)} groups, {config.log_retention_days} days retention"
+
+    rec.add("log groups with retention", "api", log_groups)
+
+    def outputs() -> str:
+        out = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cfn.describe_stacks(StackName=config.service_stack_name)["Stacks"][0][
+                "Outputs"
+            ]
+        }
+        _expect(out.get("ClusterName") == config.cluster_name, "ClusterName output")
+        _expect(out.get("ServiceName") == config.service_name, "ServiceName output")
+        _expect(out.get("LoadBalancerUrl", "").startswith("http"), "LoadBalancerUrl output")
+        return str(out["LoadBalancerUrl"])
+
+    rec.add("stack outputs", "api", outputs)
+    return rec.checks
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = [f"  {'check':<{width}}  source    result  detail"]
+    for c in checks:
+        lines.append(
+            f"  {c.name:<{width}}  {c.source:<8}  {'PASS' if c.ok else 'FAIL':<6}  {c.detail}"
+        )
+    passed = sum(c.ok for c in checks)
+    lines.append(f"  {passed} passed, {len(checks) - passed} failed")
+    return "\n".join(lines)
