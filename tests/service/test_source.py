@@ -87,13 +87,8 @@ async def test_concurrent_first_starts_seed_exactly_once(postgres_dsn: str) -> N
     finally:
         await asyncio.gather(*(s.close() for s in sources))
     with psycopg.connect(postgres_dsn) as conn:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {t}".encode()).fetchone()
-            for t in ("users", "prices", "holdings", "picks")
-        ]
-    assert [c[0] for c in counts if c] == [
-        len(USERS),
-        len(PRICES),
-        len(demo_holdings()),
-        len(PICKS),
-    ]
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM prices),"
+            " (SELECT count(*) FROM holdings), (SELECT count(*) FROM picks)"
+        ).fetchone()
+    assert row == (len(USERS), len(PRICES), len(demo_holdings()), len(PICKS))
