@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.cache import Cache, CacheStatus, CacheUnavailableError
@@ -225,7 +225,12 @@ async def cache_stats(request: Request) -> JSONResponse:
         return JSONResponse(body)
 
 
-@router.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics (text exposition format)",
+    response_class=PlainTextResponse,
+)
 async def metrics(request: Request) -> Response:
     registry = services(request).metrics.registry
     return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.api import Services, mount_bench_routes, router
 from service.cache import Cache
@@ -21,6 +24,7 @@ from service.source import NotFoundError, SourceUnavailableError, make_source
 
 log = logging.getLogger(__name__)
 
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 # Seconds the start waits for the invalidation listener before serving (cache bypassed meanwhile).
 _LISTENER_START_WAIT_S = 5.0
 
@@ -72,6 +76,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     if settings.bench_endpoints:
         mount_bench_routes(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
+            # A body that is not even UTF-8 gets FastAPI's bare 400; invalid JSON gets 422.
+            # Answer both alike: every invalid input is a 422 naming what was wrong.
+            error = {"type": "json_invalid", "loc": ["body"], "msg": "body is not UTF-8 JSON"}
+            return Response(
+                orjson.dumps({"detail": [error]}), status_code=422, media_type="application/json"
+            )
+        if exc.status_code == 405:
+            # Starlette lists only the first matching route's methods in Allow; PUT and DELETE
+            # of a holding are separate routes, so compute the full set (RFC 9110, 15.5.6).
+            allowed: set[str] = set()
+            for route in request.app.router.routes:
+                methods = getattr(route, "methods", None)
+                if methods and route.matches(request.scope)[0] is not Match.NONE:
+                    allowed |= methods
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:

@@ -116,7 +116,9 @@ async def test_invalid_input_is_422_naming_the_field(
     assert any(e["loc"][-1] == field and e["msg"] for e in errors), errors
 
 
-@pytest.mark.parametrize("raw", [b'{"quantity": NaN, "cost_basis": 1}', b"not json", b"[]"])
+@pytest.mark.parametrize(
+    "raw", [b'{"quantity": NaN, "cost_basis": 1}', b"not json", b"[]", b"\xff\xfe{"]
+)
 async def test_malformed_body_is_422(
     redis_server: RedisServer, make_app: AppFactory, raw: bytes
 ) -> None:
@@ -329,3 +331,12 @@ async def test_bench_route_only_when_enabled(
     assert baseline.status_code == 200
     assert baseline.content == (await bench.client.get("/api/portfolio/1")).content
     assert "/bench" not in str((await bench.client.get("/openapi.json")).json()["paths"])
+
+
+async def test_405_lists_every_method_of_the_resource(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    app = await make_app(redis_server)
+    response = await app.client.post("/api/portfolio/1/holdings/AAPL", json=GOOD_BODY)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"PUT", "DELETE"}
