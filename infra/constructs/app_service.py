@@ -100,7 +100,7 @@ class AppService(Construct):
         policy = task_definition.task_role.node.try_find_child("DefaultPolicy")
         if policy is None:
             return
-        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]")
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", "NIST.800.53.R5-IAMNoInlinePolicy")
         log_group = cluster.execute_command_configuration and (
             cluster.execute_command_configuration.log_configuration
         )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -18,42 +17,16 @@ class ServiceCluster(Construct):
     command typed in them is logged to a KMS-encrypted log group (`logging=OVERRIDE`)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StageConfig, vpc: ec2.IVpc
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.exec_key = kms.Key(
-            self,
-            "ExecKey",
-            description=f"Encrypts ECS Exec sessions and their audit log ({config.cluster_name})",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        region = Stack.of(self).region
-        # CloudWatch Logs needs the key to encrypt the exec audit log group.
-        self.exec_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                resources=["*"],
-                conditions={
-                    # Only log groups of this account and region may use the key.
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": Stack.of(self).format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
+        self.exec_key = key
         self.exec_log_group = log_group(
             self,
             "ExecAuditLogs",

@@ -56,7 +56,13 @@ class Ingress(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        acknowledge(self.access_logs, "AwsSolutions-S1")
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        )
 
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
@@ -69,6 +75,15 @@ class Ingress(Construct):
             deletion_protection=config.deletion_protection,
         )
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+        acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled")
+        if not config.deletion_protection:
+            acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled")
+        if not config.certificate_arn:
+            acknowledge(
+                self.load_balancer,
+                "NIST.800.53.R5-ELBv2ACMCertificateRequired",
+                "NIST.800.53.R5-ALBHttpToHttpsRedirection",
+            )
 
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -99,7 +114,7 @@ class Ingress(Construct):
                 default_target_groups=[self.target_group],
             )
             # Not `add_redirect`: it opens port 80 to 0.0.0.0/0 regardless of the allowed CIDRs.
-            self.load_balancer.add_listener(
+            redirect = self.load_balancer.add_listener(
                 "HttpRedirect",
                 port=80,
                 protocol=elbv2.ApplicationProtocol.HTTP,
@@ -108,6 +123,7 @@ class Ingress(Construct):
                     protocol="HTTPS", port="443", permanent=True
                 ),
             )
+            acknowledge(redirect, "NIST.800.53.R5-ELBv2ACMCertificateRequired#redirect-listener")
         else:
             self.listener = self.load_balancer.add_listener(
                 "Http",

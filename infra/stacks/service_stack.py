@@ -13,6 +13,7 @@ from infra.constructs.app_secrets import AppSecrets
 from infra.constructs.app_service import AppService
 from infra.constructs.cache_sidecar_task import CacheSidecarTask
 from infra.constructs.cluster import ServiceCluster
+from infra.constructs.encryption import Encryption
 from infra.constructs.ingress import Ingress
 from infra.constructs.network import Network
 
@@ -29,15 +30,18 @@ class ServiceStack(Stack):
         repository = ecr.Repository.from_repository_name(
             self, "AppRepository", config.repository_name
         )
-        self.network = Network(self, "Network", config=config)
-        self.cluster = ServiceCluster(self, "Cluster", config=config, vpc=self.network.vpc)
-        self.secrets = AppSecrets(self, "Secrets", config=config)
+        self.encryption = Encryption(self, "Encryption", config=config)
+        key = self.encryption.key
+        self.network = Network(self, "Network", config=config, key=key)
+        self.cluster = ServiceCluster(self, "Cluster", config=config, vpc=self.network.vpc, key=key)
+        self.secrets = AppSecrets(self, "Secrets", config=config, key=key)
         self.task = CacheSidecarTask(
             self,
             "Task",
             config=config,
             repository=repository,
             secrets=self.secrets.container_secrets,
+            key=key,
         )
         self.ingress = Ingress(self, "Ingress", config=config, vpc=self.network.vpc)
         self.app_service = AppService(
