@@ -25,6 +25,7 @@ from service.source import NotFoundError, SourceUnavailableError, make_source
 log = logging.getLogger(__name__)
 
 _FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Seconds the start waits for the invalidation listener before serving (cache bypassed meanwhile).
 _LISTENER_START_WAIT_S = 5.0
 
@@ -89,12 +90,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.status_code == 405:
             # Starlette lists only the first matching route's methods in Allow; PUT and DELETE
             # of a holding are separate routes, so compute the full set (RFC 9110, 15.5.6).
-            allowed: set[str] = set()
-            for route in request.app.router.routes:
-                methods = getattr(route, "methods", None)
-                if methods and route.matches(request.scope)[0] is not Match.NONE:
-                    allowed |= methods
-            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+            # Probe each method through the public Route.matches() (included routers nest).
+            allowed = [
+                method
+                for method in _HTTP_METHODS
+                if any(
+                    route.matches({**request.scope, "method": method})[0] is Match.FULL
+                    for route in request.app.router.routes
+                )
+            ]
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
