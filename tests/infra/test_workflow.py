@@ -1,0 +1,41 @@
+"""The GitHub Actions workflow we ship for users is valid and runs the gates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def test_workflow_matches_githubs_schema() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(WORKFLOW),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_runs_check_test_and_synth_of_every_stage() -> None:
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    steps = doc["jobs"]["check-test-synth"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "make check" in runs
+    assert "make test" in runs
+    assert "for stage in dev prod" in runs
+    uses = [s.get("uses", "") for s in steps]
+    assert any(u.startswith("actions/upload-artifact") for u in uses)
+    caches = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
+    assert caches and ".jsii-cache" in caches[0]["with"]["path"]
+    assert doc["permissions"] == {"contents": "read"}
