@@ -163,6 +163,25 @@ def test_dockerignore(path: str, ignored: bool) -> None:
     assert dockerignored(SERVICE / ".dockerignore", path) is ignored
 
 
+def redis_conf_directives() -> dict[str, str]:
+    out = {}
+    for line in (SERVICE / "redis.conf").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            out[key.lower()] = value.strip()
+    return out
+
+
+def parse_redis_bytes(value: str) -> int:
+    units = {"kb": 1000, "k": 1000, "mb": 1024**2, "m": 1000**2, "gb": 1024**3, "g": 1000**3}
+    value = value.lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if value.endswith(suffix):
+            return int(value[: -len(suffix)]) * units[suffix]
+    return int(value)
+
+
 def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
     try:
         binary = redis_binary()
@@ -183,13 +202,14 @@ def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
             assert proc.poll() is None, "redis-server rejected service/redis.conf"
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        client = server.client()
-        config = client.config_get("*")
-        assert config["maxmemory"] == str(200 * 1024 * 1024)
-        assert config["maxmemory-policy"] == "allkeys-lru"
+        config = server.client().config_get("*")
+        # The file is generated from the stage config (infra.targets): check what it says is
+        # what Redis runs, plus the invariants of a cache sidecar.
+        declared = redis_conf_directives()
+        assert int(config["maxmemory"]) == parse_redis_bytes(declared["maxmemory"]) > 0
+        assert config["maxmemory-policy"] == declared["maxmemory-policy"] == "allkeys-lru"
         assert config["save"] == ""
         assert config["appendonly"] == "no"
-        assert config["protected-mode"] == "no"
     finally:
         proc.kill()
         proc.wait()
