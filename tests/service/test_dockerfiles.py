@@ -174,7 +174,7 @@ def redis_conf_directives() -> dict[str, str]:
 
 
 def parse_redis_bytes(value: str) -> int:
-    units = {"kb": 1000, "k": 1000, "mb": 1024**2, "m": 1000**2, "gb": 1024**3, "g": 1000**3}
+    units = {"kb": 1024, "k": 1000, "mb": 1024**2, "m": 1000**2, "gb": 1024**3, "g": 1000**3}
     value = value.lower()
     for suffix in sorted(units, key=len, reverse=True):
         if value.endswith(suffix):
@@ -222,7 +222,7 @@ def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
 def image_layout(tmp_path: Path) -> Path:
     """The runtime image's /app: the package at app/service, as the Dockerfile copies it."""
     app = tmp_path / "app"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile*", ".dockerignore", "ops")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile*", ".dockerignore")
     shutil.copytree(SERVICE, app / "service", ignore=ignore)
     for dropped in ("requirements.txt", "redis.conf"):
         (app / "service" / dropped).unlink()
