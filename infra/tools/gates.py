@@ -1,0 +1,303 @@
+"""`make check`: every quality and security gate, one summary line each, non-zero on a finding.
+
+Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
+template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), ruff (lint +
+format), mypy --strict. Exceptions live in infra/nag.py (acknowledgments on constructs) and
+security/exceptions.yaml (per check and resource, with reasons).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+EXCEPTIONS_FILE = ROOT / "security" / "exceptions.yaml"
+DOCKERFILES = ("service/Dockerfile", "service/Dockerfile.redis")
+STAGES = (("dev", None), ("prod", "gate"))
+PYTHON_PATHS = ("infra", "service", "app.py", "bench", "tests")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateResult:
+    name: str
+    ok: bool
+    summary: str
+    findings: list[str]
+
+
+def load_exceptions() -> dict[str, dict[str, dict[str, Any]]]:
+    data: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load(EXCEPTIONS_FILE.read_text())
+    for tool, entries in data.items():
+        for check, entry in (entries or {}).items():
+            reason = str(entry.get("reason", ""))
+            if len(reason) < 40 or not entry.get("resources"):
+                raise SystemExit(
+                    f"{EXCEPTIONS_FILE.name}: {tool} {check} needs a reason (>= 40 characters) "
+                    "and the resources it covers"
+                )
+    return data
+
+
+def _run(argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, check=False, env=env, timeout=900
+    )
+
+
+# ---------------------------------------------------------------------------- cdk-nag
+
+
+def synth_all(outdir: Path) -> tuple[list[Path], GateResult]:
+    """Synthesize every stage (nag packs run on synth) and report the nag gate."""
+    from aws_cdk import Validations
+
+    from infra.app_factory import build_app
+    from infra.config import load_stage
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    findings: list[str] = []
+    acknowledged = 0
+    templates: list[Path] = []
+    packs_seen: set[str] = set()
+    for stage, tag in STAGES:
+        stage_out = outdir / stage
+        app, _registry, _service, packs = build_app(
+            load_stage(stage, image_tag=tag), context=context, outdir=str(stage_out)
+        )
+        for pack in packs:
+            packs_seen.add(pack.read_pack_name)
+            report = pack.validate_scope(app)
+            for v in report.violations:
+                where = ", ".join(r.resource_logical_id or "?" for r in v.violating_resources)
+                findings.append(f"{stage}: {v.rule_name} on {where}")
+        for node in app.node.find_all():
+            for entry in node.node.metadata:
+                if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                    acknowledged += sum(
+                        1 for rule in entry.data if "AwsSolutions" in rule or "NIST" in rule
+                    )
+        if not findings:
+            app.synth()
+            templates += sorted(stage_out.glob("*.template.json"))
+    result = GateResult(
+        name="cdk-nag",
+        ok=not findings,
+        summary=(
+            f"{len(findings)} findings, {acknowledged} acknowledged "
+            f"({' + '.join(sorted(packs_seen))}; stages {', '.join(s for s, _ in STAGES)})"
+        ),
+        findings=findings,
+    )
+    return templates, result
+
+
+# ---------------------------------------------------------------------------- cfn-lint
+
+
+def gate_cfn_lint(templates: list[Path], exceptions: dict[str, Any]) -> GateResult:
+    ignored = sorted(exceptions or {})
+    argv = [str(VENV_BIN / "cfn-lint"), "--format", "parseable"]
+    if ignored:
+        argv += ["--ignore-checks", *ignored]
+    proc = _run([*argv, "--", *map(str, templates)])
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r":E\d+:", line)]
+    warnings = [line for line in lines if re.search(r":W\d+:", line)]
+    infos = [line for line in lines if re.search(r":I\d+:", line)]
+    ok = proc.returncode == 0 and not lines
+    return GateResult(
+        name="cfn-lint",
+        ok=ok,
+        summary=(
+            f"{len(errors)} errors, {len(warnings)} warnings, {len(infos)} info, "
+            f"{len(ignored)} rules ignored ({len(templates)} templates)"
+        ),
+        findings=lines or ([proc.stderr.strip()] if proc.returncode else []),
+    )
+
+
+# ---------------------------------------------------------------------------- checkov
+
+
+def _checkov(args: list[str]) -> list[dict[str, Any]]:
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    proc = _run(
+        [str(CHECKOV), "--quiet", "--compact", "--skip-download", "-o", "json", *args], env=env
+    )
+    text = proc.stdout.strip()
+    if not text:
+        raise RuntimeError(
+            f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-500:]}"
+        )
+    data = json.loads(text)
+    reports: list[dict[str, Any]] = data if isinstance(data, list) else [data]
+    return reports
+
+
+def gate_checkov(template_dirs: Iterable[Path], exceptions: dict[str, Any]) -> GateResult:
+    if not CHECKOV.exists():
+        return GateResult(
+            name="checkov",
+            ok=False,
+            summary="not installed",
+            findings=["run `make setup` (checkov lives in .venv-checkov)"],
+        )
+    allowed = {
+        (check, resource)
+        for check, entry in (exceptions or {}).items()
+        for resource in entry["resources"]
+    }
+    reports: list[dict[str, Any]] = []
+    for d in template_dirs:
+        reports += _checkov(["-d", str(d), "--framework", "cloudformation"])
+    dockerfile_args = [arg for f in DOCKERFILES for arg in ("-f", f)]
+    reports += _checkov([*dockerfile_args, "--framework", "dockerfile"])
+    # checkov has no Compose framework; its secrets scan is what applies to compose and env files.
+    reports += _checkov(
+        [
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            ".env.example",
+            "-f",
+            "render.yaml",
+            "--framework",
+            "secrets",
+        ]
+    )
+    passed = failed_total = 0
+    skipped: set[tuple[str, str]] = set()
+    findings: list[str] = []
+    for report in reports:
+        results = report.get("results", {})
+        # --quiet leaves passed checks out of the results; the summary still counts them.
+        passed += int(report.get("summary", {}).get("passed", 0))
+        for failure in results.get("failed_checks", []):
+            failed_total += 1
+            key = (failure["check_id"], failure["resource"])
+            if key in allowed:
+                skipped.add(key)
+            else:
+                findings.append(
+                    f"{failure['check_id']} {failure['resource']} ({failure['file_path']}): "
+                    f"{failure.get('check_name', '')}"
+                )
+    unused = sorted(allowed - skipped)
+    if unused:
+        findings += [f"stale exception (nothing fails it any more): {c} {r}" for c, r in unused]
+    return GateResult(
+        name="checkov",
+        ok=not findings,
+        summary=(
+            f"{len(findings)} failed, {len(skipped)} skipped with reasons, {passed} passed "
+            "(templates of every stage, Dockerfiles, compose/env/render secrets scan)"
+        ),
+        findings=findings,
+    )
+
+
+# ---------------------------------------------------------------------------- hadolint
+
+
+def gate_hadolint(exceptions: dict[str, Any]) -> GateResult:
+    ignored = sorted(exceptions or {})
+    argv = [str(VENV_BIN / "hadolint"), "--format", "json", "--failure-threshold", "style"]
+    for rule in ignored:
+        argv += ["--ignore", rule]
+    proc = _run([*argv, *DOCKERFILES])
+    items = json.loads(proc.stdout or "[]")
+    findings = [f"{i['file']}:{i['line']} {i['code']} {i['message']}" for i in items]
+    return GateResult(
+        name="hadolint",
+        ok=proc.returncode == 0 and not findings,
+        summary=(
+            f"{len(findings)} findings, {len(ignored)} rules ignored ({len(DOCKERFILES)} files)"
+        ),
+        findings=findings or ([proc.stderr.strip()] if proc.returncode else []),
+    )
+
+
+# ---------------------------------------------------------------------------- python
+
+
+def gate_ruff() -> GateResult:
+    lint = _run([str(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
+    fmt = _run([str(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
+    lint_lines = [line for line in lint.stdout.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
+    fmt_lines = [line for line in fmt.stdout.splitlines() if line.startswith("Would reformat")]
+    return GateResult(
+        name="ruff",
+        ok=lint.returncode == 0 and fmt.returncode == 0,
+        summary=f"{len(lint_lines)} lint findings, {len(fmt_lines)} files to reformat",
+        findings=lint_lines + fmt_lines,
+    )
+
+
+def gate_mypy() -> GateResult:
+    proc = _run([str(VENV_BIN / "mypy"), "infra", "service", "app.py"])
+    errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
+    checked = re.search(r"(\d+) source files", proc.stdout)
+    return GateResult(
+        name="mypy",
+        ok=proc.returncode == 0,
+        summary=f"{len(errors)} errors (--strict, {checked.group(1) if checked else '?'} files)",
+        findings=errors or ([proc.stdout.strip()[-500:]] if proc.returncode else []),
+    )
+
+
+def main(argv: list[str]) -> int:
+    only = set(argv)
+    exceptions = load_exceptions()
+    results: list[GateResult] = []
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
+    def timed(fn: Callable[[], GateResult]) -> None:
+        results.append(fn())
+
+    with tempfile.TemporaryDirectory(prefix="fyntrix-gates.") as tmp:
+        out = Path(tmp)
+        templates: list[Path] = []
+        if want("cdk-nag") or want("cfn-lint") or want("checkov"):
+            templates, nag = synth_all(out)
+            if want("cdk-nag"):
+                results.append(nag)
+        if want("cfn-lint"):
+            timed(lambda: gate_cfn_lint(templates, exceptions.get("cfn-lint") or {}))
+        if want("checkov"):
+            dirs = sorted({t.parent for t in templates})
+            timed(lambda: gate_checkov(dirs, exceptions.get("checkov") or {}))
+    if want("hadolint"):
+        timed(lambda: gate_hadolint(exceptions.get("hadolint") or {}))
+    if want("ruff"):
+        timed(gate_ruff)
+    if want("mypy"):
+        timed(gate_mypy)
+
+    for r in results:
+        for finding in r.findings[:50]:
+            print(f"  {r.name}: {finding}")
+    print("\ngate      result  counts")
+    for r in results:
+        print(f"{r.name:<9} {'PASS' if r.ok else 'FAIL':<6}  {r.summary}")
+    failed = [r.name for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
