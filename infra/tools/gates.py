@@ -38,14 +38,14 @@ class GateResult:
     findings: list[str]
 
 
-def load_exceptions() -> dict[str, dict[str, dict[str, Any]]]:
-    data: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load(EXCEPTIONS_FILE.read_text())
+def load_exceptions(path: Path = EXCEPTIONS_FILE) -> dict[str, dict[str, dict[str, Any]]]:
+    data: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load(path.read_text())
     for tool, entries in data.items():
         for check, entry in (entries or {}).items():
             reason = str(entry.get("reason", ""))
             if len(reason) < 40 or not entry.get("resources"):
-                raise SystemExit(
-                    f"{EXCEPTIONS_FILE.name}: {tool} {check} needs a reason (>= 40 characters) "
+                raise ValueError(
+                    f"{path.name}: {tool} {check} needs a reason (>= 40 characters) "
                     "and the resources it covers"
                 )
     return data

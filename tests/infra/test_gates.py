@@ -1,0 +1,70 @@
+"""The `make check` gates can fail: each one is shown a real defect and reports it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.tools.gates import CHECKOV, gate_cfn_lint, gate_checkov, load_exceptions
+
+UNENCRYPTED_BUCKET = {
+    "Resources": {
+        "Logs": {"Type": "AWS::S3::Bucket", "Properties": {}},
+    }
+}
+
+
+def write_template(tmp_path: Path, body: dict[str, object]) -> Path:
+    d = tmp_path / "assembly"
+    d.mkdir()
+    path = d / "Bad.template.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_committed_exceptions_all_have_reasons_and_resources() -> None:
+    data = load_exceptions()
+    assert set(data) == {"checkov", "cfn-lint", "hadolint"}
+
+
+def test_an_exception_without_a_reason_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "exceptions.yaml"
+    bad.write_text("checkov:\n  CKV_AWS_18:\n    reason: because\n    resources: [x]\n")
+    with pytest.raises(ValueError, match="needs a reason"):
+        load_exceptions(bad)
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov venv missing: run `make setup`")
+def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
+    tmp_path: Path,
+) -> None:
+    template = write_template(tmp_path, UNENCRYPTED_BUCKET)
+    # GIVEN no exception THEN the bucket's failures are findings
+    bare = gate_checkov([template.parent], {})
+    assert not bare.ok
+    assert any("AWS::S3::Bucket.Logs" in f for f in bare.findings)
+    failing = sorted({f.split()[0] for f in bare.findings if "AWS::S3::Bucket.Logs" in f})
+    # GIVEN every failing check listed for exactly that resource THEN all are skipped
+    listed = {
+        check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Logs"]} for check in failing
+    }
+    assert gate_checkov([template.parent], listed).ok
+    # GIVEN the same checks listed for another resource THEN they are still findings,
+    # and the exceptions that no longer match anything are reported as stale
+    elsewhere = {
+        check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Other"]} for check in failing
+    }
+    scoped = gate_checkov([template.parent], elsewhere)
+    assert not scoped.ok
+    assert any(f.startswith("stale exception") for f in scoped.findings)
+
+
+def test_cfn_lint_gate_reports_errors(tmp_path: Path) -> None:
+    template = write_template(
+        tmp_path, {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Nope": 1}}}}
+    )
+    result = gate_cfn_lint([template], {})
+    assert not result.ok
+    assert any(":E" in f for f in result.findings)
