@@ -17,6 +17,7 @@ from starlette.routing import Match
 
 from service.api import Services, mount_bench_routes, router
 from service.cache import Cache
+from service.fastpath import CachedReadFastPath
 from service.invalidation import InvalidationListener
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
@@ -49,7 +50,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
             )
             await listener.start(wait_s=_LISTENER_START_WAIT_S)
-        app.state.services = Services(settings, source, cache, listener, metrics, instance_id)
+        app.state.services = Services(
+            settings,
+            source,
+            cache,
+            listener,
+            metrics,
+            instance_id,
+            bench_memo={} if settings.bench_endpoints else None,
+        )
         log.info(
             "fyntrix service ready: instance=%s source=%s redis=%s:%s/%s",
             instance_id,
@@ -73,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Portfolios, dashboards and ranked picks behind a Redis cache-aside layer.",
         lifespan=lifespan,
     )
+    # Outermost last: metrics time everything, including hits answered by the fast path.
+    app.add_middleware(CachedReadFastPath, state=app.state)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
     if settings.bench_endpoints:

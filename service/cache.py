@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -199,16 +200,17 @@ class Cache:
             data = await self._load(key, ttl_s, loader, fill=False)
             self._count(key, CacheStatus.BYPASS)
             return data, CacheStatus.BYPASS
-        entry = self._l1.get(key)
-        if entry is not None:
-            if entry[0] > time.monotonic():
-                self._count(key, CacheStatus.HIT)
-                return entry[1], CacheStatus.HIT
-            self._l1.pop(key, None)
+        hit = self.peek(key)
+        if hit is not None:
+            return hit, CacheStatus.HIT
         started = self._tick
         self._active_fills += 1
         try:
-            raw = cast("bytes | None", await self.redis.get(key))  # decode_responses is off
+            # PTTL in the same round trip: the L1 copy must not outlive the Redis one.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                raw, pttl_ms = await pipe.execute()
         except REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
             data = await self._load(key, ttl_s, loader, fill=False)
@@ -218,13 +220,29 @@ class Cache:
             self._active_fills -= 1
         self.breaker.record_success()
         if raw is not None:
-            if self.available and not self._stale(key, started):
-                self._l1_put(key, raw, ttl_s)
+            if self.available and not self._stale(key, started) and pttl_ms > 0:
+                self._l1_put(key, raw, pttl_ms / 1000)
             self._count(key, CacheStatus.HIT)
-            return raw, CacheStatus.HIT
+            return cast(bytes, raw), CacheStatus.HIT
         data = await self._load(key, ttl_s, loader, fill=True)
         self._count(key, CacheStatus.MISS)
         return data, CacheStatus.MISS
+
+    def peek(self, key: str) -> bytes | None:
+        """The L1 copy of `key` when the cache may serve it (counted as a HIT), else None.
+
+        Synchronous and cheap: the HTTP fast path (fastpath.py) calls it before any routing.
+        """
+        if not (self._coherent and self.breaker.closed):
+            return None
+        entry = self._l1.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            del self._l1[key]
+            return None
+        self._count(key, CacheStatus.HIT)
+        return entry[1]
 
     async def _load(self, key: str, ttl_s: int, loader: Loader, *, fill: bool) -> bytes | None:
         flight = self._inflight.get(key)
@@ -275,13 +293,17 @@ class Cache:
             or self._ns_tick.get(namespace_of(key), 0) > started
         )
 
-    def _l1_put(self, key: str, value: bytes, ttl_s: int) -> None:
+    def _l1_put(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Keep `value` for at most min(L1 TTL, `ttl_s` = what Redis has left) seconds."""
         if self._l1_max <= 0:
             return
         if key not in self._l1 and len(self._l1) >= self._l1_max:
-            # Oldest insertion first: with sub-second TTLs that is close enough to LRU.
+            # Oldest insertion first: with second-scale TTLs that is close enough to LRU.
             self._l1.pop(next(iter(self._l1)))
-        self._l1[key] = (time.monotonic() + min(self._l1_ttl_s, ttl_s), value)
+        # Up to 10 % shorter at random: entries filled together must not all expire together
+        # and send a burst of Redis reads at once.
+        life_s = min(self._l1_ttl_s, ttl_s) * (1.0 - 0.1 * random.random())
+        self._l1[key] = (time.monotonic() + life_s, value)
 
     # ----------------------------------------------------------------------------- invalidation
 

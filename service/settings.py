@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     cache_ttl_portfolio_s: int = Field(default=30, ge=1, le=86_400)
     cache_ttl_dashboard_s: int = Field(default=30, ge=1, le=86_400)
     cache_ttl_top_picks_s: int = Field(default=300, ge=1, le=86_400)
-    # In-process L1 in front of Redis; 0 entries disables it.
-    cache_l1_ttl_ms: int = Field(default=1000, ge=1, le=60_000)
+    # In-process L1 in front of Redis; 0 entries disables it. An L1 copy never outlives the
+    # Redis copy it came from, and every invalidation clears it, so this only caps its life.
+    cache_l1_ttl_ms: int = Field(default=5000, ge=1, le=60_000)
     cache_l1_max_entries: int = Field(default=10_000, ge=0, le=10_000_000)
 
     # Third-party credentials, passed through to the code that needs them, never logged.

@@ -1,0 +1,250 @@
+"""Service load benchmark: what the cache buys, on this machine.
+
+One `python -m service` (one uvicorn worker) per scenario, a private redis-server and PostgreSQL,
+and wrk (fixed duration and connection count) against:
+  (a) GET /bench/baseline/{id}  the same payload from a plain dict (the ceiling for any cache)
+  (b) GET /api/portfolio/{id}   cached read: HIT (L1, else Redis)
+  (c) GET /api/portfolio/{id}   uncached read from Postgres: BYPASS (Redis unreachable)
+Requests cycle over 1000 users, so single-flight cannot collapse the uncached reads.
+
+Goals: b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5.
+Run: python -m bench.service   (BENCH_DURATION_S, BENCH_CONNECTIONS, BENCH_THREADS override)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
+
+USERS = 1000
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "5"))
+WARMUP_S = 2
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+GOAL_B_OVER_A = 0.8
+GOAL_P99_B_OVER_A = 1.5
+GOAL_B_OVER_C = 5.0
+
+# Requests are formatted once per wrk thread and then cycled: no Lua work on the hot path.
+LUA = """
+local paths = {}
+local i = 0
+init = function(args)
+  for n = 1, %(users)d do paths[n] = wrk.format("GET", "%(prefix)s" .. n) end
+end
+request = function()
+  i = i %% #paths + 1
+  return paths[i]
+end
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    x_cache: str
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    value, unit = float(match[1]), match[2]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx + socket errors) from `wrk --latency` output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M)[1])  # type: ignore[index]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M)[1])  # type: ignore[index]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        errors += int(match[1])
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors += sum(int(g) for g in match.groups())
+    return rps, p50, p99, errors
+
+
+def run_wrk(base_url: str, prefix: str, duration_s: int, workdir: Path) -> str:
+    script = workdir / f"bench{prefix.replace('/', '_')}.lua"
+    script.write_text(LUA % {"users": USERS, "prefix": prefix})
+    return subprocess.run(
+        [
+            WRK,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{duration_s}s",
+            "--latency",
+            "-s",
+            str(script),
+            base_url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration_s + 60,
+    ).stdout
+
+
+class Service:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "LOG_LEVEL": "WARNING",
+            "BENCH_ENDPOINTS": "1",
+            **env,
+        }
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("service did not start")
+            time.sleep(0.05)
+
+    def x_cache(self, path: str) -> str:
+        return httpx.get(f"{self.base_url}{path}", timeout=5).headers.get("x-cache", "-")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+def add_bench_users(dsn: str) -> None:
+    """Users 6..USERS, each holding what demo user (id mod 4) + 1 holds."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO users (id, name) SELECT n, 'Bench user ' || n"
+            " FROM generate_series(6, %s) AS n ON CONFLICT DO NOTHING",
+            (USERS,),
+        )
+        conn.execute(
+            "INSERT INTO holdings (user_id, symbol, quantity, cost_basis)"
+            " SELECT u.id, h.symbol, h.quantity, h.cost_basis"
+            " FROM users u JOIN holdings h ON h.user_id = (u.id % 4) + 1"
+            " WHERE u.id >= 6 ON CONFLICT DO NOTHING"
+        )
+
+
+def measure(name: str, service: Service, prefix: str, workdir: Path) -> Result:
+    run_wrk(service.base_url, prefix, WARMUP_S, workdir)  # fill caches, warm the JIT-less path
+    output = run_wrk(service.base_url, prefix, DURATION_S, workdir)
+    rps, p50, p99, errors = parse_wrk(output)
+    return Result(name, rps, p50, p99, errors, service.x_cache(f"{prefix}1"))
+
+
+def print_table(results: list[Result]) -> None:
+    print(
+        f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s, {USERS} users cycled, "
+        f"1 uvicorn worker, {os.cpu_count()} CPUs shared by wrk, service, Redis and Postgres"
+    )
+    print(f"{'scenario':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  X-Cache")
+    for r in results:
+        print(
+            f"{r.name:<38} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
+            f"  {r.x_cache}"
+        )
+
+
+def main() -> int:
+    if not Path(WRK).exists():
+        print("wrk is not installed (make system-deps)")
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="fyntrix-bench-"))
+    redis = RedisServer(
+        workdir / "redis", directives={"maxmemory": "200mb", "maxmemory_policy": "allkeys-lru"}
+    )
+    cluster = PostgresCluster()
+    services: list[Service] = []
+    try:
+        redis.start()
+        cluster.init()
+        cluster.start()
+        dsn = cluster.create_database("fyntrix")
+        common = {"DATABASE_URL": dsn, "DATABASE_POOL_MAX_SIZE": "16"}
+        cached = Service({**common, "REDIS_PORT": str(redis.port)}, workdir / "cached.log")
+        services.append(cached)
+        add_bench_users(dsn)
+        # Nothing listens on this port: every read is a BYPASS to Postgres.
+        uncached = Service({**common, "REDIS_PORT": str(free_port())}, workdir / "uncached.log")
+        services.append(uncached)
+
+        a = measure("(a) baseline: payload from memory", cached, "/bench/baseline/", workdir)
+        b = measure("(b) cached read (HIT)", cached, "/api/portfolio/", workdir)
+        c = measure("(c) uncached read, Postgres (BYPASS)", uncached, "/api/portfolio/", workdir)
+        print_table([a, b, c])
+
+        b_over_a = b.rps / a.rps
+        p99_ratio = b.p99_ms / a.p99_ms
+        b_over_c = b.rps / c.rps
+        checks = [
+            ("b/a throughput", b_over_a, f">= {GOAL_B_OVER_A}", b_over_a >= GOAL_B_OVER_A),
+            ("p99(b)/p99(a)", p99_ratio, f"<= {GOAL_P99_B_OVER_A}", p99_ratio <= GOAL_P99_B_OVER_A),
+            ("b/c throughput", b_over_c, f">= {GOAL_B_OVER_C}", b_over_c >= GOAL_B_OVER_C),
+        ]
+        for label, value, goal, ok in checks:
+            print(f"{label:<16} {value:6.2f}  goal {goal:<7} {'PASS' if ok else 'MISS'}")
+        if b.x_cache != "HIT" or c.x_cache != "BYPASS":
+            print(f"unexpected X-Cache: (b) {b.x_cache}, (c) {c.x_cache}")
+            return 1
+        if any(r.errors for r in (a, b, c)):
+            print("some requests failed (see the errors column)")
+            return 1
+        return 0
+    finally:
+        for service in services:
+            service.stop()
+        redis.kill()
+        cluster.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
