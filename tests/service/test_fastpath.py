@@ -41,7 +41,7 @@ async def test_a_hit_is_answered_exactly_like_the_framework_answers(
     [
         ("/api/portfolio/12", "/api/portfolio/012", 404),  # leading zero: the framework parses
         ("/api/top-picks?limit=5", "/api/top-picks?limit=05", 200),
-        ("/api/top-picks?limit=5", "/api/top-picks?limit=5&limit=6", 200),
+        ("/api/top-picks?limit=6", "/api/top-picks?limit=5&limit=6", 200),  # last one wins
         ("/api/top-picks", "/api/top-picks?limit=51", 422),
         ("/api/portfolio/1", "/api/portfolio/1/", 307),  # the framework's slash redirect
     ],
