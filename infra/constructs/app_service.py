@@ -110,12 +110,14 @@ class AppService(Construct):
             partition = (
                 "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
             )
+            account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+            region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
             logical_id = stack.get_logical_id(group.node.default_child)  # type: ignore[arg-type]
             acknowledge(
                 policy,
                 "AwsSolutions-IAM5[log-streams]",
                 finding=(
-                    f"Resource::arn:{partition}:logs:{stack.region}:<AWS::AccountId>:"
+                    f"Resource::arn:{partition}:logs:{region}:{account}:"
                     f"log-group:<{logical_id}>:*"
                 ),
             )

@@ -464,3 +464,64 @@ def test_no_physical_name_contains_a_user_or_branch(stage: str, dev: Synth, prod
         if node is s.service or "FyntrixService" in node.node.id:
             continue
         assert stage not in node.node.id.lower(), node.node.path
+
+
+def _subnets(tag: str, base: int) -> list[dict[str, str]]:
+    # Ids in AWS's format (17 hex digits), so CDK's own template validation accepts them.
+    return [
+        {
+            "subnetId": f"subnet-0{tag}{i}{'0' * 13}",
+            "cidr": f"10.0.{base + i}.0/24",
+            "availabilityZone": f"us-east-1{'ab'[i]}",
+            "routeTableId": f"rtb-0{tag}{i}{'0' * 13}",
+        }
+        for i in range(2)
+    ]
+
+
+# What `cdk synth` caches in cdk.context.json after looking the VPC up in the account.
+VPC_LOOKUP = {
+    "vpc-provider:account=123456789012:filter.vpc-id=vpc-0abc1234def567890:region=us-east-1"
+    ":returnAsymmetricSubnets=true": {
+        "vpcId": "vpc-0abc1234def567890",
+        "vpcCidrBlock": "10.0.0.0/16",
+        "ownerAccountId": "123456789012",
+        "availabilityZones": [],
+        "subnetGroups": [
+            {"name": "Public", "type": "Public", "subnets": _subnets("aa", 0)},
+            {"name": "Private", "type": "Private", "subnets": _subnets("bb", 10)},
+        ],
+    }
+}
+
+
+def test_existing_vpc_by_id_creates_no_network() -> None:
+    from aws_cdk.assertions import Template
+
+    from infra.app_factory import build_app
+    from infra.config import load_stage
+    from tests.infra.conftest import cdk_context
+
+    # GIVEN -c vpcId=... and the looked-up VPC in the context (a lookup needs an account)
+    config = load_stage("dev", overrides={"vpc_id": "vpc-0abc1234def567890"})
+    app, _, service, packs = build_app(
+        config, account="123456789012", context={**cdk_context(), **VPC_LOOKUP}
+    )
+    assert all(pack.validate_scope(app).success for pack in packs)
+    template = Template.from_stack(service)
+    # THEN no VPC, subnet, NAT or flow log is created, and tasks run in the private subnets
+    for cfn_type in ("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway"):
+        template.resource_count_is(cfn_type, 0)
+    template.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": Match.object_like(
+                    {
+                        "AssignPublicIp": "DISABLED",
+                        "Subnets": [f"subnet-0bb{i}{'0' * 13}" for i in range(2)],
+                    }
+                )
+            }
+        },
+    )
