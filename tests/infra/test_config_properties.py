@@ -63,7 +63,7 @@ ANY_OVERRIDES = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     stage=st.sampled_from(["dev", "prod", "qa"]),
     tag=st.sampled_from([None, "latest", "v1.2.3", "bad tag"]),
@@ -121,7 +121,7 @@ def valid_overrides(draw: Any) -> dict[str, str]:
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stage=st.sampled_from(["dev", "prod"]), overrides=valid_overrides())
 def test_valid_configs_are_accepted_and_pass_both_packs(
     stage: str, overrides: dict[str, str]
