@@ -105,3 +105,15 @@ bench: setup ## synth/test/service benchmarks, with figures and ratios
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+
+# ---- ops: ECS Exec into a running task (infra/tools/ecs_exec.py) -------------------------------
+# ARGS is read from the environment (make exports command-line variables to recipes), so its
+# quotes reach redis-cli as typed: make redis-cli ARGS='GET "dashboard:1"'.
+.PHONY: redis-cli doctor
+
+redis-cli: $(STAMP_V) ## redis-cli in a running task's redis container (STAGE=dev ARGS="INFO memory")
+	@$(PY) -m infra.tools.ecs_exec redis-cli --stage "$(STAGE)" --args "$${ARGS-}"
+
+doctor: $(STAMP_V) ## `python -m service.ops doctor --target ecs` in a running task's app container
+	@$(PY) -m infra.tools.ecs_exec doctor --stage "$(STAGE)"
+# ---- end ops ------------------------------------------------------------------------------------

@@ -185,7 +185,12 @@ def _settings_check(errors: list[str]) -> Check:
 
 def _host_check(target: Target, host: str) -> Check:
     if target.host_ok(host):
-        same = "" if host == target.expected_host else f" (same as {target.expected_host})"
+        if host == target.expected_host:
+            same = ""
+        elif _is_loopback(host):
+            same = f" (loopback, like {target.expected_host})"
+        else:
+            same = f" (starts with {target.expected_host})"
         return Check(
             name="REDIS_HOST",
             status=Status.PASS,

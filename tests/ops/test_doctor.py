@@ -243,7 +243,10 @@ def test_render_accepts_the_private_service_hostname_and_explains_why() -> None:
     env = clean_env(**DEV.app_environment(redis_host="fyntrix-redis-a1b2"))
     result = run_ops("doctor", "--target", "render", "--timeout", "1", env=env)
     line = line_of(result.stdout, "REDIS_HOST")
-    assert line.startswith("PASS    REDIS_HOST       fyntrix-redis-a1b2 (same as fyntrix-redis)")
+    assert line.startswith(
+        "PASS    REDIS_HOST       fyntrix-redis-a1b2 (starts with fyntrix-redis) is right "
+        "for render"
+    )
     assert "fyntrix-redis or fyntrix-redis-<suffix>" in line
     assert "any name starting with fyntrix-redis is right" in line
     assert result.returncode == 1
