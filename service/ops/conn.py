@@ -207,6 +207,11 @@ def explain(exc: BaseException, ep: Endpoint) -> OpsError:
     """One actionable line for a failed Redis call (never a traceback)."""
     where = f"Redis at {ep.where}"
     message = str(exc)
+    if "without any password configured" in message:
+        return OpsError(
+            f"AUTH failed: REDIS_PASSWORD is set but {where} has no password",
+            "unset REDIS_PASSWORD (or give Redis a password with requirepass)",
+        )
     if isinstance(exc, AuthenticationError) or "NOAUTH" in message or "WRONGPASS" in message:
         if ep.password is None:
             return OpsError(

@@ -400,6 +400,16 @@ def test_a_missing_password_says_auth_failed(redis_server_factory: Factory) -> N
     assert ok.returncode == 0, ok.stderr
 
 
+def test_a_password_for_a_redis_without_one(design_redis: RedisServer) -> None:
+    result = run_ops("cache", "ping", env=redis_env(design_redis, REDIS_PASSWORD="stale"))
+    assert result.returncode == 1
+    line = _one_error_line(result.stderr)
+    assert line == (
+        f"error: AUTH failed: REDIS_PASSWORD is set but Redis at localhost:{design_redis.port} "
+        "has no password. Fix: unset REDIS_PASSWORD (or give Redis a password with requirepass)"
+    )
+
+
 def test_a_database_redis_does_not_have(redis_server_factory: Factory) -> None:
     server = redis_server_factory(databases=4)
     result = run_ops("cache", "ping", "--db", "5", env=redis_env(server))
