@@ -2,6 +2,7 @@
 
     python -m infra.tools.ecs_exec redis-cli --stage dev --args "INFO memory"
     python -m infra.tools.ecs_exec doctor --stage dev
+    python -m infra.tools.ecs_exec ops --stage dev --args "cache stats"
 
 Finds a RUNNING task of the stage's service (cluster and service names from `load_stage`) with
 boto3, then runs `aws ecs execute-command ... --interactive --container redis|app --command ...`.
@@ -158,7 +159,8 @@ def redis_cli_command(config: StageConfig, args: str) -> str:
     return f"{command} {args.strip()}" if args.strip() else command
 
 
-DOCTOR_COMMAND = "python -m service.ops doctor --target ecs"
+OPS_COMMAND = "python -m service.ops"
+DOCTOR_COMMAND = f"{OPS_COMMAND} doctor --target ecs"
 NAMES_ONLY_IMAGE_TAG = "ecs-exec-lookup"
 
 
@@ -199,13 +201,14 @@ def _run(argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.tools.ecs_exec",
-        description="Run redis-cli or the ops doctor in a running task of a stage, through "
+        description="Run redis-cli, the ops doctor or any service.ops command in a running "
+        "task of a stage, through "
         "ECS Exec (needs the AWS CLI and the Session Manager plugin; without them the exact "
         "command is printed).",
         epilog="exit status: the command's own; 2 bad flags, unknown stage or no credentials; "
         "3 no running task; 4 aws or session-manager-plugin missing (command printed).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{redis-cli,doctor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{redis-cli,doctor,ops}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stage", default="dev", help="stage to look in (default dev)")
     common.add_argument(
@@ -233,6 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"`{DOCTOR_COMMAND}` in the task's app container",
         description=f"`{DOCTOR_COMMAND}` in the app container of a running task.",
     )
+    ops = sub.add_parser(
+        "ops",
+        parents=[common],
+        help=f"`{OPS_COMMAND} ARGS` in the task's app container",
+        description=f'`{OPS_COMMAND} ARGS` (e.g. "cache stats") in the app container of a '
+        "running task.",
+    )
+    ops.add_argument(
+        "--args",
+        required=True,
+        metavar="ARGS",
+        help='service.ops arguments, e.g. "cache stats" or "cache keys dashboard:*"',
+    )
     return parser
 
 
@@ -251,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "redis-cli":
         container, command = REDIS_CONTAINER, redis_cli_command(config, args.args)
+    elif args.command == "ops":
+        container, command = APP_CONTAINER, f"{OPS_COMMAND} {args.args.strip()}"
     else:
         container, command = APP_CONTAINER, DOCTOR_COMMAND
     try:

@@ -244,6 +244,16 @@ def test_doctor_targets_the_app_container(aws: str, empty_path: Path) -> None:
     )
 
 
+def test_any_ops_command_in_the_app_container(aws: str, empty_path: Path) -> None:
+    (task_arn,) = deploy_stage()
+    env = {**_base_env(), **aws_env(aws)}
+    result = run_tool("ops", "--args", "cache keys dashboard:*", env=env, path=empty_path)
+    assert result.returncode == ecs_exec.EXIT_TOOLS_MISSING, result.stderr
+    assert shlex.split(result.stdout) == expected_argv(
+        task_arn, "app", "python -m service.ops cache keys dashboard:*"
+    )
+
+
 def test_make_redis_cli_and_make_doctor(aws: str, empty_path: Path) -> None:
     # GIVEN `make` with ARGS holding a space and quotes, and no aws on PATH
     (task_arn,) = deploy_stage()
@@ -374,7 +384,7 @@ def test_an_unknown_stage(empty_path: Path) -> None:
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in ([], ["redis-cli"], ["doctor"]):
+    for argv in ([], ["redis-cli"], ["doctor"], ["ops"]):
         with pytest.raises(SystemExit) as exit_info:
             ecs_exec.main([*argv, "--help"])
         assert exit_info.value.code == 0
