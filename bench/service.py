@@ -8,7 +8,8 @@ and wrk (fixed duration and connection count) against:
 Requests cycle over 1000 users, so single-flight cannot collapse the uncached reads.
 
 Goals: b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5.
-Run: python -m bench.service   (BENCH_DURATION_S, BENCH_CONNECTIONS, BENCH_THREADS override)
+Run: python -m bench.service
+(BENCH_DURATION_S, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS override the defaults)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tests.fixtures.servers import PostgresCluster, RedisServer, free_port  # no
 USERS = 1000
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "5"))
 WARMUP_S = 2
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -44,11 +46,19 @@ GOAL_P99_B_OVER_A = 1.5
 GOAL_B_OVER_C = 5.0
 
 # Requests are formatted once per wrk thread and then cycled: no Lua work on the hot path.
+# Each thread starts at a different user, so threads never ask for the same user at the same
+# moment (single flight would merge those reads and flatter the uncached figure).
 LUA = """
+local threads = 0
+setup = function(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
 local paths = {}
 local i = 0
 init = function(args)
   for n = 1, %(users)d do paths[n] = wrk.format("GET", "%(prefix)s" .. n) end
+  i = math.floor(offset * %(users)d / %(threads)d)
 end
 request = function()
   i = i %% #paths + 1
@@ -92,7 +102,7 @@ def parse_wrk(output: str) -> tuple[float, float, float, int]:
 
 def run_wrk(base_url: str, prefix: str, duration_s: int, workdir: Path) -> str:
     script = workdir / f"bench{prefix.replace('/', '_')}.lua"
-    script.write_text(LUA % {"users": USERS, "prefix": prefix})
+    script.write_text(LUA % {"users": USERS, "prefix": prefix, "threads": THREADS})
     return subprocess.run(
         [
             WRK,
@@ -174,16 +184,22 @@ def add_bench_users(dsn: str) -> None:
 
 
 def measure(name: str, service: Service, prefix: str, workdir: Path) -> Result:
-    run_wrk(service.base_url, prefix, WARMUP_S, workdir)  # fill caches, warm the JIT-less path
+    run_wrk(service.base_url, prefix, WARMUP_S, workdir)  # fill caches and pools
     output = run_wrk(service.base_url, prefix, DURATION_S, workdir)
     rps, p50, p99, errors = parse_wrk(output)
     return Result(name, rps, p50, p99, errors, service.x_cache(f"{prefix}1"))
 
 
+def best(results: list[Result]) -> Result:
+    """The run with the highest throughput: the machine is shared, interference only slows."""
+    return max(results, key=lambda r: r.rps)
+
+
 def print_table(results: list[Result]) -> None:
     print(
-        f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s, {USERS} users cycled, "
-        f"1 uvicorn worker, {os.cpu_count()} CPUs shared by wrk, service, Redis and Postgres"
+        f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s (after {WARMUP_S} s warm-up), "
+        f"best of {ROUNDS} interleaved rounds, {USERS} users cycled, 1 uvicorn worker, "
+        f"{os.cpu_count()} CPUs shared by wrk, service, Redis and Postgres"
     )
     print(f"{'scenario':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  X-Cache")
     for r in results:
@@ -216,9 +232,16 @@ def main() -> int:
         uncached = Service({**common, "REDIS_PORT": str(free_port())}, workdir / "uncached.log")
         services.append(uncached)
 
-        a = measure("(a) baseline: payload from memory", cached, "/bench/baseline/", workdir)
-        b = measure("(b) cached read (HIT)", cached, "/api/portfolio/", workdir)
-        c = measure("(c) uncached read, Postgres (BYPASS)", uncached, "/api/portfolio/", workdir)
+        scenarios = [
+            ("(a) baseline: payload from memory", cached, "/bench/baseline/"),
+            ("(b) cached read (HIT)", cached, "/api/portfolio/"),
+            ("(c) uncached read, Postgres (BYPASS)", uncached, "/api/portfolio/"),
+        ]
+        runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
+        for _ in range(ROUNDS):  # interleaved, so a noisy moment does not hit one scenario only
+            for name, service, prefix in scenarios:
+                runs[name].append(measure(name, service, prefix, workdir))
+        a, b, c = (best(runs[name]) for name, _, _ in scenarios)
         print_table([a, b, c])
 
         b_over_a = b.rps / a.rps

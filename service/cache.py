@@ -116,6 +116,9 @@ class Cache:
         self._probe_needed = asyncio.Event()
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._refreshing: set[str] = set()
+        # Refresh a hot L1 entry from Redis during the last fifth of its life.
+        self._refresh_ahead_s = l1_ttl_s / 5
         self.hits = 0
         self.misses = 0
         self.bypasses = 0
@@ -166,8 +169,11 @@ class Cache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe_task
             self._probe_task = None
-        for task in list(self._inflight.values()):
-            task.task.cancel()
+        for flight in list(self._inflight.values()):
+            flight.task.cancel()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.redis.aclose(close_connection_pool=True)
 
     # ----------------------------------------------------------------------------- state
@@ -203,6 +209,32 @@ class Cache:
         hit = self.peek(key)
         if hit is not None:
             return hit, CacheStatus.HIT
+        raw, failed = await self._from_redis(key)
+        if failed:
+            data = await self._load(key, ttl_s, loader, fill=False)
+            self._count(key, CacheStatus.BYPASS)
+            return data, CacheStatus.BYPASS
+        if raw is not None:
+            self._count(key, CacheStatus.HIT)
+            return raw, CacheStatus.HIT
+        data = await self._load(key, ttl_s, loader, fill=True)
+        self._count(key, CacheStatus.MISS)
+        return data, CacheStatus.MISS
+
+    async def get_cached(self, key: str) -> bytes | None:
+        """L1, then Redis; never the loader. None on a miss or while the cache is unavailable
+        (a Redis failure is recorded). A hit is counted; a None is not (the caller goes on to
+        fetch(), which counts the outcome)."""
+        hit = self.peek(key)
+        if hit is not None or not self.available:
+            return hit
+        raw, _ = await self._from_redis(key)
+        if raw is not None:
+            self._count(key, CacheStatus.HIT)
+        return raw
+
+    async def _from_redis(self, key: str) -> tuple[bytes | None, bool]:
+        """(value or None, failed). A value read is copied into L1 unless invalidated since."""
         started = self._tick
         self._active_fills += 1
         try:
@@ -213,20 +245,13 @@ class Cache:
                 raw, pttl_ms = await pipe.execute()
         except REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
-            data = await self._load(key, ttl_s, loader, fill=False)
-            self._count(key, CacheStatus.BYPASS)
-            return data, CacheStatus.BYPASS
+            return None, True
         finally:
             self._active_fills -= 1
         self.breaker.record_success()
-        if raw is not None:
-            if self.available and not self._stale(key, started) and pttl_ms > 0:
-                self._l1_put(key, raw, pttl_ms / 1000)
-            self._count(key, CacheStatus.HIT)
-            return cast(bytes, raw), CacheStatus.HIT
-        data = await self._load(key, ttl_s, loader, fill=True)
-        self._count(key, CacheStatus.MISS)
-        return data, CacheStatus.MISS
+        if raw is not None and self.available and not self._stale(key, started) and pttl_ms > 0:
+            self._l1_put(key, raw, pttl_ms / 1000)
+        return cast("bytes | None", raw), False
 
     def peek(self, key: str) -> bytes | None:
         """The L1 copy of `key` when the cache may serve it (counted as a HIT), else None.
@@ -238,11 +263,25 @@ class Cache:
         entry = self._l1.get(key)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        left_s = entry[0] - time.monotonic()
+        if left_s <= 0:
             del self._l1[key]
             return None
+        if left_s < self._refresh_ahead_s and key not in self._refreshing:
+            # Hot key about to expire: re-read it from Redis in the background, so no request
+            # of a hot key ever waits for Redis. The copy being served is still within its life.
+            self._refreshing.add(key)
+            task = asyncio.create_task(self._refresh(key))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self._count(key, CacheStatus.HIT)
         return entry[1]
+
+    async def _refresh(self, key: str) -> None:
+        try:
+            await self._from_redis(key)  # puts a fresh copy into L1 unless invalidated meanwhile
+        finally:
+            self._refreshing.discard(key)
 
     async def _load(self, key: str, ttl_s: int, loader: Loader, *, fill: bool) -> bytes | None:
         flight = self._inflight.get(key)
@@ -300,9 +339,9 @@ class Cache:
         if key not in self._l1 and len(self._l1) >= self._l1_max:
             # Oldest insertion first: with second-scale TTLs that is close enough to LRU.
             self._l1.pop(next(iter(self._l1)))
-        # Up to 10 % shorter at random: entries filled together must not all expire together
-        # and send a burst of Redis reads at once.
-        life_s = min(self._l1_ttl_s, ttl_s) * (1.0 - 0.1 * random.random())
+        # Up to 25 % shorter at random: entries filled together (a warm-up, a resync) must not
+        # all expire together and send a burst of Redis reads at once.
+        life_s = min(self._l1_ttl_s, ttl_s) * (1.0 - 0.25 * random.random())
         self._l1[key] = (time.monotonic() + life_s, value)
 
     # ----------------------------------------------------------------------------- invalidation

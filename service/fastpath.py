@@ -1,4 +1,4 @@
-"""Serve cached reads straight from the in-process L1, before FastAPI routing and validation.
+"""Serve cache hits (L1, else Redis) before FastAPI routing and validation.
 
 A cache hit is already the exact response body (serialized JSON bytes), so parsing the path
 with one regex is all the work it needs; running it through the framework's routing, dependency
@@ -49,7 +49,7 @@ class CachedReadFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            found = self._lookup(scope)
+            found = await self._lookup(scope)
             if found is not None:
                 body, route, x_cache = found
                 scope["route"] = route
@@ -64,7 +64,7 @@ class CachedReadFastPath:
                 return
         await self.app(scope, receive, send)
 
-    def _lookup(self, scope: Scope) -> tuple[bytes, RouteLabel, bool] | None:
+    async def _lookup(self, scope: Scope) -> tuple[bytes, RouteLabel, bool] | None:
         services = getattr(self.state, "services", None)
         if services is None:
             return None
@@ -94,5 +94,8 @@ class CachedReadFastPath:
             return None if memo is None else (memo, _BASELINE, False)
         else:
             return None
+        # L1, else Redis: a Redis hit skips the framework too. A miss goes on to the route.
         body = services.cache.peek(key)
+        if body is None:
+            body = await services.cache.get_cached(key)
         return None if body is None else (body, route, True)

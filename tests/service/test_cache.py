@@ -475,3 +475,43 @@ def test_free_port_helper_gives_a_closed_port() -> None:
     port = free_port()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+# ------------------------------------------------------------------------------ refresh-ahead
+
+
+async def test_a_hot_l1_entry_is_refreshed_before_it_expires(
+    redis_server: RedisServer, cache_factory: CacheFactory
+) -> None:
+    cache = cache_factory(redis_server, cache_l1_ttl_ms=500)  # refreshed in its last 100 ms
+    load = Loader("v")
+    await cache.fetch("portfolio:1", 30, load)
+    first_expiry, _ = cache._l1["portfolio:1"]
+    await asyncio.sleep(0.5 * 0.75 - 0.02)  # inside the last fifth even with maximum jitter
+    for _ in range(30):  # keep reading across the first copy's expiry
+        assert cache.peek("portfolio:1") == b'"v"'
+        await asyncio.sleep(0.01)
+    assert time.monotonic() > first_expiry
+    assert cache._l1["portfolio:1"][0] > time.monotonic()  # a later copy, never a gap
+    assert load.calls == 1
+
+
+async def test_a_refresh_racing_an_invalidation_does_not_bring_the_old_value_back(
+    redis_server: RedisServer, cache_factory: CacheFactory
+) -> None:
+    proxy = await TcpProxy(redis_server.host, redis_server.port).start()
+    try:
+        cache = cache_factory(None, redis_port=proxy.port, cache_l1_ttl_ms=500)
+        await cache.fetch("portfolio:2", 30, Loader("old"))
+        await asyncio.sleep(0.5 * 0.75 - 0.02)
+        proxy.hold_replies()
+        assert cache.peek("portfolio:2") == b'"old"'  # starts the refresh; GET reply held
+        await asyncio.sleep(0.05)
+        invalidation = asyncio.create_task(cache.invalidate(["portfolio:2"]))
+        await asyncio.sleep(0.05)
+        proxy.release_replies()
+        await invalidation
+        await asyncio.sleep(0.05)  # the refresh has finished
+        assert "portfolio:2" not in cache._l1
+    finally:
+        await proxy.close()
