@@ -202,7 +202,7 @@ async def test_a_redis_hit_read_before_invalidation_does_not_fill_l1(
     proxy = await TcpProxy(redis_server.host, redis_server.port).start()
     try:
         cache = cache_factory(None, redis_port=proxy.port, cache_l1_ttl_ms=10_000)
-        redis_server.client().set("portfolio:3", b'"old"')
+        redis_server.client().set("portfolio:3", b'"old"', ex=30)  # cache keys have a TTL
         await cache.ping()  # open a pooled connection first
         proxy.hold_replies()
         read = asyncio.create_task(cache.fetch("portfolio:3", 30, Loader("unused")))
@@ -515,3 +515,18 @@ async def test_a_refresh_racing_an_invalidation_does_not_bring_the_old_value_bac
         assert "portfolio:2" not in cache._l1
     finally:
         await proxy.close()
+
+
+async def test_an_l1_copy_never_outlives_the_redis_copy(
+    redis_server: RedisServer, cache_factory: CacheFactory
+) -> None:
+    cache = cache_factory(redis_server, cache_l1_ttl_ms=60_000)
+    redis_server.client().set("dashboard:8", b'"v"', px=300)
+    assert await cache.fetch("dashboard:8", 30, Loader("loaded")) == (b'"v"', CacheStatus.HIT)
+    expires_at, _ = cache._l1["dashboard:8"]
+    assert expires_at - time.monotonic() <= 0.3
+    await asyncio.sleep(0.35)
+    assert await cache.fetch("dashboard:8", 30, Loader("loaded")) == (
+        b'"loaded"',
+        CacheStatus.MISS,
+    )
