@@ -144,7 +144,7 @@ def test_stats_shows_counters_memory_and_no_advice_when_healthy(design_redis: Re
     head, *body = result.lines
     rows = {line[:18].strip(): line[19:] for line in body}
     assert re.fullmatch(
-        rf"Redis 7\.\d+\.\d+ at localhost:{design_redis.port} db 0, up \d+ s "
+        rf"Redis 7\.\d+\.\d+ at localhost:{design_redis.port} db 0, up (\d+ min )?\d+ s "
         r"\(counters since start or CONFIG RESETSTAT\)",
         head,
     ), head
@@ -318,8 +318,8 @@ def test_keys_counts_and_samples_100k_keys_with_scan_when_keys_is_disabled(
     sample = lines[3:]
     assert len(sample) == 5
     for line in sample:
-        # A 300 s TTL, read a moment later: "4 min 5x s" or "5 min 0 s".
-        assert re.fullmatch(r"(4 min 5\d s|5 min 0 s) +string  dashboard:\d+", line), line
+        # A 300 s TTL read less than a minute later (seconds, even on a loaded machine).
+        assert re.fullmatch(r"(4 min [0-5]?\d s|5 min 0 s) +string  dashboard:\d+", line), line
     # Redis saw only SCANs (many bounded calls), never KEYS.
     commandstats = big_keyspace.client().info("commandstats")
     assert commandstats["cmdstat_scan"]["calls"] >= 100
@@ -348,7 +348,7 @@ def test_keys_text_warns_about_keys_without_ttl(design_redis: RedisServer) -> No
     assert result.returncode == 0, result.stderr
     assert "2 keys match, of 2 in db 0 (1 SCAN call," in result.stdout
     assert re.search(r"^no expiry +string  top_picks:all$", result.stdout, re.M)
-    assert re.search(r"^(59|60) s +string  top_picks:tech$", result.stdout, re.M)
+    assert re.search(r"^([1-5]?\d|60) s +string  top_picks:tech$", result.stdout, re.M)
     assert result.lines[-1].startswith("1 of the 2 sampled keys never expire")
 
 
