@@ -530,3 +530,15 @@ async def test_an_l1_copy_never_outlives_the_redis_copy(
         b'"loaded"',
         CacheStatus.MISS,
     )
+
+
+async def test_replies_are_parsed_by_hiredis(
+    redis_server: RedisServer, cache_factory: CacheFactory
+) -> None:
+    cache = cache_factory(redis_server)
+    assert await cache.ping()
+    conn = await cache.redis.connection_pool.get_connection()
+    try:
+        assert "Hiredis" in type(conn._parser).__name__
+    finally:
+        await cache.redis.connection_pool.release(conn)
