@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -340,3 +341,24 @@ async def test_405_lists_every_method_of_the_resource(
     response = await app.client.post("/api/portfolio/1/holdings/AAPL", json=GOOD_BODY)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"PUT", "DELETE"}
+
+
+async def test_cache_stats_under_memory_pressure(
+    redis_server_factory: Callable[..., RedisServer], make_app: AppFactory
+) -> None:
+    """GIVEN the app's Redis limited to 1 MB (allkeys-lru)
+    WHEN 3 MB of cache entries are written, then every endpoint is read
+    THEN no write fails, /cache/stats reports evictions and memory near the limit, no 5xx."""
+    redis = redis_server_factory(maxmemory="1mb", maxmemory_policy="allkeys-lru")
+    app = await make_app(redis)
+    cache = app.services.cache
+    blob = {"pad": "x" * 10_000}
+    results = [await cache.set_json(f"portfolio:{1000 + i}", blob, ex=60) for i in range(300)]
+    assert all(results)
+    for path in READ_PATHS * 2:
+        assert (await app.client.get(path)).status_code == 200
+    stats = (await app.client.get("/cache/stats")).json()
+    assert stats["redis"]["evicted_keys"] > 0
+    assert stats["redis"]["maxmemory_bytes"] == 1024 * 1024
+    assert stats["redis"]["used_memory_ratio"] < 1.5
+    assert stats["redis_errors"] == 0
