@@ -17,6 +17,10 @@ Guarantees (the cache is never the source of truth; every one of these errs towa
   bypassed too: another task's writes could not be heard.
 * Single flight per key: a burst of misses for one key runs the loader once. A miss that arrives
   after an invalidation never joins a load that started before it.
+* The L1 never extends staleness: a copy read from Redis lives at most as long as Redis keeps
+  the key (PTTL read in the same round trip), capped at CACHE_L1_TTL_MS. Hot entries are re-read
+  from Redis in the background during the last fifth of their life, so no request of a hot key
+  waits on Redis; those re-reads obey the same invalidation ticks.
 
 Values are stored as serialized JSON bytes, so a hit is returned as is (no parse, no re-encode).
 Key listing for operators uses SCAN (never KEYS).
