@@ -62,6 +62,9 @@ REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 # Remembered individual keys whose delete is owed to Redis; past this, owe whole namespaces.
 _MAX_DIRTY_KEYS = 10_000
+# Background L1 refreshes: gathered for this long (seconds), at most this many per round trip.
+_REFRESH_BATCH_WINDOW_S = 0.02
+_REFRESH_BATCH_MAX = 500
 # Longest a writer waits for a concurrent fill's in-progress Redis SET to settle, in seconds.
 _SETTLE_TIMEOUT_S = 5.0
 
@@ -119,8 +122,9 @@ class Cache:
         self._flush_owed: set[str] = set()
         self._probe_needed = asyncio.Event()
         self._probe_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
         self._refreshing: set[str] = set()
+        self._refresh_queue: list[str] = []
+        self._refresh_task: asyncio.Task[None] | None = None
         # Refresh a hot L1 entry from Redis during the last fifth of its life.
         self._refresh_ahead_s = l1_ttl_s / 5
         self.hits = 0
@@ -175,9 +179,10 @@ class Cache:
             self._probe_task = None
         for flight in list(self._inflight.values()):
             flight.task.cancel()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
         await self.redis.aclose(close_connection_pool=True)
 
     # ----------------------------------------------------------------------------- state
@@ -275,17 +280,49 @@ class Cache:
             # Hot key about to expire: re-read it from Redis in the background, so no request
             # of a hot key ever waits for Redis. The copy being served is still within its life.
             self._refreshing.add(key)
-            task = asyncio.create_task(self._refresh(key))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._refresh_queue.append(key)
+            if self._refresh_task is None:
+                self._refresh_task = asyncio.create_task(self._refresh_batch())
         self._count(key, CacheStatus.HIT)
         return entry[1]
 
-    async def _refresh(self, key: str) -> None:
+    async def _refresh_batch(self) -> None:
+        """Re-read the queued keys from Redis in one pipeline per batch."""
         try:
-            await self._from_redis(key)  # puts a fresh copy into L1 unless invalidated meanwhile
+            # Keys come due a few at a time: gather them, one round trip serves them all.
+            await asyncio.sleep(_REFRESH_BATCH_WINDOW_S)
+            while self._refresh_queue:
+                keys = self._refresh_queue[:_REFRESH_BATCH_MAX]
+                del self._refresh_queue[: len(keys)]
+                try:
+                    await self._refresh_keys(keys)
+                finally:
+                    self._refreshing.difference_update(keys)
         finally:
-            self._refreshing.discard(key)
+            self._refresh_task = None
+
+    async def _refresh_keys(self, keys: list[str]) -> None:
+        if not self.available:
+            return
+        started = self._tick
+        self._active_fills += 1
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                replies = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            self._redis_failed("get", exc)
+            return
+        finally:
+            self._active_fills -= 1
+        self.breaker.record_success()
+        for i, key in enumerate(keys):
+            raw, pttl_ms = replies[2 * i], replies[2 * i + 1]
+            # Same rule as any fill: nothing invalidated since the read started goes back in.
+            if raw is not None and self.available and not self._stale(key, started) and pttl_ms > 0:
+                self._l1_put(key, raw, pttl_ms / 1000)
 
     async def _load(self, key: str, ttl_s: int, loader: Loader, *, fill: bool) -> bytes | None:
         flight = self._inflight.get(key)
