@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -38,43 +39,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        source = make_source(settings, instance_id)
-        await source.open()
-        postgres = settings.database_url is not None
-        # With Postgres, other instances write too: trust the cache only once we can hear them.
-        cache = Cache.from_settings(settings, metrics, coherent=not postgres)
-        await cache.start()
-        listener = None
-        if settings.database_url is not None:
-            listener = InvalidationListener(
-                settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
+        # Everything started is stopped in reverse order, also when a later step fails.
+        async with contextlib.AsyncExitStack() as started:
+            source = make_source(settings, instance_id)
+            await source.open()
+            started.push_async_callback(source.close)
+            postgres = settings.database_url is not None
+            # With Postgres, other instances write too: trust the cache only once we hear them.
+            cache = Cache.from_settings(settings, metrics, coherent=not postgres)
+            await cache.start()
+            started.push_async_callback(cache.close)
+            listener = None
+            if settings.database_url is not None:
+                listener = InvalidationListener(
+                    settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
+                )
+                await listener.start(wait_s=_LISTENER_START_WAIT_S)
+                started.push_async_callback(listener.stop)
+            app.state.services = Services(
+                settings,
+                source,
+                cache,
+                listener,
+                metrics,
+                instance_id,
+                bench_memo={} if settings.bench_endpoints else None,
             )
-            await listener.start(wait_s=_LISTENER_START_WAIT_S)
-        app.state.services = Services(
-            settings,
-            source,
-            cache,
-            listener,
-            metrics,
-            instance_id,
-            bench_memo={} if settings.bench_endpoints else None,
-        )
-        log.info(
-            "fyntrix service ready: instance=%s source=%s redis=%s:%s/%s",
-            instance_id,
-            source.kind,
-            settings.redis_host,
-            settings.redis_port,
-            settings.redis_db,
-        )
-        try:
+            log.info(
+                "fyntrix service ready: instance=%s source=%s redis=%s:%s/%s",
+                instance_id,
+                source.kind,
+                settings.redis_host,
+                settings.redis_port,
+                settings.redis_db,
+            )
             yield
-        finally:
-            if listener is not None:
-                await listener.stop()
-            await cache.close()
-            await source.close()
-            log.info("fyntrix service stopped: instance=%s", instance_id)
+        log.info("fyntrix service stopped: instance=%s", instance_id)
 
     app = FastAPI(
         title="Fyntrix API",
