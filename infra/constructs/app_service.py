@@ -117,7 +117,6 @@ class AppService(Construct):
                 policy,
                 "AwsSolutions-IAM5[log-streams]",
                 finding=(
-                    f"Resource::arn:{partition}:logs:{region}:{account}:"
-                    f"log-group:<{logical_id}>:*"
+                    f"Resource::arn:{partition}:logs:{region}:{account}:log-group:<{logical_id}>:*"
                 ),
             )

@@ -237,7 +237,11 @@ def gate_ruff() -> GateResult:
     lint = _run([str(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
     fmt = _run([str(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
     lint_lines = [line for line in lint.stdout.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
-    fmt_lines = [line for line in fmt.stdout.splitlines() if line.startswith("Would reformat")]
+    fmt_lines = [
+        line.strip()
+        for line in fmt.stdout.splitlines()
+        if line.startswith("Would reformat") or line.strip().startswith("-->")
+    ]
     return GateResult(
         name="ruff",
         ok=lint.returncode == 0 and fmt.returncode == 0,
