@@ -239,11 +239,22 @@ def test_runs_on_a_read_only_root_with_writable_tmp(
         pytest.skip("needs root and unshare(1) for a private read-only mount namespace")
     redis = redis_server_factory()
     port = free_port()
+    # The fresh /tmp hides everything under the old one. When the checkout (and so the venv)
+    # lives under /tmp, as CI clones may, park it on /srv first and bind it back afterwards.
+    prefix = Path(sys.prefix).resolve()
+    keep = ""
+    restore = ""
+    if prefix.is_relative_to("/tmp"):
+        top = Path("/tmp") / prefix.relative_to("/tmp").parts[0]
+        keep = f" mount --bind {top} /srv;"
+        restore = f" mkdir -p {top}; mount --bind /srv {top}; mount -o remount,bind,ro {top};"
     script = (
         "set -e; mount --make-rprivate /;"
         f" mount --bind {image_layout} /mnt; mount -o remount,bind,ro /mnt;"
+        f"{keep}"
         " mount -o remount,bind,ro /;"
         " mount -t tmpfs -o size=64m tmpfs /tmp;"
+        f"{restore}"
         f" cd /mnt; exec {sys.executable} -m service"
     )
     env = {
