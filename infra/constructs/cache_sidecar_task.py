@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
@@ -25,6 +26,23 @@ EXEC_AGENT_PATHS: tuple[tuple[str, str], ...] = (
     ("ssm-lib", "/var/lib/amazon/ssm"),
     ("ssm-log", "/var/log/amazon/ssm"),
 )
+
+
+# Settings of the task that are design, not tunables. The CDK construct and the generated
+# ecs-task-definition.json (infra/targets/ecs.py) both read them from here.
+APP_STOP_TIMEOUT_S: Final = 30
+REDIS_STOP_TIMEOUT_S: Final = 10
+# Loopback only, IPv4 and IPv6 (`-` makes ::1 optional where IPv6 is off): the app shares the
+# task's network namespace, nothing else may reach Redis.
+ECS_REDIS_BIND: Final = "127.0.0.1 -::1"
+APP_PORT_NAME: Final = "http"
+REDIS_PORT_NAME: Final = "redis"
+# Writable paths under the read-only root filesystems (besides ECS Exec's agent paths).
+# /tmp inside the container: a private, task-scoped volume, not the host temp dir.
+APP_WRITABLE_PATHS: Final = (("tmp", "/tmp"),)  # noqa: S108
+REDIS_WRITABLE_PATHS: Final = (("data", "/data"),)
+CPU_ARCHITECTURE: Final = "X86_64"
+OPERATING_SYSTEM_FAMILY: Final = "LINUX"
 
 
 def redis_health_command(port: int) -> list[str]:
@@ -89,8 +107,8 @@ class CacheSidecarTask(Construct):
             cpu=config.task_cpu,
             memory_limit_mib=config.task_memory_mib,
             runtime_platform=ecs.RuntimePlatform(
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.of(OPERATING_SYSTEM_FAMILY),
+                cpu_architecture=ecs.CpuArchitecture.of(CPU_ARCHITECTURE),
             ),
         )
 
@@ -101,18 +119,17 @@ class CacheSidecarTask(Construct):
             image=ecs.ContainerImage.from_ecr_repository(repository, config.app.image_tag),
             memory_limit_mib=config.app.memory_mib,
             essential=True,
-            port_mappings=[ecs.PortMapping(container_port=config.app.port, name="http")],
+            port_mappings=[ecs.PortMapping(container_port=config.app.port, name=APP_PORT_NAME)],
             environment=config.app_environment(redis_host="localhost"),
             secrets=dict(secrets),
             health_check=_health(config.app.health_check, app_health_command()),
             readonly_root_filesystem=True,
             user=config.app.user,
             linux_parameters=ecs.LinuxParameters(self, "AppLinux", init_process_enabled=True),
-            stop_timeout=Duration.seconds(30),
+            stop_timeout=Duration.seconds(APP_STOP_TIMEOUT_S),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
         )
-        # /tmp inside the container: a private, task-scoped volume, not the host temp dir.
-        self._writable(self.app, "app", (("tmp", "/tmp"), *EXEC_AGENT_PATHS))  # noqa: S108
+        self._writable(self.app, APP_CONTAINER, (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
 
         # --- redis: the cache sidecar, reachable only on the task's loopback
         self.redis = self.task_definition.add_container(
@@ -123,18 +140,18 @@ class CacheSidecarTask(Construct):
             # Essential: without its cache the app still serves, but a task whose sidecar died
             # should be replaced rather than run degraded until the next deploy.
             essential=True,
-            port_mappings=[ecs.PortMapping(container_port=config.redis.port, name="redis")],
-            command=config.redis.command_args(bind="127.0.0.1 -::1"),
+            port_mappings=[ecs.PortMapping(container_port=config.redis.port, name=REDIS_PORT_NAME)],
+            command=config.redis.command_args(bind=ECS_REDIS_BIND),
             health_check=_health(
                 config.redis.health_check, redis_health_command(config.redis.port)
             ),
             start_timeout=Duration.seconds(config.redis.start_timeout_s),
-            stop_timeout=Duration.seconds(10),
+            stop_timeout=Duration.seconds(REDIS_STOP_TIMEOUT_S),
             readonly_root_filesystem=True,
             linux_parameters=ecs.LinuxParameters(self, "RedisLinux", init_process_enabled=True),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="redis", log_group=self.redis_log_group),
         )
-        self._writable(self.redis, "redis", (("data", "/data"), *EXEC_AGENT_PATHS))
+        self._writable(self.redis, REDIS_CONTAINER, (*REDIS_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
 
         self.app.add_container_dependencies(
             ecs.ContainerDependency(

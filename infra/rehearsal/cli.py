@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, StageConfig, load_stage
+from infra.constructs.cache_sidecar_task import ECS_REDIS_BIND
 from infra.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
@@ -334,7 +335,7 @@ def _bootstrapped(session: Any) -> bool:
 
 def redis_argv(config: StageConfig, *, port: int, workdir: Path) -> list[str]:
     """The sidecar's exact settings (from the config), on the chosen loopback port."""
-    args = config.redis.command_args(bind="127.0.0.1 -::1")
+    args = config.redis.command_args(bind=ECS_REDIS_BIND)
     args[args.index("--port") + 1] = str(port)
     # Foreground under our own process tracking; a private working directory.
     return [*args, "--daemonize", "no", "--dir", str(workdir)]

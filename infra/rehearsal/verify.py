@@ -13,6 +13,7 @@ from typing import Any
 from infra.config import StageConfig
 from infra.constructs.cache_sidecar_task import (
     APP_CONTAINER,
+    ECS_REDIS_BIND,
     REDIS_CONTAINER,
     app_health_command,
     redis_health_command,
@@ -184,7 +185,7 @@ def verify(
 
     def redis_command() -> str:
         cmd = containers()[REDIS_CONTAINER]["command"]
-        _expect(cmd == config.redis.command_args(bind="127.0.0.1 -::1"), f"command {cmd}")
+        _expect(cmd == config.redis.command_args(bind=ECS_REDIS_BIND), f"command {cmd}")
         return (
             f"maxmemory {config.redis.effective_maxmemory_mib}mb "
             f"{config.redis.maxmemory_policy}, no RDB, no AOF"

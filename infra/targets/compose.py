@@ -14,15 +14,13 @@ from typing import Any, Final
 from infra.config import PROJECT, HealthCheck, StageConfig
 from infra.constructs.cache_sidecar_task import (
     APP_CONTAINER,
-    REDIS_CONTAINER,
-    app_health_command,
-    redis_health_command,
-)
-from infra.targets.ecs import (
     APP_STOP_TIMEOUT_S,
     APP_WRITABLE_PATHS,
+    REDIS_CONTAINER,
     REDIS_STOP_TIMEOUT_S,
     REDIS_WRITABLE_PATHS,
+    app_health_command,
+    redis_health_command,
 )
 
 POSTGRES_SERVICE: Final = "postgres"

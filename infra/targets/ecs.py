@@ -12,8 +12,17 @@ from typing import Any, Final
 from infra.config import PROJECT, HealthCheck, StageConfig
 from infra.constructs.cache_sidecar_task import (
     APP_CONTAINER,
+    APP_PORT_NAME,
+    APP_STOP_TIMEOUT_S,
+    APP_WRITABLE_PATHS,
+    CPU_ARCHITECTURE,
+    ECS_REDIS_BIND,
     EXEC_AGENT_PATHS,
+    OPERATING_SYSTEM_FAMILY,
     REDIS_CONTAINER,
+    REDIS_PORT_NAME,
+    REDIS_STOP_TIMEOUT_S,
+    REDIS_WRITABLE_PATHS,
     app_health_command,
     redis_health_command,
 )
@@ -33,22 +42,6 @@ PLACEHOLDERS: Final = (
     EXECUTION_ROLE_PLACEHOLDER,
     TASK_ROLE_PLACEHOLDER,
 )
-
-# ---- literals the CDK construct sets inline rather than in StageConfig ----
-# Mirrored here because the construct does not export them; tests/targets/test_ecs_parity.py
-# fails when the synthesized template and these disagree.
-APP_STOP_TIMEOUT_S: Final = 30
-REDIS_STOP_TIMEOUT_S: Final = 10
-# Loopback only, IPv4 and IPv6 (`-` makes ::1 optional where IPv6 is off): the app shares the
-# task's network namespace, nothing else may reach Redis.
-ECS_REDIS_BIND: Final = "127.0.0.1 -::1"
-APP_PORT_NAME: Final = "http"
-REDIS_PORT_NAME: Final = "redis"
-# Writable paths under the read-only root filesystems (besides ECS Exec's agent paths).
-APP_WRITABLE_PATHS: Final = (("tmp", "/tmp"),)  # noqa: S108 - a task-scoped volume, not host /tmp
-REDIS_WRITABLE_PATHS: Final = (("data", "/data"),)
-CPU_ARCHITECTURE: Final = "X86_64"
-OPERATING_SYSTEM_FAMILY: Final = "LINUX"
 
 
 def partition(region: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import textwrap
 from typing import TYPE_CHECKING, Final
 
 from infra.config import PROJECT
-from infra.constructs.cache_sidecar_task import APP_CONTAINER, REDIS_CONTAINER
+from infra.constructs.cache_sidecar_task import APP_CONTAINER, ECS_REDIS_BIND, REDIS_CONTAINER
 from infra.targets import compose, ecs, render_blueprint
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def readme_region(configs: TargetConfigs) -> str:
             "network; Redis listens on the container's interfaces "
             f"(`{compose.COMPOSE_REDIS_BIND}`), published to the host on 127.0.0.1 only |\n",
             "| ECS Fargate (CDK or CLI) | `localhost` | same task: both containers share the "
-            f"awsvpc network namespace; Redis binds loopback only (`{ecs.ECS_REDIS_BIND}`) |\n",
+            f"awsvpc network namespace; Redis binds loopback only (`{ECS_REDIS_BIND}`) |\n",
             f"| Render | host of `{render_blueprint.REDIS_SERVICE}` (`fromService`, property "
             "`host`) | another instance on Render's private network; Redis binds "
             f"`{render_blueprint.RENDER_REDIS_BIND}`, and a private service has no public URL |\n",
