@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 class SourceError(Exception):
@@ -58,6 +58,39 @@ class PickRow:
     score: float
     price: float
     prev_close: float
+
+
+def read_queries(param: str) -> tuple[str, str]:
+    """(portfolio, picks) queries with the driver's parameter marker (`%s` or `?`): the two
+    sources run the same SQL, so identical data gives identical API results."""
+    portfolio = f"""
+    SELECT u.name, h.symbol, p.name, h.quantity, h.cost_basis, p.price, p.prev_close
+    FROM users u
+    LEFT JOIN holdings h ON h.user_id = u.id
+    LEFT JOIN prices p ON p.symbol = h.symbol
+    WHERE u.id = {param}
+"""  # noqa: S608 - `param` is the driver's placeholder, never data
+    picks = f"""
+    SELECT k.rank, k.symbol, p.name, k.score, p.price, p.prev_close
+    FROM picks k JOIN prices p ON p.symbol = k.symbol
+    ORDER BY k.rank
+    LIMIT {param}
+"""  # noqa: S608 - `param` is the driver's placeholder, never data
+    return portfolio, picks
+
+
+def portfolio_from_rows(user_id: int, rows: Sequence[Sequence[Any]]) -> PortfolioRows | None:
+    """Rows of the portfolio query (one per holding; one all-NULL holding for a user without
+    any; none for an unknown user) as PortfolioRows, holdings sorted by symbol."""
+    if not rows:
+        return None
+    holdings = tuple(
+        sorted(
+            (HoldingRow(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows if r[1] is not None),
+            key=lambda h: h.symbol,
+        )
+    )
+    return PortfolioRows(user_id, rows[0][0], holdings)
 
 
 class Source(Protocol):

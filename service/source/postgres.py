@@ -17,12 +17,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from service.invalidation import CHANNEL, encode_notice
 from service.source.base import (
-    HoldingRow,
     PickRow,
     PortfolioRows,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
+    portfolio_from_rows,
+    read_queries,
 )
 from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings
 
@@ -33,19 +34,7 @@ _SCHEMA_LOCK_ID = 0x46594E54  # "FYNT"
 # Seconds a request waits for a pooled connection before it gets a 503.
 _ACQUIRE_TIMEOUT_S = 5.0
 
-_PORTFOLIO_SQL = """
-    SELECT u.name, h.symbol, p.name, h.quantity, h.cost_basis, p.price, p.prev_close
-    FROM users u
-    LEFT JOIN holdings h ON h.user_id = u.id
-    LEFT JOIN prices p ON p.symbol = h.symbol
-    WHERE u.id = %s
-"""
-_PICKS_SQL = """
-    SELECT k.rank, k.symbol, p.name, k.score, p.price, p.prev_close
-    FROM picks k JOIN prices p ON p.symbol = k.symbol
-    ORDER BY k.rank
-    LIMIT %s
-"""
+_PORTFOLIO_SQL, _PICKS_SQL = read_queries("%s")
 _UPSERT_SQL = """
     INSERT INTO holdings (user_id, symbol, quantity, cost_basis) VALUES (%s, %s, %s, %s)
     ON CONFLICT (user_id, symbol)
@@ -124,15 +113,7 @@ class PostgresSource:
 
     async def portfolio(self, user_id: int) -> PortfolioRows | None:
         rows = await self._read(_PORTFOLIO_SQL, (user_id,))
-        if not rows:
-            return None
-        holdings = tuple(
-            sorted(
-                (HoldingRow(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows if r[1] is not None),
-                key=lambda h: h.symbol,
-            )
-        )
-        return PortfolioRows(user_id, rows[0][0], holdings)
+        return portfolio_from_rows(user_id, rows)
 
     async def top_picks(self, limit: int) -> list[PickRow]:
         return [PickRow(*r) for r in await self._read(_PICKS_SQL, (limit,))]
