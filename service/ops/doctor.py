@@ -234,20 +234,35 @@ def _info(client: redis.Redis, section: str) -> dict[str, Any] | None:
         return None
 
 
+def _read_live(
+    client: redis.Redis,
+    info_memory: dict[str, Any] | None,
+    config_name: str,
+    info_key: str,
+    what: str,
+) -> tuple[str, str] | Check:
+    """(value, where-it-came-from note) from CONFIG GET, else from INFO memory; an UNKNOWN
+    check named `config_name` when neither answers."""
+    live, why = _config_get(client, config_name)
+    if live is not None:
+        return live, ""
+    if info_memory is not None and info_key in info_memory:
+        return str(info_memory[info_key]), f" (read from INFO memory: {why})"
+    return Check(
+        name=config_name,
+        status=Status.UNKNOWN,
+        detail=f"could not read it ({why}; INFO memory failed too)",
+        fix=f"check {what} in Redis's command line or config file",
+    )
+
+
 def _policy_check(
     client: redis.Redis, info_memory: dict[str, Any] | None, expected: Expected, config_fix: str
 ) -> Check:
-    live, why = _config_get(client, "maxmemory-policy")
-    source = ""
-    if live is None and info_memory is not None and "maxmemory_policy" in info_memory:
-        live, source = str(info_memory["maxmemory_policy"]), f" (read from INFO memory: {why})"
-    if live is None:
-        return Check(
-            name="maxmemory-policy",
-            status=Status.UNKNOWN,
-            detail=f"could not read it ({why}; INFO memory failed too)",
-            fix="check the policy in Redis's command line or config file",
-        )
+    read = _read_live(client, info_memory, "maxmemory-policy", "maxmemory_policy", "the policy")
+    if isinstance(read, Check):
+        return read
+    live, source = read
     wanted = expected.policy
     origin = "REDIS_EXPECTED_MAXMEMORY_POLICY" if expected.policy_from_env else "the design's"
     if live == wanted:
@@ -272,17 +287,10 @@ def _policy_check(
 def _maxmemory_check(
     client: redis.Redis, info_memory: dict[str, Any] | None, expected: Expected, config_fix: str
 ) -> Check:
-    raw, why = _config_get(client, "maxmemory")
-    source = ""
-    if raw is None and info_memory is not None and "maxmemory" in info_memory:
-        raw, source = str(info_memory["maxmemory"]), f" (read from INFO memory: {why})"
-    if raw is None:
-        return Check(
-            name="maxmemory",
-            status=Status.UNKNOWN,
-            detail=f"could not read it ({why}; INFO memory failed too)",
-            fix="check maxmemory in Redis's command line or config file",
-        )
+    read = _read_live(client, info_memory, "maxmemory", "maxmemory", "maxmemory")
+    if isinstance(read, Check):
+        return read
+    raw, source = read
     live = int(raw)
     if live == 0:
         return Check(
