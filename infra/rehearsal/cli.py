@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,10 @@ from infra.constructs.cache_sidecar_task import ECS_REDIS_BIND
 from infra.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
+    Tracked,
     free_port,
     http_get,
     http_ok,
-    port_is_free,
     require_free_port,
     wait_until,
 )
@@ -297,32 +297,54 @@ def _ensure_emulator(opts: Options, reg: ProcessRegistry, started: list[str]) ->
         reg.stop(EMULATOR)
     port = opts.aws_port if opts.aws_port is not None else free_port()
     require_free_port(port, "AWS emulator", "AWS_PORT")
-    tracked = reg.start(
+    # `localhost`, not 127.0.0.1: with an IP, moto reads the bootstrap bucket name as "127".
+    endpoint = f"http://localhost:{port}"
+    tracked, took = _launch(
+        reg,
+        started,
         EMULATOR,
         [sys.executable, "-m", "infra.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
         env={**os.environ, **DUMMY_CREDENTIALS},
         cwd=ROOT,
-    )
-    started.append(EMULATOR)
-    # `localhost`, not 127.0.0.1: with an IP, moto reads the bootstrap bucket name as "127".
-    endpoint = f"http://localhost:{port}"
-
-    def answering() -> bool:
-        if not tracked.alive():
-            raise RehearsalError(f"the AWS emulator exited at start:\n{reg.log_tail(EMULATOR)}")
-        return http_ok(f"{endpoint}/moto-api/")
-
-    took = wait_until(
-        answering,
+        what="the AWS emulator",
+        waiting_for=f"the AWS emulator at {endpoint}",
+        ready=lambda: http_ok(f"{endpoint}/moto-api/"),
         timeout_s=30,
-        what=f"the AWS emulator at {endpoint}",
-        on_timeout=lambda: reg.log_tail(EMULATOR),
     )
     state_file.write_text(json.dumps({"aws_port": port, "endpoint": endpoint}))
     _say(
         "1/6 emulator", f"moto server at {endpoint} (pid {tracked.pid}), answering in {took:.1f} s"
     )
     return endpoint, False
+
+
+def _launch(
+    reg: ProcessRegistry,
+    started: list[str],
+    name: str,
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    what: str,
+    waiting_for: str,
+    ready: Callable[[], bool],
+    timeout_s: float,
+) -> tuple[Tracked, float]:
+    """Start a background process, record it as started by this run, and wait until `ready`
+    answers; fail with its log tail if it exits first or never answers."""
+    tracked = reg.start(name, argv, env=env, cwd=cwd)
+    started.append(name)
+
+    def check() -> bool:
+        if not tracked.alive():
+            raise RehearsalError(f"{what} exited at start:\n{reg.log_tail(name)}")
+        return ready()
+
+    took = wait_until(
+        check, timeout_s=timeout_s, what=waiting_for, on_timeout=lambda: reg.log_tail(name)
+    )
+    return tracked, took
 
 
 def _bootstrapped(session: Any) -> bool:
@@ -350,12 +372,8 @@ def _start_redis(
     workdir = opts.run_dir / "redis"
     workdir.mkdir(parents=True, exist_ok=True)
     argv = redis_argv(config, port=opts.redis_port, workdir=workdir)
-    tracked = reg.start(REDIS, argv, env=dict(os.environ), cwd=workdir)
-    started.append(REDIS)
 
     def pong() -> bool:
-        if not tracked.alive():
-            raise RehearsalError(f"redis-server exited at start:\n{reg.log_tail(REDIS)}")
         out = subprocess.run(
             ["redis-cli", "-p", str(opts.redis_port), "ping"],
             capture_output=True,
@@ -364,7 +382,18 @@ def _start_redis(
         )
         return out.stdout.strip() == "PONG"
 
-    wait_until(pong, timeout_s=10, what="redis-server", on_timeout=lambda: reg.log_tail(REDIS))
+    tracked, _ = _launch(
+        reg,
+        started,
+        REDIS,
+        argv,
+        env=dict(os.environ),
+        cwd=workdir,
+        what="redis-server",
+        waiting_for="redis-server",
+        ready=pong,
+        timeout_s=10,
+    )
     _say(
         "5/6 redis",
         f"redis-server 127.0.0.1:{opts.redis_port} (pid {tracked.pid}): "
@@ -388,20 +417,18 @@ def _start_service(
         "SQLITE_PATH": str(opts.run_dir / "fyntrix.sqlite3"),
         "DATABASE_URL": "",
     }
-    tracked = reg.start(SERVICE, [sys.executable, "-m", "service"], env=env, cwd=ROOT)
-    started.append(SERVICE)
     base = f"http://127.0.0.1:{opts.app_port}"
-
-    def ready() -> bool:
-        if not tracked.alive():
-            raise RehearsalError(f"the service exited at start:\n{reg.log_tail(SERVICE)}")
-        return http_ok(f"{base}/ready")
-
-    took = wait_until(
-        ready,
+    tracked, took = _launch(
+        reg,
+        started,
+        SERVICE,
+        [sys.executable, "-m", "service"],
+        env=env,
+        cwd=ROOT,
+        what="the service",
+        waiting_for=f"the service at {base}/ready",
+        ready=lambda: http_ok(f"{base}/ready"),
         timeout_s=30,
-        what=f"the service at {base}/ready",
-        on_timeout=lambda: reg.log_tail(SERVICE),
     )
     statuses = []
     for _ in range(2):
@@ -520,6 +547,3 @@ def main(argv: Sequence[str]) -> int:
     if command == "down":
         return down(opts)
     return status(opts)
-
-
-__all__ = ["main", "port_is_free", "redis_argv"]

@@ -60,10 +60,11 @@ def _one(template: dict[str, Any], cfn_type: str) -> dict[str, Any]:
     return props
 
 
-def verify(
-    *, config: StageConfig, session: Any, cdk_out: Path
-) -> list[Check]:  # session: boto3.Session
-    """All checks for one stage against the emulator (or a real account: same APIs)."""
+def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
+    """All checks for one stage against the emulator (or a real account: same APIs).
+
+    `session` is anything with boto3's `client(name)` (the rehearsal's endpoint-bound session).
+    """
     rec = _Recorder()
     ecr = session.client("ecr")
     ecs = session.client("ecs")
@@ -287,29 +288,34 @@ def verify(
             return True
         return int(perm.get("FromPort", 0)) <= port <= int(perm.get("ToPort", 65535))
 
-    def redis_rule() -> str:
-        task, _ = groups()
-        perms = [p for p in task["IpPermissions"] if covers(p, config.redis.port)]
-        _expect(bool(perms), "no rule for the redis port")
-        for p in perms:
-            sources = {pair["GroupId"] for pair in p.get("UserIdGroupPairs", [])}
-            _expect(sources == {task["GroupId"]}, f"{config.redis.port} from {sources}")
-            _expect(not p.get("IpRanges") and not p.get("Ipv6Ranges"), "CIDR on the redis port")
-        return f"{config.redis.port} only from {task['GroupId']} (itself)"
+    def only_from(port: int, what: str, source: str, label: str) -> Callable[[], str]:
+        """A check that the task group admits `port` from exactly one group and no CIDR."""
 
-    rec.add(f"sg: {config.redis.port} only from the task group", "api", redis_rule)
+        def check() -> str:
+            task, lb = groups()
+            allowed = task if source == "task" else lb
+            perms = [p for p in task["IpPermissions"] if covers(p, port)]
+            _expect(bool(perms), f"no rule for the {what} port")
+            for p in perms:
+                sources = {pair["GroupId"] for pair in p.get("UserIdGroupPairs", [])}
+                _expect(sources == {allowed["GroupId"]}, f"{port} from {sources}")
+                _expect(
+                    not p.get("IpRanges") and not p.get("Ipv6Ranges"), f"CIDR on the {what} port"
+                )
+            return f"{port} only from {allowed['GroupId']} ({label})"
 
-    def app_rule() -> str:
-        task, lb = groups()
-        perms = [p for p in task["IpPermissions"] if covers(p, config.app.port)]
-        _expect(bool(perms), "no rule for the app port")
-        for p in perms:
-            sources = {pair["GroupId"] for pair in p.get("UserIdGroupPairs", [])}
-            _expect(sources == {lb["GroupId"]}, f"{config.app.port} from {sources}")
-            _expect(not p.get("IpRanges") and not p.get("Ipv6Ranges"), "CIDR on the app port")
-        return f"{config.app.port} only from {lb['GroupId']} (load balancer)"
+        return check
 
-    rec.add(f"sg: {config.app.port} only from the load balancer", "api", app_rule)
+    rec.add(
+        f"sg: {config.redis.port} only from the task group",
+        "api",
+        only_from(config.redis.port, "redis", "task", "itself"),
+    )
+    rec.add(
+        f"sg: {config.app.port} only from the load balancer",
+        "api",
+        only_from(config.app.port, "app", "lb", "load balancer"),
+    )
 
     def lb_rule() -> str:
         _, lb = groups()
