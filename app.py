@@ -17,8 +17,9 @@ from infra.config import ConfigError, load_stage
 
 
 def main() -> int:
-    probe = cdk.App()
-    ctx = probe.node
+    # The CLI hands context and the output folder to this App through the environment.
+    app = cdk.App()
+    ctx = app.node
     stage = str(ctx.try_get_context("stage") or "dev")
     overrides: dict[str, str] = {}
     for key, path in (
@@ -44,7 +45,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     account = os.environ.get("CDK_DEFAULT_ACCOUNT") if config.vpc_id else None
-    app, *_ = build_app(config, account=account)
+    build_app(config, account=account, app=app)
     app.synth()
     return 0
 

@@ -22,8 +22,11 @@ def build_app(
     account: str | None = None,
     context: Mapping[str, Any] | None = None,
     outdir: str | None = None,
+    app: App | None = None,
 ) -> tuple[App, RegistryStack, ServiceStack, list[NagPack]]:
-    app = App(context=dict(context or {}), outdir=outdir)
+    """Wire both stacks into `app` (or a new App with `context`/`outdir`, as tests do)."""
+    if app is None:
+        app = App(context=dict(context or {}), outdir=outdir)
     packs = add_nag_packs(app)
     # The region is concrete (ALB access logs need it); the account stays unresolved unless a
     # VPC lookup needs it, so templates do not depend on whose credentials ran the synth.

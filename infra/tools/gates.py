@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,9 +270,6 @@ def main(argv: list[str]) -> int:
     def want(name: str) -> bool:
         return not only or name in only
 
-    def timed(fn: Callable[[], GateResult]) -> None:
-        results.append(fn())
-
     with tempfile.TemporaryDirectory(prefix="fyntrix-gates.") as tmp:
         out = Path(tmp)
         templates: list[Path] = []
@@ -281,16 +278,16 @@ def main(argv: list[str]) -> int:
             if want("cdk-nag"):
                 results.append(nag)
         if want("cfn-lint"):
-            timed(lambda: gate_cfn_lint(templates, exceptions.get("cfn-lint") or {}))
+            results.append(gate_cfn_lint(templates, exceptions.get("cfn-lint") or {}))
         if want("checkov"):
             dirs = sorted({t.parent for t in templates})
-            timed(lambda: gate_checkov(dirs, exceptions.get("checkov") or {}))
+            results.append(gate_checkov(dirs, exceptions.get("checkov") or {}))
     if want("hadolint"):
-        timed(lambda: gate_hadolint(exceptions.get("hadolint") or {}))
+        results.append(gate_hadolint(exceptions.get("hadolint") or {}))
     if want("ruff"):
-        timed(gate_ruff)
+        results.append(gate_ruff())
     if want("mypy"):
-        timed(gate_mypy)
+        results.append(gate_mypy())
 
     for r in results:
         for finding in r.findings[:50]:
