@@ -622,16 +622,13 @@ def load_stage(
             f"unknown stage {stage!r}",
             f"pass one of {', '.join(STAGES)} with -c stage=...",
         )
-    base = dict(_STAGE_DEFAULTS[stage])
-    # Build unvalidated first so overrides can fix what defaults alone would reject
-    # (e.g. prod needs an image tag that is not `latest`).
-    cfg = _build_unvalidated(StageConfig, base)
+    requested = dict(overrides or {})
     if image_tag is not None:
-        cfg = _replace_path(cfg, "app.image_tag", image_tag)
-    for path, raw in sorted((overrides or {}).items()):
-        cfg = _replace_path(cfg, path, raw)
-    cfg.validate()
-    return cfg
+        requested["app.image_tag"] = image_tag
+    # One construction with everything applied, so validation (in __post_init__) runs once and
+    # an override can fix what the defaults alone would reject (prod's `latest` image tag).
+    config: StageConfig = _build(StageConfig, _STAGE_DEFAULTS[stage], requested, prefix="")
+    return config
 
 
 def setting_paths(config: object | None = None, prefix: str = "") -> list[tuple[str, str, Any]]:
@@ -658,46 +655,45 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
 
 
-def _build_unvalidated(cls: type[StageConfig], kwargs: Mapping[str, Any]) -> StageConfig:
-    obj = object.__new__(cls)
-    defaults = {f.name: f for f in dataclasses.fields(cls)}
-    for name, f in defaults.items():
-        if name in kwargs:
-            value = kwargs[name]
-        elif f.default is not dataclasses.MISSING:
-            value = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
+def _build(
+    cls: type[Any], given: Mapping[str, Any], overrides: Mapping[str, str], prefix: str
+) -> Any:
+    """`cls(**given)` with dotted-path `overrides` (string values) coerced to the field types,
+    nested dataclasses rebuilt the same way."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    nested: dict[str, dict[str, str]] = {}
+    kwargs = dict(given)
+    for path, raw in sorted(overrides.items()):
+        head, _, rest = path.partition(".")
+        if head not in fields:
+            raise ConfigError(
+                f"{prefix}{path}",
+                "no such setting",
+                f"use one of: {', '.join(p for p, _, _ in setting_paths())}",
+            )
+        if rest:
+            nested.setdefault(head, {})[rest] = raw
         else:
-            raise ConfigError(name, "is required", f"set {name}")
-        object.__setattr__(obj, name, value)
-    return obj
-
-
-def _replace_path(obj: Any, path: str, raw: Any, *, done: str = "") -> Any:
-    head, _, rest = path.partition(".")
-    full = f"{done}{path}"
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    if head not in fields:
-        raise ConfigError(
-            full,
-            "no such setting",
-            f"use one of: {', '.join(p for p, _, _ in setting_paths())}",
-        )
-    current = getattr(obj, head)
-    if rest:
+            kwargs[head] = _coerce(f"{prefix}{head}", hints[head], raw)
+    for head, sub in nested.items():
+        current = kwargs.get(head, _default(fields[head]))
         if not dataclasses.is_dataclass(current):
-            raise ConfigError(full, "no such setting", f"`{head}` has no sub-settings")
-        new_value = _replace_path(current, rest, raw, done=f"{done}{head}.")
-    else:
-        hint = typing.get_type_hints(type(obj))[head]
-        new_value = _coerce(full, hint, raw)
-    # Bypass __post_init__ for the outer StageConfig: it is validated once, at the end.
-    clone = object.__new__(type(obj))
-    for name in fields:
-        object.__setattr__(clone, name, getattr(obj, name))
-    object.__setattr__(clone, head, new_value)
-    return clone
+            first = next(iter(sub))
+            raise ConfigError(
+                f"{prefix}{head}.{first}", "no such setting", f"`{head}` has no sub-settings"
+            )
+        current_values = {f.name: getattr(current, f.name) for f in dataclasses.fields(current)}
+        kwargs[head] = _build(type(current), current_values, sub, prefix=f"{prefix}{head}.")
+    return cls(**kwargs)
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise ConfigError(f.name, "is required", f"set {f.name}")
 
 
 def _coerce(path: str, hint: Any, raw: Any) -> Any:
