@@ -53,7 +53,7 @@ test-infra: setup
 	$(PY) -m pytest tests/infra
 
 check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy
-	$(PY) -m infra.tools.gates
+	$(PY) -m tools.gates
 
 lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict
 	$(PY) -m ruff check .
@@ -65,40 +65,40 @@ fmt: $(STAMP_V)
 	$(PY) -m ruff format .
 
 bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your credentials (once)
-	@$(PY) -m infra.tools.require_aws
+	@$(PY) -m tools.require_aws
 	$(CDK) bootstrap -c stage=$(STAGE)
 
 deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
-	@$(PY) -m infra.tools.require_aws
+	@$(PY) -m tools.require_aws
 	$(CDK) deploy Fyntrix-Registry -c stage=$(STAGE)
 
 deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>)
-	@$(PY) -m infra.tools.require_aws
+	@$(PY) -m tools.require_aws
 	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
 	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG)
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
-	@$(PY) -m infra.tools.require_aws
+	@$(PY) -m tools.require_aws
 	$(CDK) diff --all -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
 destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and its images stay)
-	@$(PY) -m infra.tools.require_aws
+	@$(PY) -m tools.require_aws
 	$(CDK) destroy $(if $(filter prod,$(STAGE)),Fyntrix-Service-prod,Fyntrix-Service-$(STAGE)) -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
-	$(PY) -m infra.targets
+	$(PY) -m generators
 
 docs: $(STAMP_V) ## regenerate the README's generated sections
-	$(PY) -m infra.docs
+	$(PY) -m generators.docs
 
 snapshot-update: setup ## accept intended template changes into the snapshots
 	$(PY) -m pytest tests/infra --snapshot-update -q
 
 up: setup ## rehearse the AWS deployment locally (emulator + real cdk deploy + redis + service)
-	$(PY) -m infra.rehearsal up
+	$(PY) -m tools.rehearsal up
 
 down: ## stop exactly what `make up` started
-	@test -x $(PY) && $(PY) -m infra.rehearsal down || echo "nothing to stop"
+	@test -x $(PY) && $(PY) -m tools.rehearsal down || echo "nothing to stop"
 
 bench: setup ## synth/test/service benchmarks, with figures and ratios
 	$(PY) -m bench
@@ -106,14 +106,14 @@ bench: setup ## synth/test/service benchmarks, with figures and ratios
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
 
-# ---- ops: ECS Exec into a running task (infra/tools/ecs_exec.py) -------------------------------
+# ---- ops: ECS Exec into a running task (tools/ecs_exec.py) -------------------------------
 # ARGS is read from the environment (make exports command-line variables to recipes), so its
 # quotes reach redis-cli as typed: make redis-cli ARGS='GET "dashboard:1"'.
 .PHONY: redis-cli doctor
 
 redis-cli: $(STAMP_V) ## redis-cli in a running task's redis container (STAGE=dev ARGS="INFO memory")
-	@$(PY) -m infra.tools.ecs_exec redis-cli --stage "$(STAGE)" --args "$${ARGS-}"
+	@$(PY) -m tools.ecs_exec redis-cli --stage "$(STAGE)" --args "$${ARGS-}"
 
 doctor: $(STAMP_V) ## `python -m service.ops doctor --target ecs` in a running task's app container
-	@$(PY) -m infra.tools.ecs_exec doctor --stage "$(STAGE)"
+	@$(PY) -m tools.ecs_exec doctor --stage "$(STAGE)"
 # ---- end ops ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from infra.rehearsal.processes import free_port
+from tools.rehearsal.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 30.0
@@ -25,7 +25,7 @@ def main() -> int:
             "REDIS_PORT": str(free_port()),
             "APP_PORT": str(free_port()),
         }
-        cmd = [sys.executable, "-m", "infra.rehearsal"]
+        cmd = [sys.executable, "-m", "tools.rehearsal"]
         start = time.perf_counter()
         up = subprocess.run([*cmd, "up"], cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start

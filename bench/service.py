@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
+from testkit.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
 
 USERS = 1000
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "5"))

@@ -9,8 +9,8 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.cache_sidecar_task import APP_CONTAINER
 from infra.nag import acknowledge
+from infra.task_design import APP_CONTAINER
 
 
 class AppService(Construct):

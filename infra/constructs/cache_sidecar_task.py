@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
@@ -15,44 +14,22 @@ from constructs import Construct
 from infra.config import HealthCheck, StageConfig
 from infra.constructs.logging import log_group
 from infra.nag import acknowledge
-
-APP_CONTAINER = "app"
-REDIS_CONTAINER = "redis"
-
-# The SSM agent behind ECS Exec writes here; with a read-only root filesystem these must be
-# writable volumes or `execute-command` fails inside the container.
-EXEC_AGENT_PATHS: tuple[tuple[str, str], ...] = (
-    ("managed-agents", "/managed-agents"),
-    ("ssm-lib", "/var/lib/amazon/ssm"),
-    ("ssm-log", "/var/log/amazon/ssm"),
+from infra.task_design import (
+    APP_CONTAINER,
+    APP_PORT_NAME,
+    APP_STOP_TIMEOUT_S,
+    APP_WRITABLE_PATHS,
+    CPU_ARCHITECTURE,
+    ECS_REDIS_BIND,
+    EXEC_AGENT_PATHS,
+    OPERATING_SYSTEM_FAMILY,
+    REDIS_CONTAINER,
+    REDIS_PORT_NAME,
+    REDIS_STOP_TIMEOUT_S,
+    REDIS_WRITABLE_PATHS,
+    app_health_command,
+    redis_health_command,
 )
-
-
-# Settings of the task that are design, not tunables. The CDK construct and the generated
-# ecs-task-definition.json (infra/targets/ecs.py) both read them from here.
-APP_STOP_TIMEOUT_S: Final = 30
-REDIS_STOP_TIMEOUT_S: Final = 10
-# Loopback only, IPv4 and IPv6 (`-` makes ::1 optional where IPv6 is off): the app shares the
-# task's network namespace, nothing else may reach Redis.
-ECS_REDIS_BIND: Final = "127.0.0.1 -::1"
-APP_PORT_NAME: Final = "http"
-REDIS_PORT_NAME: Final = "redis"
-# Writable paths under the read-only root filesystems (besides ECS Exec's agent paths).
-# /tmp inside the container: a private, task-scoped volume, not the host temp dir.
-APP_WRITABLE_PATHS: Final = (("tmp", "/tmp"),)  # noqa: S108
-REDIS_WRITABLE_PATHS: Final = (("data", "/data"),)
-CPU_ARCHITECTURE: Final = "X86_64"
-OPERATING_SYSTEM_FAMILY: Final = "LINUX"
-
-
-def redis_health_command(port: int) -> list[str]:
-    # `redis-cli ping` exits 0 on an error reply such as LOADING; only PONG means ready.
-    return ["CMD-SHELL", f"redis-cli -p {port} ping | grep -q PONG"]
-
-
-def app_health_command() -> list[str]:
-    # The image has no curl; the service ships a stdlib-only probe of GET /health.
-    return ["CMD", "python", "-m", "service.healthcheck"]
 
 
 def _health(hc: HealthCheck, command: list[str]) -> ecs.HealthCheck:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.service_stack import ServiceStack
 
 ROOT = Path(__file__).resolve().parents[2]
-# jsii must run on the venv's supported Node, as `make` arranges; keep direct pytest runs equal.
-os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @dataclass(frozen=True)

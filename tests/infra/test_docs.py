@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from generators.docs import DESCRIPTIONS, README, render
 from infra.config import setting_paths
-from infra.docs import DESCRIPTIONS, README, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_deploy_guard_refuses_without_credentials(tmp_path: Path) -> None:
     )
     # WHEN the guard that `make deploy/diff/destroy` run first is invoked
     result = subprocess.run(
-        [sys.executable, "-m", "infra.tools.require_aws"],
+        [sys.executable, "-m", "tools.require_aws"],
         cwd=ROOT,
         env=env,
         capture_output=True,

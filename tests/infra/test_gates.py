@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.tools.gates import CHECKOV, gate_cfn_lint, gate_checkov, load_exceptions
+from tools.gates import CHECKOV, gate_cfn_lint, gate_checkov, load_exceptions
 
 UNENCRYPTED_BUCKET = {
     "Resources": {

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk import Validations
 
-from infra.nag import REASONS
+from infra.nag_reasons import REASONS
 from tests.infra.conftest import Synth
 
 

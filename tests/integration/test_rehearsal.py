@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.rehearsal.processes import ProcessRegistry, free_port, port_is_free
+from tools.rehearsal.processes import ProcessRegistry, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,7 +42,7 @@ def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
     # Whatever happened, leave nothing running.
     subprocess.run(
-        [sys.executable, "-m", "infra.rehearsal", "down"],
+        [sys.executable, "-m", "tools.rehearsal", "down"],
         cwd=ROOT,
         env=env,
         check=False,
@@ -64,7 +64,7 @@ def make(target: str, env: dict[str, str], *extra: str) -> subprocess.CompletedP
 
 def rehearsal(cmd: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.rehearsal", cmd, *args],
+        [sys.executable, "-m", "tools.rehearsal", cmd, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ import pytest
 
 from infra.config import load_stage
 from service.settings import Settings
-from tests.fixtures.servers import RedisServer
+from testkit.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = load_stage("dev")

@@ -14,7 +14,7 @@ import redis as redis_py
 from redis.exceptions import ResponseError
 
 from service.ops import cli, commands
-from tests.fixtures.servers import RedisServer, free_port
+from testkit.servers import RedisServer, free_port
 from tests.ops.conftest import DESIGN_DIRECTIVES, clean_env, redis_env, run_ops
 
 Factory = Callable[..., RedisServer]

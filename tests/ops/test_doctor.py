@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from service.ops import doctor
-from tests.fixtures.servers import RedisServer, free_port
+from testkit.servers import RedisServer, free_port
 from tests.ops.conftest import DESIGN_DIRECTIVES, DEV, clean_env, redis_env, run_ops
 
 Factory = Callable[..., RedisServer]

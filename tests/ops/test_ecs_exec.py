@@ -1,4 +1,4 @@
-"""`make redis-cli` / `make doctor` (infra/tools/ecs_exec.py) against the local AWS emulator.
+"""`make redis-cli` / `make doctor` (tools/ecs_exec.py) against the local AWS emulator.
 
 The emulator (moto, as `make up` runs it) holds a cluster, the stage's service and tasks made
 with boto3; the tool must find the service's running task and build the exact
@@ -23,9 +23,9 @@ import boto3
 import pytest
 
 from infra.config import load_stage
-from infra.rehearsal.processes import free_port, http_ok
-from infra.tools import ecs_exec
 from tests.ops.conftest import ROOT
+from tools import ecs_exec
+from tools.rehearsal.processes import free_port, http_ok
 
 DEV = load_stage("dev")
 REGION = DEV.region
@@ -40,7 +40,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = (tmp_path_factory.mktemp("emulator") / "emulator.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
         env={**os.environ, **DUMMY_CREDENTIALS},
         stdout=log,
@@ -154,10 +154,10 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
 
 
 def run_tool(*args: str, env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m infra.tools.ecs_exec ARGS` with PATH = `path` only (no aws there unless a
+    """`python -m tools.ecs_exec ARGS` with PATH = `path` only (no aws there unless a
     test puts one), as a real process."""
     return subprocess.run(
-        [sys.executable, "-m", "infra.tools.ecs_exec", *args],
+        [sys.executable, "-m", "tools.ecs_exec", *args],
         cwd=ROOT,
         env={**env, "PATH": str(path)},
         capture_output=True,
@@ -388,7 +388,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit) as exit_info:
             ecs_exec.main([*argv, "--help"])
         assert exit_info.value.code == 0
-        assert "usage: python -m infra.tools.ecs_exec" in capsys.readouterr().out
+        assert "usage: python -m tools.ecs_exec" in capsys.readouterr().out
 
 
 def test_container_names_and_port_match_the_task_definition() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.servers import RedisServer
-from tests.fixtures.service import RunningApp, service_settings
+from testkit.servers import RedisServer
+from testkit.service import RunningApp, service_settings
 
 AppFactory = Callable[..., Awaitable[RunningApp]]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.source.seed import PICKS, USERS, demo_holdings
-from tests.fixtures.servers import RedisServer
+from testkit.servers import RedisServer
 from tests.service.conftest import AppFactory, execute_sql
 
 GOOD_BODY = {"quantity": 1, "cost_basis": 1}

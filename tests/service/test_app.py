@@ -10,8 +10,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.servers import PostgresCluster, RedisServer
-from tests.fixtures.service import RunningApp, service_settings
+from testkit.servers import PostgresCluster, RedisServer
+from testkit.service import RunningApp, service_settings
 from tests.service.conftest import AppFactory
 
 PATHS = (

@@ -11,8 +11,8 @@ import pytest
 
 from service.breaker import BreakerState
 from service.cache import Cache, CacheStatus, CacheUnavailableError
-from tests.fixtures.servers import RedisServer, TcpProxy, free_port
-from tests.fixtures.service import service_settings
+from testkit.servers import RedisServer, TcpProxy, free_port
+from testkit.service import service_settings
 
 CacheFactory = Callable[..., Cache]
 

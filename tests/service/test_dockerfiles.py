@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.servers import RedisServer, free_port, redis_binary
-from tests.fixtures.service import ROOT
+from testkit.servers import RedisServer, free_port, redis_binary
+from testkit.service import ROOT
 
 SERVICE = ROOT / "service"
 APP_DOCKERFILE = SERVICE / "Dockerfile"
@@ -203,7 +203,7 @@ def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         config = server.client().config_get("*")
-        # The file is generated from the stage config (infra.targets): check what it says is
+        # The file is generated from the stage config (generators): check what it says is
         # what Redis runs, plus the invariants of a cache sidecar.
         declared = redis_conf_directives()
         assert int(config["maxmemory"]) == parse_redis_bytes(declared["maxmemory"]) > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.fixtures.servers import RedisServer
+from testkit.servers import RedisServer
 from tests.service.conftest import AppFactory
 
 

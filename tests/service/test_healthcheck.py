@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from service.healthcheck import check
-from tests.fixtures.servers import free_port
-from tests.fixtures.service import ROOT, service_env
+from testkit.servers import free_port
+from testkit.service import ROOT, service_env
 
 
 def http_server(status: int) -> Iterator[int]:

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from service.invalidation import CHANNEL, decode_notice, encode_notice
-from tests.fixtures.servers import RedisServer
-from tests.fixtures.service import RunningApp
+from testkit.servers import RedisServer
+from testkit.service import RunningApp
 from tests.service.conftest import AppFactory
 
 PATH = "/api/portfolio/4"

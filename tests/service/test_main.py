@@ -12,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.fixtures.servers import PostgresCluster, RedisServer, free_port
-from tests.fixtures.service import ROOT, ServiceProcess, service_env
+from testkit.servers import PostgresCluster, RedisServer, free_port
+from testkit.service import ROOT, ServiceProcess, service_env
 
 StartService = Callable[..., ServiceProcess]
 

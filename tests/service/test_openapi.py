@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 
 from service.app import create_app
 from service.settings import Settings
-from tests.fixtures.servers import RedisServer
-from tests.fixtures.service import ServiceProcess
+from testkit.servers import RedisServer
+from testkit.service import ServiceProcess
 
 # The schema comes from the app object (no server needed at collection); requests go to the
 # real `python -m service` process below.

@@ -9,8 +9,8 @@ import psycopg
 
 from service.source.postgres import PostgresSource
 from service.source.seed import PICKS, PRICES, USERS, demo_holdings
-from tests.fixtures.servers import RedisServer
-from tests.fixtures.service import RunningApp
+from testkit.servers import RedisServer
+from testkit.service import RunningApp
 from tests.service.conftest import AppFactory
 
 READS = (

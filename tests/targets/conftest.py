@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-# Importing infra.targets imports the CDK construct's helpers, so jsii starts: it must run on
-# the venv's Node, as `make` arranges.
-os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+from generators.validate import load_render_schema, shared_schema_dir
 
-from infra.targets.validate import load_render_schema, shared_schema_dir  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMA_DIR = shared_schema_dir(ROOT)
 

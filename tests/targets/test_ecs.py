@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.targets import default_configs
-from infra.targets.ecs import PLACEHOLDERS
-from infra.targets.validate import validate_task_definition
+from generators import default_configs
+from generators.ecs import PLACEHOLDERS
+from generators.validate import validate_task_definition
 from tests.targets.conftest import committed, mutated
 
 PROD = default_configs().ecs

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from infra.app_factory import build_app
-from infra.config import StageConfig, load_stage
-from infra.targets import default_configs
-from infra.targets.ecs import (
+from generators import default_configs
+from generators.ecs import (
     ACCOUNT_PLACEHOLDER,
     SECRET_SUFFIX_PLACEHOLDER,
     partition,
     task_definition,
 )
+from infra.app_factory import build_app
+from infra.config import StageConfig, load_stage
 from tests.targets.conftest import ROOT, load_json
 
 # Keys whose children are free-form strings (log driver options), not CloudFormation properties.

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.targets import default_configs
-from infra.targets.validate import validate_render
+from generators import default_configs
+from generators.validate import validate_render
 from tests.targets.conftest import ROOT, committed, mutated
 
 DEV = default_configs().render

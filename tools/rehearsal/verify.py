@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import StageConfig
-from infra.constructs.cache_sidecar_task import (
+from infra.task_design import (
     APP_CONTAINER,
     ECS_REDIS_BIND,
     REDIS_CONTAINER,

@@ -1,8 +1,8 @@
 """`make redis-cli` and `make doctor`: a command in a running ECS task, through ECS Exec.
 
-    python -m infra.tools.ecs_exec redis-cli --stage dev --args "INFO memory"
-    python -m infra.tools.ecs_exec doctor --stage dev
-    python -m infra.tools.ecs_exec ops --stage dev --args "cache stats"
+    python -m tools.ecs_exec redis-cli --stage dev --args "INFO memory"
+    python -m tools.ecs_exec doctor --stage dev
+    python -m tools.ecs_exec ops --stage dev --args "cache stats"
 
 Finds a RUNNING task of the stage's service (cluster and service names from `load_stage`) with
 boto3, then runs `aws ecs execute-command ... --interactive --container redis|app --command ...`.
@@ -200,7 +200,7 @@ def _run(argv: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.tools.ecs_exec",
+        prog="python -m tools.ecs_exec",
         description="Run redis-cli, the ops doctor or any service.ops command in a running "
         "task of a stage, through "
         "ECS Exec (needs the AWS CLI and the Session Manager plugin; without them the exact "

@@ -21,13 +21,13 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 EXCEPTIONS_FILE = ROOT / "security" / "exceptions.yaml"
 DOCKERFILES = ("service/Dockerfile", "service/Dockerfile.redis")
 STAGES = (("dev", None), ("prod", "gate"))
-PYTHON_PATHS = ("infra", "service", "app.py", "bench", "tests")
+PYTHON_PATHS = ("app.py", "infra", "generators", "tools", "testkit", "service", "bench", "tests")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,7 +251,8 @@ def gate_ruff() -> GateResult:
 
 
 def gate_mypy() -> GateResult:
-    proc = _run([str(VENV_BIN / "mypy"), "infra", "service", "app.py"])
+    # No paths: mypy checks the `files` list in pyproject.toml, the one list of typed code.
+    proc = _run([str(VENV_BIN / "mypy")])
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     checked = re.search(r"(\d+) source files", proc.stdout)
     return GateResult(

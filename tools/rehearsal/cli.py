@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, StageConfig, load_stage
-from infra.constructs.cache_sidecar_task import ECS_REDIS_BIND
-from infra.rehearsal.processes import (
+from infra.task_design import ECS_REDIS_BIND
+from tools.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
     Tracked,
@@ -36,7 +36,7 @@ from infra.rehearsal.processes import (
     require_free_port,
     wait_until,
 )
-from infra.rehearsal.verify import Check, format_table, verify
+from tools.rehearsal.verify import Check, format_table, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the emulator's default account
@@ -303,7 +303,7 @@ def _ensure_emulator(opts: Options, reg: ProcessRegistry, started: list[str]) ->
         reg,
         started,
         EMULATOR,
-        [sys.executable, "-m", "infra.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
         env={**os.environ, **DUMMY_CREDENTIALS},
         cwd=ROOT,
         what="the AWS emulator",
@@ -502,7 +502,7 @@ def status(opts: Options) -> int:
 def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Options]:
     """Flags win over the environment (`make up REDIS_PORT=6380 SET=redis.memory_mib=512`)."""
     p = argparse.ArgumentParser(
-        prog="python -m infra.rehearsal", description=__doc__.split("\n")[0]
+        prog="python -m tools.rehearsal", description=__doc__.split("\n")[0]
     )
     p.add_argument("command", choices=["up", "down", "status"])
     p.add_argument("--stage", default=environ.get("STAGE", "dev"))

@@ -1,9 +1,9 @@
 """Deploy targets generated from the one stage config: `render.yaml`, `docker-compose.yml`,
 `.env.example`, `ecs-task-definition.json` and `service/redis.conf` (plus the README's
-targets section). `python -m infra.targets` writes them, `--check` reports stale ones.
+targets section). `python -m generators` writes them, `--check` reports stale ones.
 """
 
-from infra.targets.generate import (
+from generators.generate import (
     TARGET_FILES,
     TargetConfigs,
     TargetValidationError,

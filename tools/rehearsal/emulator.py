@@ -1,6 +1,6 @@
 """The local AWS emulator: moto's server, with compatibility fixes for CDK templates.
 
-Run as `python -m infra.rehearsal.emulator -H 127.0.0.1 -p PORT` (same flags as `moto_server`).
+Run as `python -m tools.rehearsal.emulator -H 127.0.0.1 -p PORT` (same flags as `moto_server`).
 
 moto is an emulator, not AWS; where it mishandles valid CloudFormation that our stacks emit,
 the fix goes here (never into the templates, which must stay what real AWS receives). Each fix

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from infra.config import PROJECT, HealthCheck, StageConfig
-from infra.constructs.cache_sidecar_task import (
+from infra.task_design import (
     APP_CONTAINER,
     APP_PORT_NAME,
     APP_STOP_TIMEOUT_S,

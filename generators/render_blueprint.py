@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from infra.config import PROJECT, ConfigError, StageConfig
-from infra.constructs.cache_sidecar_task import APP_STOP_TIMEOUT_S
+from infra.task_design import APP_STOP_TIMEOUT_S
 
 REDIS_SERVICE: Final = f"{PROJECT}-redis"
 WEB_SERVICE: Final = f"{PROJECT}-backend"

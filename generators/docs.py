@@ -1,6 +1,6 @@
 """Generated README sections (config reference, security exceptions), so they cannot go stale.
 
-`python -m infra.docs` rewrites the marked blocks in README.md; a test fails when the README
+`python -m generators.docs` rewrites the marked blocks in README.md; a test fails when the README
 differs from what this writes.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import load_stage, setting_paths
-from infra.nag import REASONS
+from infra.nag_reasons import REASONS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

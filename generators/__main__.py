@@ -1,4 +1,4 @@
-"""`python -m infra.targets [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
+"""`python -m generators [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
 
 Exit status: 0 written or current, 1 stale files (`--check`; the diff is on stdout),
 2 invalid config (the message names the setting and the fix) or README markers missing.
@@ -10,13 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from generators.generate import REPO_ROOT, check, write_all
+from generators.readme import MarkerError
 from infra.config import ConfigError
-from infra.targets.generate import REPO_ROOT, check, write_all
-from infra.targets.readme import MarkerError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.targets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m generators", description=__doc__)
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 with a diff if stale"
     )
