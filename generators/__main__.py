@@ -1,7 +1,7 @@
 """`python -m generators [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
 
 Exit status: 0 written or current, 1 stale files (`--check`; the diff is on stdout),
-2 invalid config (the message names the setting and the fix) or README markers missing.
+2 invalid config (the message names the setting and the fix).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from generators.generate import REPO_ROOT, check, write_all
-from generators.readme import MarkerError
 from infra.config import ConfigError
 
 
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             print("deploy targets are current")
             return 0
         changed = write_all(args.root, schema_dir=args.schema_dir)
-    except (ConfigError, MarkerError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for rel in changed:

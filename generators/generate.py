@@ -21,7 +21,6 @@ from typing import Any, Final
 import yaml
 
 from generators import compose, ecs, render_blueprint
-from generators.readme import README_FILE, readme_region, replace_region
 from generators.validate import (
     load_render_schema,
     shared_schema_dir,
@@ -253,14 +252,7 @@ def _check_env_names(config: StageConfig) -> None:
 
 
 def _expected(root: Path, configs: TargetConfigs | None, schema_dir: Path | None) -> dict[str, str]:
-    files = render_all(configs, schema_dir=schema_dir or shared_schema_dir(root))
-    readme = root / README_FILE
-    if readme.exists():
-        # Read immediately before use: others edit the rest of the README concurrently.
-        files[README_FILE] = replace_region(
-            readme.read_text(), readme_region(configs or default_configs())
-        )
-    return files
+    return render_all(configs, schema_dir=schema_dir or shared_schema_dir(root))
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -284,10 +276,21 @@ def write_all(
     *,
     schema_dir: Path | None = None,
 ) -> list[str]:
-    """Write every target under `root` (and README.md's targets region when `root` has a
-    README). Everything is rendered and validated first, so a bad config writes nothing.
-    Returns the relative paths whose content changed."""
-    files = _expected(root, configs, schema_dir)
+    """Write every target under `root`. Everything is rendered and validated first, so a bad
+    config writes nothing. Returns the relative paths whose content changed."""
+    return write_files(root, _expected(root, configs, schema_dir))
+
+
+def check(
+    root: Path, configs: TargetConfigs | None = None, *, schema_dir: Path | None = None
+) -> list[str]:
+    """Unified diffs (committed -> generated) of every stale or missing file; [] = current."""
+    return stale_diffs(root, _expected(root, configs, schema_dir))
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> list[str]:
+    """Write each file (path relative to `root` -> text) whose content differs, atomically.
+    Returns the relative paths written."""
     changed = []
     for rel, text in files.items():
         path = root / rel
@@ -297,12 +300,10 @@ def write_all(
     return changed
 
 
-def check(
-    root: Path, configs: TargetConfigs | None = None, *, schema_dir: Path | None = None
-) -> list[str]:
-    """Unified diffs (committed -> generated) of every stale or missing file; [] = current."""
+def stale_diffs(root: Path, files: Mapping[str, str]) -> list[str]:
+    """Unified diffs (on disk -> expected) of every file under `root` that differs."""
     diffs = []
-    for rel, text in _expected(root, configs, schema_dir).items():
+    for rel, text in files.items():
         path = root / rel
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from infra.config import ConfigError, StageConfig, load_stage
+from infra.config import (
+    REGISTRY_STACK_NAME,
+    AppSettings,
+    ConfigError,
+    HealthCheck,
+    RedisSettings,
+    ScalingSettings,
+    StageConfig,
+    load_stage,
+    service_stack_name,
+)
+from infra.config.spec import Rule
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_follow_the_deployment_guide() -> None:
@@ -36,7 +52,7 @@ def test_config_is_frozen_and_keyword_only() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.stage = "prod"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        StageConfig("dev")  # type: ignore[misc]
+        StageConfig("dev")  # type: ignore[call-arg]
 
 
 def test_overrides_are_typed() -> None:
@@ -232,3 +248,46 @@ def test_maxmemory_just_below_the_ceiling_is_accepted() -> None:
     # 80 % of 256 MiB is 204.8 MiB.
     cfg = load_stage("dev", overrides={"redis.maxmemory_mib": "204"})
     assert cfg.redis.maxmemory_bytes == 204 * 1024 * 1024
+
+
+def test_stack_names_live_in_the_config() -> None:
+    # The deployed stacks' names: renaming one would create a second stack, not rename it.
+    assert REGISTRY_STACK_NAME == "Fyntrix-Registry"
+    assert (
+        load_stage("dev").service_stack_name == service_stack_name("dev") == "Fyntrix-Service-dev"
+    )
+    assert load_stage("prod", image_tag="v1").service_stack_name == "Fyntrix-Service-prod"
+
+
+@pytest.mark.parametrize(
+    ("args", "out", "status"),
+    [
+        (["registry"], "Fyntrix-Registry\n", 0),
+        (["service", "prod"], "Fyntrix-Service-prod\n", 0),
+        (["service", "qa"], "", 2),
+    ],
+)
+def test_stack_names_cli_for_the_makefile(args: list[str], out: str, status: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.config", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.stdout, result.returncode) == (out, status)
+    if status:
+        assert "usage: python -m infra.config registry | service {dev|prod}" in result.stderr
+
+
+def test_only_prod_retains_on_delete_by_default() -> None:
+    assert load_stage("dev").retain_on_delete is False
+    assert load_stage("prod", image_tag="v1").retain_on_delete is True
+
+
+def test_every_setting_declares_its_description_and_rules_beside_it() -> None:
+    for cls in (StageConfig, AppSettings, RedisSettings, ScalingSettings, HealthCheck):
+        for f in dataclasses.fields(cls):
+            assert len(f.metadata.get("description", "")) >= 10, f"{cls.__name__}.{f.name}"
+            assert all(isinstance(r, Rule) for r in f.metadata.get("rules", ()))

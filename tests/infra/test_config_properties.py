@@ -19,7 +19,7 @@ from infra.config import (
 )
 from tests.infra.conftest import cdk_context
 
-KNOWN_SETTINGS = {p for p, _, _ in setting_paths()} | {"stage"}
+KNOWN_SETTINGS = {s.path for s in setting_paths()}
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,8 @@ from generators import (
     render_all,
     write_all,
 )
-from generators.readme import END, START, MarkerError
+from generators.docs import TARGETS_PAGE, render_pages
+from generators.generate import stale_diffs
 from generators.validate import validate_compose
 from infra.config import ConfigError, load_stage
 from tests.targets.conftest import ROOT, SCHEMA_DIR, committed, load_yaml
@@ -61,15 +62,16 @@ def test_render_schema_is_where_ci_has_it() -> None:
 
 
 def test_committed_files_are_byte_identical_to_a_fresh_generation(tmp_path: Path) -> None:
-    # GIVEN an empty directory with only a copy of the README (its region is generated too)
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    # GIVEN an empty directory
     # WHEN the generator writes there
     changed = write_all(tmp_path, schema_dir=SCHEMA_DIR)
-    # THEN every target appears, byte for byte equal to the committed one
-    # (the README copy is already current, so only the targets are new)
+    # THEN every target appears, byte for byte equal to the committed one, and nothing else
     assert changed == list(TARGET_FILES)
-    for rel in (*TARGET_FILES, "README.md"):
+    for rel in TARGET_FILES:
         assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == (
+        sorted(TARGET_FILES)
+    )
     # AND a second run changes nothing, leaving no temporary files behind
     assert write_all(tmp_path, schema_dir=SCHEMA_DIR) == []
     assert not [p for p in tmp_path.rglob("*.tmp")]
@@ -82,14 +84,17 @@ def test_render_all_is_deterministic_and_matches_the_repository() -> None:
     assert check(ROOT, schema_dir=SCHEMA_DIR) == []
 
 
-def test_readme_region_is_current_and_only_the_region_is_generated() -> None:
-    text = committed("README.md")
-    region = text.split(START, 1)[1].split(END, 1)[0]
-    assert "### docker-compose" in region
-    assert "### Render" in region
-    assert "### AWS CLI" in region
-    assert "| docker-compose | `redis` |" in region
-    assert "| ECS Fargate (CDK or CLI) | `localhost` |" in region
+def test_reference_docs_are_current_and_describe_every_target() -> None:
+    pages = render_pages()
+    assert stale_diffs(ROOT, pages) == [], "docs/reference is stale: run `make docs`"
+    targets = pages[TARGETS_PAGE]
+    assert "## docker-compose" in targets
+    assert "## Render" in targets
+    assert "## AWS CLI" in targets
+    assert "| docker-compose | `redis` |" in targets
+    assert "| ECS Fargate (CDK or CLI) | `localhost` |" in targets
+    for rel in TARGET_FILES:
+        assert f"`{rel}`" in targets, rel
 
 
 def test_check_cli_passes_on_the_repository() -> None:
@@ -238,10 +243,3 @@ def test_validation_failure_is_a_config_error_listing_every_problem() -> None:
     exc = TargetValidationError("dev", errors)
     assert isinstance(exc, ConfigError)
     assert all(e in str(exc) for e in errors)
-
-
-def test_readme_without_markers_is_refused_before_any_write(tmp_path: Path) -> None:
-    (tmp_path / "README.md").write_text("# Fyntrix\n\n<!-- targets:end -->\n")
-    with pytest.raises(MarkerError, match="targets:start"):
-        write_all(tmp_path, schema_dir=SCHEMA_DIR)
-    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]

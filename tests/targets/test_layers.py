@@ -16,7 +16,8 @@ from generators import render_all, default_configs
 files = render_all(default_configs())
 assert files, "nothing rendered"
 import generators.docs
-generators.docs.render((generators.docs.README).read_text())
+pages = generators.docs.render_pages()
+assert len(pages) == 3 and all(pages.values()), "no reference page rendered"
 print(len(files), "aws_cdk" in sys.modules, "jsii" in sys.modules)
 """
 

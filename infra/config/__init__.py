@@ -1,0 +1,62 @@
+"""The one typed source of truth for every deploy target.
+
+Stage settings are frozen, keyword-only dataclasses. Everything else (the CDK stacks,
+`render.yaml`, `docker-compose.yml`, `ecs-task-definition.json`, `redis.conf`, the reference
+docs) is derived from a :class:`StageConfig`, never restated by hand. Environment variables
+and CDK context are read only in ``app.py``; this package is pure and CDK-free.
+
+- ``limits``: what AWS, Redis and the design allow (Fargate sizes, eviction policies, ...)
+- ``spec``: how a setting is declared (description + declarative rules) and checked
+- ``settings``: the settings classes, each setting with its description and bounds
+- ``stages``: dev and prod; ``load_stage``
+- ``overrides``: the ``-c set:<path>=<value>`` parser and the settings list
+- ``names``: project, stage and stack names
+- ``errors``: ``ConfigError``, naming the setting and the fix
+"""
+
+from infra.config.errors import ConfigError
+from infra.config.limits import (
+    EVICTION_POLICIES,
+    FARGATE_TASK_SIZES,
+    LOG_RETENTION_DAYS,
+    MAXMEMORY_CEILING_RATIO,
+    MAXMEMORY_DEFAULT_RATIO,
+)
+from infra.config.names import (
+    PROJECT,
+    REGISTRY_STACK_NAME,
+    STAGES,
+    Stage,
+    service_stack_name,
+)
+from infra.config.overrides import Setting
+from infra.config.settings import (
+    AppSettings,
+    HealthCheck,
+    RedisSettings,
+    ScalingSettings,
+    StageConfig,
+)
+from infra.config.stages import load_stage, setting_paths
+
+__all__ = [
+    "EVICTION_POLICIES",
+    "FARGATE_TASK_SIZES",
+    "LOG_RETENTION_DAYS",
+    "MAXMEMORY_CEILING_RATIO",
+    "MAXMEMORY_DEFAULT_RATIO",
+    "PROJECT",
+    "REGISTRY_STACK_NAME",
+    "STAGES",
+    "AppSettings",
+    "ConfigError",
+    "HealthCheck",
+    "RedisSettings",
+    "ScalingSettings",
+    "Setting",
+    "Stage",
+    "StageConfig",
+    "load_stage",
+    "service_stack_name",
+    "setting_paths",
+]

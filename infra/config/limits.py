@@ -1,0 +1,61 @@
+"""What AWS, Redis and this design allow: the tables the settings are checked against.
+
+Facts, not tunables: a value here changes only when AWS or Redis changes (each table says
+where it comes from) or when the design does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+# Fargate's supported task sizes: cpu units -> memory MiB allowed with it.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
+FARGATE_TASK_SIZES: Final[Mapping[int, tuple[int, ...]]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+# Redis eviction policies that keep a cache bounded. `noeviction` turns a full cache into
+# write errors, which the app would have to survive on every SET: never what a cache wants.
+# The service restates Redis's policy names (service/settings.py MaxmemoryPolicy, because its
+# image cannot import infra/); tests/service/test_infra_parity.py pins the two together.
+EVICTION_POLICIES: Final = (
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+# `maxmemory` bounds the dataset, not the process (fragmentation, client buffers, the
+# replication backlog). At or above this share of the container's hard limit, Redis gets
+# OOM-killed under load instead of evicting.
+MAXMEMORY_CEILING_RATIO: Final = 0.80
+# The default `maxmemory` when none is set: 75 % of the container limit.
+MAXMEMORY_DEFAULT_RATIO: Final = 0.75
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+
+# Formats AWS and Docker accept.
+IMAGE_TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+ECR_REPOSITORY_RE: Final = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+)
+ECR_REPOSITORY_MAX_LEN: Final = 256
+ENV_KEY_RE: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
+ACM_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+VPC_ID_RE: Final = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")

@@ -1,0 +1,22 @@
+"""Names everything else derives from: the project, the stages and the two CDK stacks.
+
+`python -m infra.config registry | service STAGE` prints a stack's name for the Makefile.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+PROJECT: Final = "fyntrix"
+
+STAGES: Final = ("dev", "prod")
+Stage = Literal["dev", "prod"]
+
+# The ECR repository's stack, shared by every stage.
+REGISTRY_STACK_NAME: Final = "Fyntrix-Registry"
+_SERVICE_STACK_PREFIX: Final = "Fyntrix-Service"
+
+
+def service_stack_name(stage: str) -> str:
+    """The stage's service stack (network, cluster, task, load balancer, service)."""
+    return f"{_SERVICE_STACK_PREFIX}-{stage}"

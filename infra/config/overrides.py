@@ -1,0 +1,141 @@
+"""Dotted-path settings: the `-c set:<path>=<value>` override parser and the settings list.
+
+Overrides arrive as strings (CDK context, CLI flags); they are coerced to the field's type and
+applied before the config is built, so validation runs once, on the final values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from infra.config.errors import ConfigError
+from infra.config.spec import description
+
+
+class Setting(NamedTuple):
+    """One overridable setting of a config, as the docs and error messages list it."""
+
+    path: str
+    type_name: str
+    value: Any
+    description: str
+
+
+def settings_of(config: object, prefix: str = "") -> list[Setting]:
+    """Every leaf setting of `config` (nested settings classes flattened), in field order."""
+    rows: list[Setting] = []
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            rows += settings_of(value, prefix=f"{path}.")
+        else:
+            rows.append(Setting(path, _type_name(hints[f.name]), value, description(f)))
+    return rows
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("collections.abc.", "")
+
+
+def build(cls: type[Any], given: Mapping[str, Any], overrides: Mapping[str, str]) -> Any:
+    """`cls(**given)` with dotted-path `overrides` (string values) coerced to the field types,
+    nested settings rebuilt the same way. An unknown path is an error listing the valid ones."""
+    return _build(cls, given, overrides, prefix="", valid=lambda: _paths(cls))
+
+
+def _paths(cls: type[Any], prefix: str = "") -> list[str]:
+    """Every leaf setting path of a settings class, from its type hints."""
+    out: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += _paths(typing.cast(type[Any], hint), f"{prefix}{f.name}.")
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
+
+
+def _build(
+    cls: type[Any],
+    given: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    prefix: str,
+    valid: typing.Callable[[], list[str]],
+) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    nested: dict[str, dict[str, str]] = {}
+    kwargs = dict(given)
+    for path, raw in sorted(overrides.items()):
+        head, _, rest = path.partition(".")
+        if head not in fields:
+            raise ConfigError(
+                f"{prefix}{path}", "no such setting", f"use one of: {', '.join(valid())}"
+            )
+        if rest:
+            nested.setdefault(head, {})[rest] = raw
+        else:
+            kwargs[head] = _coerce(f"{prefix}{head}", hints[head], raw)
+    for head, sub in nested.items():
+        current = kwargs.get(head, _default(fields[head]))
+        if not dataclasses.is_dataclass(current):
+            first = next(iter(sub))
+            raise ConfigError(
+                f"{prefix}{head}.{first}", "no such setting", f"`{head}` has no sub-settings"
+            )
+        current_values = {f.name: getattr(current, f.name) for f in dataclasses.fields(current)}
+        kwargs[head] = _build(
+            type(current), current_values, sub, prefix=f"{prefix}{head}.", valid=valid
+        )
+    return cls(**kwargs)
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise ConfigError(f.name, "is required", f"set {f.name}")
+
+
+def _coerce(path: str, hint: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        if raw.strip().lower() in ("", "none", "null"):
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _coerce(path, inner, raw)
+    try:
+        if hint is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+        if hint is str:
+            return raw
+        if origin is tuple:
+            return tuple(s.strip() for s in raw.split(",") if s.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            path, f"{raw!r} is not a valid {_type_name(hint)}", "pass a value of that type"
+        ) from exc
+    raise ConfigError(
+        path, "cannot be set from the command line", "change it in infra/config/stages.py"
+    )
