@@ -36,7 +36,7 @@ class AppSecrets(Construct):
             secret_string_value=SecretValue.unsafe_plain_text(placeholder),
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN
-            if config.stage == "prod"
+            if config.retain_on_delete
             else RemovalPolicy.DESTROY,
         )
         acknowledge(

@@ -61,7 +61,7 @@ class CacheSidecarTask(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY
+        removal = RemovalPolicy.RETAIN if config.retain_on_delete else RemovalPolicy.DESTROY
         self.app_log_group: logs.LogGroup = log_group(
             self,
             "AppLogs",

@@ -23,12 +23,13 @@ class Encryption(Construct):
             "Key",
             description=f"Fyntrix {config.stage}: log groups, app secret, ECS Exec sessions",
             enable_key_rotation=True,
-            # Deleting the key makes every log and secret it encrypted unreadable: prod keeps
-            # it; a disposable dev stage schedules its deletion (AWS waits 7-30 days).
+            # Deleting the key makes every log and secret it encrypted unreadable: a stage that
+            # retains on delete (prod) keeps it; a disposable one schedules its deletion (AWS
+            # waits 7-30 days).
             removal_policy=RemovalPolicy.RETAIN
-            if config.stage == "prod"
+            if config.retain_on_delete
             else RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7 if config.stage != "prod" else 30),
+            pending_window=Duration.days(30 if config.retain_on_delete else 7),
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

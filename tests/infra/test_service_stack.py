@@ -525,3 +525,30 @@ def test_existing_vpc_by_id_creates_no_network() -> None:
             }
         },
     )
+
+
+def _deletion_policies(synth: Synth) -> dict[str, str]:
+    """DeletionPolicy of the key, the app secret and the containers' log groups (the access-log
+    bucket is always retained; the flow and exec audit log groups are never)."""
+    found = {}
+    for cfn_type in ("AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"):
+        for logical_id, resource in synth.service_template.find_resources(cfn_type).items():
+            if cfn_type != "AWS::Logs::LogGroup" or logical_id.startswith("Task"):
+                found[logical_id] = resource.get("DeletionPolicy", "Delete")
+    assert len(found) == 4, found  # key, secret, app logs, redis logs
+    return found
+
+
+def test_retain_on_delete_alone_decides_what_outlives_the_stack(dev: Synth) -> None:
+    from infra.config import load_stage
+    from tests.infra.conftest import synth_stage
+
+    # GIVEN dev (a disposable stage) and dev with the one setting turned on
+    retained = synth_stage(load_stage("dev", overrides={"retain_on_delete": "true"}))
+    assert dev.config.retain_on_delete is False
+    # THEN without it the key, the secret and the log groups are deleted with the stack
+    assert set(_deletion_policies(dev).values()) == {"Delete"}
+    # AND with it, on a stage that is not prod, all of them are retained
+    assert set(_deletion_policies(retained).values()) == {"Retain"}
+    (key,) = retained.service_template.find_resources("AWS::KMS::Key").values()
+    assert key["Properties"]["PendingWindowInDays"] == 30
