@@ -70,7 +70,7 @@ bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your cre
 
 deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
 	@$(PY) -m tools.require_aws
-	$(CDK) deploy Fyntrix-Registry -c stage=$(STAGE)
+	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" -c stage=$(STAGE)
 
 deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>)
 	@$(PY) -m tools.require_aws
@@ -83,12 +83,12 @@ diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 
 destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and its images stay)
 	@$(PY) -m tools.require_aws
-	$(CDK) destroy $(if $(filter prod,$(STAGE)),Fyntrix-Service-prod,Fyntrix-Service-$(STAGE)) -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
+	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators
 
-docs: $(STAMP_V) ## regenerate the README's generated sections
+docs: $(STAMP_V) ## regenerate the reference pages under docs/reference/
 	$(PY) -m generators.docs
 
 snapshot-update: setup ## accept intended template changes into the snapshots

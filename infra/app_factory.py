@@ -8,12 +8,10 @@ from typing import Any
 from aws_cdk import App, Environment, Tags
 from cdk_nag import NagPack
 
-from infra.config import PROJECT, StageConfig
+from infra.config import PROJECT, REGISTRY_STACK_NAME, StageConfig
 from infra.nag import add_nag_packs
 from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.service_stack import ServiceStack
-
-REGISTRY_STACK = "Fyntrix-Registry"
 
 
 def build_app(
@@ -33,7 +31,7 @@ def build_app(
     env = Environment(account=account, region=config.region)
     registry = RegistryStack(
         app,
-        REGISTRY_STACK,
+        REGISTRY_STACK_NAME,
         config=config,
         env=env,
         description="Fyntrix app image repository (shared by all stages)",

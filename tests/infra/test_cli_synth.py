@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import REGISTRY_STACK_NAME, service_stack_name
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -37,8 +39,9 @@ def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path)
     result = run_cdk("-c", "stage=dev", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.glob("*.template.json"))
-    assert names == ["Fyntrix-Registry.template.json", "Fyntrix-Service-dev.template.json"]
-    service = json.loads((tmp_path / "Fyntrix-Service-dev.template.json").read_text())
+    service_file = f"{service_stack_name('dev')}.template.json"
+    assert names == [f"{REGISTRY_STACK_NAME}.template.json", service_file]
+    service = json.loads((tmp_path / service_file).read_text())
     assert "AWS::ECS::TaskDefinition" in {r["Type"] for r in service["Resources"].values()}
     # The nag packs ran as validation plugins; a failing plugin would be listed here.
     report = json.loads((tmp_path / "validation-report.json").read_text())
@@ -59,7 +62,7 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
 def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
-    service = json.loads((tmp_path / "Fyntrix-Service-dev.template.json").read_text())
+    service = json.loads((tmp_path / f"{service_stack_name('dev')}.template.json").read_text())
     (td,) = [r for r in service["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     redis = next(c for c in td["Properties"]["ContainerDefinitions"] if c["Name"] == "redis")
     assert "150mb" in redis["Command"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from infra.config import REGISTRY_STACK_NAME
 from tests.infra.conftest import Synth
 
 
@@ -36,7 +37,7 @@ def test_repository_keeps_only_the_newest_images_and_survives_stack_deletion(
 
 
 def test_registry_is_one_stack_shared_by_every_stage(dev: Synth, prod: Synth) -> None:
-    assert dev.registry.stack_name == prod.registry.stack_name == "Fyntrix-Registry"
+    assert dev.registry.stack_name == prod.registry.stack_name == REGISTRY_STACK_NAME
     # Deploying either stage must leave the shared repository exactly as the other left it.
     assert dev.registry_template.to_json() == prod.registry_template.to_json()
     assert dev.service.dependencies == [dev.registry]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import service_stack_name
 from tools.rehearsal.processes import ProcessRegistry, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +131,7 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     second = make("up", env, "SET=redis.maxmemory_mib=150")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr
     assert_all_checks_pass(run_dir, second.stdout)
-    assert "Fyntrix-Service-dev updated" in second.stdout
+    assert f"{service_stack_name('dev')} updated" in second.stdout
     assert reg.running("emulator").pid == emulator_pid  # type: ignore[union-attr]
     assert "150mb" in deployed_redis_command(run_dir)
     assert redis_config(env["REDIS_PORT"], "maxmemory") == str(150 * 1024 * 1024)

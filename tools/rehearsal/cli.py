@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, StageConfig, load_stage
+from infra.config import REGISTRY_STACK_NAME, ConfigError, StageConfig, load_stage
 from infra.task_design import ECS_REDIS_BIND
 from tools.rehearsal.processes import (
     ProcessRegistry,
@@ -232,7 +232,8 @@ def up(opts: Options) -> int:
         else:
             verb = "updated"
         _say(
-            "3/6 deploy", f"cdk deploy --all: Fyntrix-Registry, {config.service_stack_name} {verb}"
+            "3/6 deploy",
+            f"cdk deploy --all: {REGISTRY_STACK_NAME}, {config.service_stack_name} {verb}",
         )
         t = timer.mark("deploy", t)
 

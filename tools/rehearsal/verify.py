@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.config import StageConfig
+from infra.config import REGISTRY_STACK_NAME, StageConfig
 from infra.task_design import (
     APP_CONTAINER,
     ECS_REDIS_BIND,
@@ -77,13 +77,13 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
         (cdk_out / f"{config.service_stack_name}.template.json").read_text()
     )
     registry_tpl: dict[str, Any] = json.loads(
-        (cdk_out / "Fyntrix-Registry.template.json").read_text()
+        (cdk_out / f"{REGISTRY_STACK_NAME}.template.json").read_text()
     )
 
     # ---- stacks
     def stacks() -> str:
         states = []
-        for name in ("Fyntrix-Registry", config.service_stack_name):
+        for name in (REGISTRY_STACK_NAME, config.service_stack_name):
             stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
             status = stack["StackStatus"]
             _expect(status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), f"{name}: {status}")
