@@ -7,6 +7,9 @@ from typing import Final
 PORTFOLIO: Final = "portfolio"
 DASHBOARD: Final = "dashboard"
 TOP_PICKS: Final = "top_picks"
+# Every namespace; each has a TTL setting (CACHE_TTL_<NS>_S). The infra config's
+# app.cache_ttl_s names the same ones (tests/service/test_infra_parity.py pins them).
+NAMESPACES: Final = (PORTFOLIO, DASHBOARD, TOP_PICKS)
 
 # Namespaces that holding writes invalidate: the ones to flush when invalidation notices may
 # have been missed (top picks do not depend on holdings and age out by TTL).

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from service.keys import NAMESPACES as NAMESPACES  # re-exported: the labels it counts by
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.cache import CacheStatus
 
-NAMESPACES = ("portfolio", "dashboard", "top_picks")
 
 # Request latency buckets in seconds: sub-millisecond cache hits up to multi-second stalls.
 LATENCY_BUCKETS_S = (

@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Every Redis maxmemory policy, `noeviction` included (the doctor must be able to name the one it
+# finds). The infra config accepts only the evicting ones (infra/config/limits.py
+# EVICTION_POLICIES); tests/service/test_infra_parity.py pins the two lists together.
 MaxmemoryPolicy = Literal[
     "noeviction",
     "allkeys-lru",

@@ -145,7 +145,7 @@ def find_task(ecs: Any, config: StageConfig) -> Task:
     if not usable:
         raise ExecError(
             f"error: ECS Exec is off for every running task of {service}: set enable_exec "
-            f"(infra/config.py) and `make deploy STAGE={config.stage}`; tasks started before "
+            f"(infra/config/) and `make deploy STAGE={config.stage}`; tasks started before "
             f"it was on keep it off until replaced: `aws ecs update-service --region "
             f"{config.region} --cluster {cluster} --service {service} --force-new-deployment`.",
             EXIT_NO_TASK,

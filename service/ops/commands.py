@@ -109,7 +109,7 @@ class CacheStats:
                 "evictions are high (below): give Redis more memory first"
                 if evictions_high
                 else "evictions are low, so entries expire before they are read again: raise "
-                "the TTLs (CACHE_TTL_<NS>_S; app.cache_ttl_s in infra/config.py)"
+                "the TTLs (CACHE_TTL_<NS>_S; app.cache_ttl_s in infra/config/)"
             )
             out.append(
                 f"hit ratio {units.percent(ratio)} is below {units.percent(LOW_HIT_RATIO)} over "
@@ -121,7 +121,7 @@ class CacheStats:
                 f"evictions are high: {units.count(self.evicted_keys)} keys evicted vs "
                 f"{units.count(self.expired_keys)} expired ({units.percent(share)} of removals): "
                 "the working set does not fit in maxmemory. Raise redis.memory_mib in "
-                "infra/config.py (maxmemory follows at 75 %) and redeploy, or shorten the TTLs "
+                "infra/config/ (maxmemory follows at 75 %) and redeploy, or shorten the TTLs "
                 "so entries leave by expiry"
             )
         if self.maxmemory_bytes == 0:

@@ -20,9 +20,18 @@ from service.ops import units
 from service.ops.conn import Endpoint, OpsError, explain, make_client, resolve, tcp_connect
 from service.settings import Settings
 
-# The policy the design runs (infra/config.py RedisSettings.maxmemory_policy) when
+# Facts of the infra that the doctor needs where the stage's environment may be missing. The
+# service image is built from service/ alone and cannot import infra/ or generators/:
+# tests/service/test_infra_parity.py fails when one of these drifts from its source.
+# The policy the design runs (infra/config/settings.py RedisSettings.maxmemory_policy) when
 # REDIS_EXPECTED_MAXMEMORY_POLICY is not set, e.g. on a laptop without the stage's environment.
 DESIGN_POLICY = "allkeys-lru"
+# Render's service names (generators/render_blueprint.py REDIS_SERVICE, WEB_SERVICE).
+RENDER_REDIS_SERVICE = "fyntrix-redis"
+RENDER_WEB_SERVICE = "fyntrix-backend"
+# The ECS redis container's log group on the AWS CLI path, with <stage> left open
+# (generators/ecs.py log_group_name).
+ECS_REDIS_LOG_GROUP = "/fyntrix/<stage>/redis"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -87,7 +96,7 @@ TARGETS: dict[str, Target] = {
         "and check that `docker compose ps redis` lists it",
         unreachable_fix="`docker compose ps redis` must show it running and healthy; "
         "`docker compose logs redis` says why not",
-        config_fix="the redis service's command in docker-compose.yml comes from infra/config.py:"
+        config_fix="the redis service's command in docker-compose.yml comes from infra/config/:"
         " `make targets`, then `docker compose up -d redis`",
     ),
     "ecs": Target(
@@ -97,32 +106,35 @@ TARGETS: dict[str, Target] = {
         host_ok=_is_loopback,
         host_note="the redis container is in the same task (one network namespace)",
         host_fix="REDIS_HOST must be localhost: both containers share the task's network "
-        "namespace. The task definition's environment comes from infra/config.py "
+        "namespace. The task definition's environment comes from infra/config/ "
         "(app_environment): fix it there and `make deploy`",
         resolve_fix="localhost always resolves in a task: check the app container's /etc/hosts",
         unreachable_fix="the task's redis container is not running or not listening yet: "
         "`aws ecs describe-tasks --cluster <cluster> --tasks <task>` shows its lastStatus and "
-        "healthStatus, and the log group /fyntrix/<stage>/redis says why",
-        config_fix="the redis container's command comes from infra/config.py (redis.*): fix it "
+        f"healthStatus, and the redis container's log group ({ECS_REDIS_LOG_GROUP} on the CLI "
+        "path; `aws ecs describe-task-definition` names it under the CDK) says why",
+        config_fix="the redis container's command comes from infra/config/ (redis.*): fix it "
         "there and `make deploy` (a CONFIG SET lasts only until the task is replaced)",
     ),
     "render": Target(
         name="render",
-        where="Render: Redis is the private service fyntrix-redis",
-        expected_host="fyntrix-redis",
-        host_ok=lambda host: host.startswith("fyntrix-redis"),
-        host_note="render.yaml sets it with `fromService: {name: fyntrix-redis, property: "
-        "host}`, the private service's internal hostname: fyntrix-redis or "
-        "fyntrix-redis-<suffix>, so any name starting with fyntrix-redis is right",
+        where=f"Render: Redis is the private service {RENDER_REDIS_SERVICE}",
+        expected_host=RENDER_REDIS_SERVICE,
+        host_ok=lambda host: host.startswith(RENDER_REDIS_SERVICE),
+        host_note=f"render.yaml sets it with `fromService: {{name: {RENDER_REDIS_SERVICE}, "
+        f"property: host}}`, the private service's internal hostname: {RENDER_REDIS_SERVICE} or "
+        f"{RENDER_REDIS_SERVICE}-<suffix>, so any name starting with {RENDER_REDIS_SERVICE} is "
+        "right",
         host_fix="in render.yaml the app's REDIS_HOST must be `fromService: {type: pserv, name: "
-        "fyntrix-redis, property: host}` (`make targets` generates it); sync the Blueprint",
+        f"{RENDER_REDIS_SERVICE}, property: host}}` (`make targets` generates it); sync the "
+        "Blueprint",
         resolve_fix="private hostnames resolve only on Render's private network of one region "
-        "and workspace: run this in the fyntrix-backend shell and keep both services in the "
-        "same region",
-        unreachable_fix="check that fyntrix-redis is live in the Render Dashboard and read its "
-        "logs; it must listen on 0.0.0.0 (service/redis.conf: bind)",
-        config_fix="service/redis.conf is generated from infra/config.py (`make targets`): "
-        "commit, push and redeploy fyntrix-redis",
+        f"and workspace: run this in the {RENDER_WEB_SERVICE} shell and keep both services in "
+        "the same region",
+        unreachable_fix=f"check that {RENDER_REDIS_SERVICE} is live in the Render Dashboard and "
+        "read its logs; it must listen on 0.0.0.0 (service/redis.conf: bind)",
+        config_fix="service/redis.conf is generated from infra/config/ (`make targets`): "
+        f"commit, push and redeploy {RENDER_REDIS_SERVICE}",
     ),
     "local": Target(
         name="local",

@@ -17,7 +17,7 @@ from testkit.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = load_stage("dev")
-# What every target gives the app (infra/config.py app_environment), minus REDIS_HOST/PORT,
+# What every target gives the app (StageConfig.app_environment), minus REDIS_HOST/PORT,
 # which each test points at its own redis-server.
 EXPECTED_ENV = {
     "REDIS_EXPECTED_MAXMEMORY_BYTES": str(DEV.redis.maxmemory_bytes),

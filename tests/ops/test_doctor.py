@@ -148,7 +148,7 @@ def test_doctor_catches_a_misconfigured_redis(
     line = line_of(result.stdout, check)
     assert detail in line
     assert line.endswith(
-        "Fix: the redis container's command comes from infra/config.py (redis.*): fix it there "
+        "Fix: the redis container's command comes from infra/config/ (redis.*): fix it there "
         "and `make deploy` (a CONFIG SET lasts only until the task is replaced)"
     )
     assert result.lines[-1] == "9 checks: 8 pass, 1 fail; fix the FAIL lines first"

@@ -1,0 +1,65 @@
+"""Facts the service restates from the infra stay equal to their source.
+
+The service image is built from service/ alone, so it cannot import infra/ or generators/; where
+it needs an infra fact without the stage's environment (the doctor on a laptop, the policy list
+its settings accept), it keeps a copy. Each test here fails when a copy drifts.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from generators import ecs, render_blueprint
+from infra.config import EVICTION_POLICIES, STAGES, RedisSettings, StageConfig, load_stage
+from infra.task_design import REDIS_CONTAINER
+from service import keys, metrics
+from service.ops import doctor
+from service.settings import MaxmemoryPolicy, Settings
+
+CONFIGS = [load_stage(stage, image_tag="v1") for stage in STAGES]
+
+
+def test_the_service_knows_every_policy_the_config_allows_and_noeviction() -> None:
+    # noeviction is the one the config rejects; the doctor must still be able to name it.
+    assert set(typing.get_args(MaxmemoryPolicy)) == {*EVICTION_POLICIES, "noeviction"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=STAGES)
+def test_the_doctors_design_policy_is_the_configs(config: StageConfig) -> None:
+    assert doctor.DESIGN_POLICY == RedisSettings().maxmemory_policy == config.redis.maxmemory_policy
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=STAGES)
+def test_cache_namespaces_are_the_configs_ttl_namespaces(config: StageConfig) -> None:
+    assert set(keys.NAMESPACES) == set(config.app.cache_ttl_s)
+    assert metrics.NAMESPACES is keys.NAMESPACES
+    for ns in keys.NAMESPACES:
+        assert f"cache_ttl_{ns}_s" in Settings.model_fields, ns
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=STAGES)
+def test_every_variable_the_config_sets_is_a_service_setting(config: StageConfig) -> None:
+    # Settings ignores unknown variables (extra="ignore"): a renamed one would go unread.
+    given = [*config.app_environment(), *config.app.secret_keys]
+    unread = [name for name in given if name.lower() not in Settings.model_fields]
+    assert unread == []
+
+
+def test_the_doctors_render_and_ecs_names_are_the_generators() -> None:
+    assert doctor.RENDER_REDIS_SERVICE == render_blueprint.REDIS_SERVICE
+    assert doctor.RENDER_WEB_SERVICE == render_blueprint.WEB_SERVICE
+    for config in CONFIGS:
+        log_group = ecs.log_group_name(config, REDIS_CONTAINER)
+        assert doctor.ECS_REDIS_LOG_GROUP.replace("<stage>", config.stage) == log_group
+
+
+def test_service_defaults_are_dev_wiring() -> None:
+    # `python -m service` without the stage's environment (local runs, the rehearsal) must find
+    # the Redis and the port the config describes.
+    dev = load_stage("dev")
+    fields = Settings.model_fields
+    assert fields["port"].default == dev.app.port
+    assert fields["redis_port"].default == dev.redis.port
+    assert fields["redis_db"].default == dev.app.redis_db
