@@ -52,7 +52,7 @@ test: setup ## run the whole test suite
 test-infra: setup
 	$(PY) -m pytest tests/infra
 
-check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy
+check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy, docs
 	$(PY) -m tools.gates
 
 lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict
@@ -88,8 +88,9 @@ destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators
 
-docs: $(STAMP_V) ## regenerate the reference pages under docs/reference/
+docs: $(STAMP_V) ## regenerate docs/reference/, then build the site into site/ (strict)
 	$(PY) -m generators.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 snapshot-update: setup ## accept intended template changes into the snapshots
 	$(PY) -m pytest tests/infra --snapshot-update -q
@@ -104,7 +105,7 @@ bench: setup ## synth/test/service benchmarks, with figures and ratios
 	$(PY) -m bench
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out site .pytest_cache .mypy_cache .ruff_cache
 
 # ---- ops: ECS Exec into a running task (tools/ecs_exec.py) -------------------------------
 # ARGS is read from the environment (make exports command-line variables to recipes), so its

@@ -2,7 +2,7 @@
 """CDK entry point. The only place that reads CDK context and environment variables.
 
 Context keys: stage (dev|prod, default dev), imageTag, vpcId, certificateArn, and any setting
-as `set:<dotted.path>=<value>` (e.g. -c set:redis.memory_mib=512). See README "Configuration".
+as `set:<dotted.path>=<value>` (e.g. -c set:redis.memory_mib=512). See docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
 template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), ruff (lint +
-format), mypy --strict. Exceptions live in infra/nag.py (acknowledgments on constructs) and
-security/exceptions.yaml (per check and resource, with reasons).
+format), mypy --strict, docs (`mkdocs build --strict`). Exceptions live in infra/nag.py
+(acknowledgments on constructs) and security/exceptions.yaml (per check and resource, with
+reasons).
 """
 
 from __future__ import annotations
@@ -263,6 +264,42 @@ def gate_mypy() -> GateResult:
     )
 
 
+# ---------------------------------------------------------------------------- docs
+
+
+def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
+    """Strict site build into a throwaway folder: a broken link, a broken anchor or a page
+    missing from the nav is a warning, and --strict turns every warning into a failure."""
+    with tempfile.TemporaryDirectory(prefix="fyntrix-docs.") as site:
+        proc = _run(
+            [
+                str(VENV_BIN / "mkdocs"),
+                "build",
+                "--strict",
+                "--config-file",
+                str(config_file),
+                "--site-dir",
+                site,
+            ],
+            cwd=config_file.parent,
+            # mkdocs-material's end-of-life banner is advice about the future, not a finding.
+            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        )
+        pages = len(list(Path(site).rglob("index.html")))
+    findings: list[str] = []
+    for line in proc.stderr.splitlines():
+        if line.startswith(("WARNING", "ERROR")) or "Aborted" in line:
+            findings.append(line.strip())
+        elif line.startswith("  - ") and findings:
+            findings[-1] += f" {line.strip()}"  # e.g. the pages a nav warning lists below it
+    return GateResult(
+        name="docs",
+        ok=proc.returncode == 0,
+        summary=f"{len(findings)} warnings ({pages} pages, mkdocs build --strict)",
+        findings=findings or ([proc.stderr.strip()[-500:]] if proc.returncode else []),
+    )
+
+
 def main(argv: list[str]) -> int:
     only = set(argv)
     exceptions = load_exceptions()
@@ -289,6 +326,8 @@ def main(argv: list[str]) -> int:
         results.append(gate_ruff())
     if want("mypy"):
         results.append(gate_mypy())
+    if want("docs"):
+        results.append(gate_docs())
 
     for r in results:
         for finding in r.findings[:50]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tools.gates import CHECKOV, gate_cfn_lint, gate_checkov, load_exceptions
+from tools.gates import CHECKOV, ROOT, gate_cfn_lint, gate_checkov, gate_docs, load_exceptions
 
 UNENCRYPTED_BUCKET = {
     "Resources": {
@@ -68,3 +69,31 @@ def test_cfn_lint_gate_reports_errors(tmp_path: Path) -> None:
     result = gate_cfn_lint([template], {})
     assert not result.ok
     assert any(":E" in f for f in result.findings)
+
+
+def copy_docs(tmp_path: Path) -> Path:
+    """The committed site sources in a scratch folder; returns its mkdocs.yml."""
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    return tmp_path / "mkdocs.yml"
+
+
+def test_docs_gate_passes_on_the_committed_pages(tmp_path: Path) -> None:
+    result = gate_docs(copy_docs(tmp_path))
+    assert result.ok, result.findings
+    assert result.summary.startswith("0 warnings")
+
+
+def test_docs_gate_fails_on_a_broken_link_and_on_a_page_missing_from_the_nav(
+    tmp_path: Path,
+) -> None:
+    config = copy_docs(tmp_path)
+    # GIVEN a link to a page that does not exist, and a page the nav leaves out
+    page = tmp_path / "docs" / "deploy.md"
+    page.write_text(page.read_text() + "\nSee [nowhere](nowhere.md).\n")
+    (tmp_path / "docs" / "orphan.md").write_text("# Orphan\n")
+    # WHEN the gate builds THEN it fails, naming both
+    result = gate_docs(config)
+    assert not result.ok
+    assert any("nowhere.md" in f for f in result.findings), result.findings
+    assert any("orphan.md" in f for f in result.findings), result.findings
