@@ -8,11 +8,21 @@ so a bad deploy fails at task start instead of at the first request.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Stage = Literal["local", "dev", "prod"]
+DEPLOYED_STAGES: tuple[Stage, ...] = ("dev", "prod")
+# The issuer and app client of tokens minted by `python -m service.ops token` (local stage only).
+# A URN, not a URL: it can never be mistaken for, or collide with, a real Cognito issuer.
+LOCAL_ISSUER = "urn:fyntrix:local-dev-issuer"
+LOCAL_CLIENT_ID = "fyntrix-local"
+# `<region>_<id>`: the region a Cognito user pool lives in is the first part of its id.
+_POOL_ID = re.compile(r"([a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
 
 # Every Redis maxmemory policy, `noeviction` included (the doctor must be able to name the one it
 # finds). The infra config accepts only the evicting ones (infra/config/limits.py
@@ -47,6 +57,22 @@ def _default_sqlite_path() -> str:
     return os.path.join(tempfile.gettempdir(), "fyntrix.sqlite3")
 
 
+def _default_dev_key_path() -> str:
+    return os.path.join(tempfile.gettempdir(), "fyntrix-dev-jwt-key.pem")
+
+
+def _stage(info: ValidationInfo) -> Stage | None:
+    stage: Stage | None = info.data.get("app_stage")
+    return stage
+
+
+def cognito_issuer(pool_id: str) -> str:
+    match = _POOL_ID.fullmatch(pool_id)
+    if match is None:
+        raise ValueError(f"{pool_id!r} is not a Cognito user pool id (<region>_<id>)")
+    return f"https://cognito-idp.{match[1]}.amazonaws.com/{pool_id}"
+
+
 class Settings(BaseSettings):
     """The service's whole configuration. Secrets are SecretStr: their repr never shows them."""
 
@@ -57,11 +83,18 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
+    # Where this process runs. `local` (a developer's machine, tests, `make up`) is the only
+    # stage that accepts tokens of the local dev issuer; the default is the strictest stage, so a
+    # deployed task that forgot the setting fails closed (no dev issuer, database required).
+    app_stage: Stage = "prod"
+
     # HTTP server
     host: str = Field(default="0.0.0.0", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout_s: int = Field(default=20, ge=1, le=300)
+    # Larger request bodies get 413 before anything reads them (the API's bodies are ~50 bytes).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     # Redis (the task's private cache; never the source of truth)
     redis_host: str = Field(default="localhost", min_length=1)
@@ -87,6 +120,9 @@ class Settings(BaseSettings):
     database_connect_timeout_s: int = Field(default=10, ge=1, le=300)
     sqlite_path: str = Field(default_factory=_default_sqlite_path, min_length=1)
     seed_demo_data: bool = True
+    # Several tasks must share one database: without DATABASE_URL the service then serves no
+    # data and fails readiness instead of keeping a private SQLite copy. Unset: true in prod.
+    require_database_url: bool | None = None
 
     # Cache TTLs per namespace, in seconds
     cache_ttl_portfolio_s: int = Field(default=30, ge=1, le=86_400)
@@ -103,6 +139,25 @@ class Settings(BaseSettings):
     aws_cognito_client_secret: SecretStr | None = None
     market_data_api_key: SecretStr | None = None
 
+    # Authentication of /api/* (Cognito access tokens). Unset values are derived from the
+    # AWS_COGNITO_* settings above (local stage: the local dev issuer); see service/auth/.
+    auth_issuer: str = ""
+    # Unset outside `local`: <issuer>/.well-known/jwks.json. Unset in `local` with the dev
+    # issuer: the keys come from AUTH_DEV_KEY_PATH, no HTTP.
+    auth_jwks_url: str | None = None
+    auth_client_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    auth_admin_group: str = Field(default="fyntrix-admin", min_length=1, max_length=128)
+    # Clock skew tolerated on exp, nbf and iat, in seconds.
+    auth_leeway_s: int = Field(default=30, ge=0, le=300)
+    # One JWKS download may take this long (then 503 for tokens whose key is not cached).
+    auth_jwks_timeout_ms: int = Field(default=2000, ge=100, le=30_000)
+    # An unknown `kid` refetches the JWKS at most this often (a forged kid cannot flood it).
+    auth_jwks_min_refresh_s: int = Field(default=30, ge=1, le=3600)
+    # How long a `sub` -> user mapping read from the database is reused, in seconds.
+    auth_identity_cache_ttl_s: int = Field(default=30, ge=1, le=3600)
+    # Local stage only: the dev signing key (created on first use, mode 0600).
+    auth_dev_key_path: str = Field(default_factory=_default_dev_key_path, min_length=1)
+
     # Mounts GET /bench/baseline/{user_id} for the load benchmark only.
     bench_endpoints: bool = False
 
@@ -111,6 +166,89 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("auth_client_ids", mode="before")
+    @classmethod
+    def _split_client_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("auth_jwks_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("require_database_url")
+    @classmethod
+    def _database_in_prod(cls, value: bool | None, info: ValidationInfo) -> bool:
+        if _stage(info) == "prod":
+            if value is False:
+                raise ValueError(
+                    "cannot be false when APP_STAGE=prod: prod tasks share one database"
+                )
+            return True
+        return bool(value)
+
+    @field_validator("bench_endpoints")
+    @classmethod
+    def _bench_only_locally(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and _stage(info) != "local":
+            raise ValueError("the benchmark routes are unauthenticated: only with APP_STAGE=local")
+        return value
+
+    @field_validator("aws_cognito_user_pool_id")
+    @classmethod
+    def _pool_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            cognito_issuer(value)  # raises with the expected format
+        return value
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _issuer(cls, value: str, info: ValidationInfo) -> str:
+        stage = _stage(info)
+        pool_id = info.data.get("aws_cognito_user_pool_id")
+        value = value.strip()
+        if not value and pool_id is not None:
+            value = cognito_issuer(pool_id)
+        if stage == "local":
+            return value or LOCAL_ISSUER
+        if not value:
+            raise ValueError(
+                f"required when APP_STAGE={stage} (prod is the default): set "
+                "AWS_COGNITO_USER_POOL_ID (e.g. us-east-1_AbCdEf123) or AUTH_ISSUER; "
+                "APP_STAGE=local for a local run"
+            )
+        if value == LOCAL_ISSUER or not value.startswith("https://"):
+            raise ValueError(f"must be an https:// Cognito issuer when APP_STAGE={stage}")
+        return value.rstrip("/")
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        issuer = info.data.get("auth_issuer")
+        if value is None and issuer and issuer != LOCAL_ISSUER:
+            value = f"{issuer}/.well-known/jwks.json"
+        if value is not None:
+            https = value.startswith("https://")
+            if not (https or (_stage(info) == "local" and value.startswith("http://"))):
+                raise ValueError("must be an https:// URL (http:// only with APP_STAGE=local)")
+        return value
+
+    @field_validator("auth_client_ids")
+    @classmethod
+    def _client_ids(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value and info.data.get("aws_cognito_client_id"):
+            value = (info.data["aws_cognito_client_id"],)
+        if not value and info.data.get("auth_issuer") == LOCAL_ISSUER:
+            value = (LOCAL_CLIENT_ID,)
+        if not value:
+            raise ValueError(
+                "no app client allowed: set AWS_COGNITO_CLIENT_ID or AUTH_CLIENT_IDS "
+                "(comma-separated Cognito app client ids)"
+            )
         return value
 
     @field_validator("log_level", mode="before")
@@ -129,8 +267,10 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def source_kind(self) -> Literal["postgres", "sqlite"]:
-        return "postgres" if self.database_url is not None else "sqlite"
+    def source_kind(self) -> Literal["postgres", "sqlite", "none"]:
+        if self.database_url is not None:
+            return "postgres"
+        return "none" if self.require_database_url else "sqlite"
 
 
 def env_name(field: str) -> str:
@@ -143,5 +283,6 @@ def format_errors(error: ValidationError) -> list[str]:
     for item in error.errors(include_url=False, include_input=False):
         loc = item.get("loc") or ("?",)
         name = env_name(str(loc[0]))
-        lines.append(f"invalid setting {name}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"invalid setting {name}: {message}")
     return lines

@@ -7,15 +7,17 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings, format_errors
+from service.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, Settings, format_errors
 
 # Every variable the service reads, with its default (None: unset). Deploy targets rely on these
 # exact names.
 DEFAULTS = {
+    "APP_STAGE": "local",  # set by clean_env: the default, prod, needs Cognito settings
     "HOST": "0.0.0.0",
     "PORT": 8000,
     "LOG_LEVEL": "INFO",
     "SHUTDOWN_TIMEOUT_S": 20,
+    "MAX_BODY_BYTES": 65536,
     "REDIS_HOST": "localhost",
     "REDIS_PORT": 6379,
     "REDIS_DB": 0,
@@ -31,6 +33,7 @@ DEFAULTS = {
     "DATABASE_POOL_MAX_SIZE": 10,
     "DATABASE_CONNECT_TIMEOUT_S": 10,
     "SEED_DEMO_DATA": True,
+    "REQUIRE_DATABASE_URL": False,
     "CACHE_TTL_PORTFOLIO_S": 30,
     "CACHE_TTL_DASHBOARD_S": 30,
     "CACHE_TTL_TOP_PICKS_S": 300,
@@ -40,15 +43,24 @@ DEFAULTS = {
     "AWS_COGNITO_CLIENT_ID": None,
     "AWS_COGNITO_CLIENT_SECRET": None,
     "MARKET_DATA_API_KEY": None,
+    "AUTH_ISSUER": LOCAL_ISSUER,
+    "AUTH_JWKS_URL": None,
+    "AUTH_CLIENT_IDS": (LOCAL_CLIENT_ID,),
+    "AUTH_ADMIN_GROUP": "fyntrix-admin",
+    "AUTH_LEEWAY_S": 30,
+    "AUTH_JWKS_TIMEOUT_MS": 2000,
+    "AUTH_JWKS_MIN_REFRESH_S": 30,
+    "AUTH_IDENTITY_CACHE_TTL_S": 30,
     "BENCH_ENDPOINTS": False,
 }
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No setting inherited from the machine running the tests."""
-    for name in [*DEFAULTS, "SQLITE_PATH"]:
+    """No setting inherited from the machine running the tests; APP_STAGE=local."""
+    for name in [*DEFAULTS, "SQLITE_PATH", "AUTH_DEV_KEY_PATH"]:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APP_STAGE", "local")
     return monkeypatch
 
 
@@ -61,7 +73,8 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_every_field_is_listed(clean_env: pytest.MonkeyPatch) -> None:
-    assert {f.upper() for f in Settings.model_fields} == {*DEFAULTS, "SQLITE_PATH"}
+    paths = {"SQLITE_PATH", "AUTH_DEV_KEY_PATH"}
+    assert {f.upper() for f in Settings.model_fields} == {*DEFAULTS, *paths}
 
 
 def test_reads_the_environment(clean_env: pytest.MonkeyPatch) -> None:
