@@ -1,4 +1,5 @@
-"""Source of truth: Postgres when DATABASE_URL is set, else embedded SQLite."""
+"""Source of truth: Postgres when DATABASE_URL is set, else embedded SQLite (unless the stage
+requires a shared database: then none, see missing.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from service.source.base import (
     PortfolioRows,
     Source,
     SourceError,
+    SourceNotConfiguredError,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
@@ -26,6 +28,7 @@ __all__ = [
     "PortfolioRows",
     "Source",
     "SourceError",
+    "SourceNotConfiguredError",
     "SourceUnavailableError",
     "UnknownSymbolError",
     "UnknownUserError",
@@ -44,6 +47,10 @@ def make_source(settings: Settings, instance_id: str) -> Source:
             seed=settings.seed_demo_data,
             open_timeout_s=settings.database_connect_timeout_s,
         )
+    if settings.require_database_url:
+        from service.source.missing import MissingDatabaseSource
+
+        return MissingDatabaseSource()
     from service.source.sqlite import SqliteSource
 
     return SqliteSource(settings.sqlite_path, seed=settings.seed_demo_data)

@@ -33,6 +33,11 @@ class SourceUnavailableError(SourceError):
     """The database did not answer (mapped to HTTP 503)."""
 
 
+class SourceNotConfiguredError(SourceUnavailableError):
+    """The stage requires a shared database and none is configured (503; the message is safe
+    to show: it names settings, never values)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HoldingRow:
     symbol: str
@@ -60,9 +65,9 @@ class PickRow:
     prev_close: float
 
 
-def read_queries(param: str) -> tuple[str, str]:
-    """(portfolio, picks) queries with the driver's parameter marker (`%s` or `?`): the two
-    sources run the same SQL, so identical data gives identical API results."""
+def read_queries(param: str) -> tuple[str, str, str]:
+    """(portfolio, picks, identity) queries with the driver's parameter marker (`%s` or `?`):
+    the two sources run the same SQL, so identical data gives identical API results."""
     portfolio = f"""
     SELECT u.name, h.symbol, p.name, h.quantity, h.cost_basis, p.price, p.prev_close
     FROM users u
@@ -70,13 +75,14 @@ def read_queries(param: str) -> tuple[str, str]:
     LEFT JOIN prices p ON p.symbol = h.symbol
     WHERE u.id = {param}
 """  # noqa: S608 - `param` is the driver's placeholder, never data
+    identity = f"SELECT user_id FROM user_identities WHERE sub = {param}"  # noqa: S608
     picks = f"""
     SELECT k.rank, k.symbol, p.name, k.score, p.price, p.prev_close
     FROM picks k JOIN prices p ON p.symbol = k.symbol
     ORDER BY k.rank
     LIMIT {param}
 """  # noqa: S608 - `param` is the driver's placeholder, never data
-    return portfolio, picks
+    return portfolio, picks, identity
 
 
 def portfolio_from_rows(user_id: int, rows: Sequence[Sequence[Any]]) -> PortfolioRows | None:
@@ -101,7 +107,7 @@ class Source(Protocol):
     its copies; a single-instance source may ignore them.
     """
 
-    kind: Literal["postgres", "sqlite"]
+    kind: Literal["postgres", "sqlite", "none"]
 
     async def open(self) -> None:
         """Connect, create the schema if missing, seed demo data into an empty database."""
@@ -116,6 +122,9 @@ class Source(Protocol):
 
     async def top_picks(self, limit: int) -> list[PickRow]:
         """Up to `limit` ranked picks, best first."""
+
+    async def user_for_sub(self, sub: str) -> int | None:
+        """The user a token's `sub` acts for (table user_identities), None when not linked."""
 
     async def upsert_holding(
         self,

@@ -25,7 +25,7 @@ from service.source.base import (
     portfolio_from_rows,
     read_queries,
 )
-from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings
+from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings, demo_identities
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ _SCHEMA_LOCK_ID = 0x46594E54  # "FYNT"
 # Seconds a request waits for a pooled connection before it gets a 503.
 _ACQUIRE_TIMEOUT_S = 5.0
 
-_PORTFOLIO_SQL, _PICKS_SQL = read_queries("%s")
+_PORTFOLIO_SQL, _PICKS_SQL, _IDENTITY_SQL = read_queries("%s")
+_SEED_IDENTITIES_SQL = (
+    "INSERT INTO user_identities (sub, user_id) SELECT %s, id FROM users WHERE id = %s"
+    " ON CONFLICT (sub) DO NOTHING"
+)
 _UPSERT_SQL = """
     INSERT INTO holdings (user_id, symbol, quantity, cost_basis) VALUES (%s, %s, %s, %s)
     ON CONFLICT (user_id, symbol)
@@ -43,7 +47,7 @@ _UPSERT_SQL = """
 
 
 class PostgresSource:
-    kind: Literal["postgres", "sqlite"] = "postgres"
+    kind: Literal["postgres", "sqlite", "none"] = "postgres"
 
     def __init__(
         self,
@@ -81,6 +85,11 @@ class PostgresSource:
                 if self._seed and row is not None and row[0] == 0:
                     await _seed(conn)
                     log.info("seeded demo data into an empty postgres database")
+                cur = await conn.execute("SELECT count(*) FROM user_identities")
+                row = await cur.fetchone()
+                if self._seed and row is not None and row[0] == 0:
+                    async with conn.cursor() as seed_cur:
+                        await seed_cur.executemany(_SEED_IDENTITIES_SQL, demo_identities())
         except (psycopg.OperationalError, PoolTimeout) as exc:
             await self._pool.close()
             raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
@@ -117,6 +126,10 @@ class PostgresSource:
 
     async def top_picks(self, limit: int) -> list[PickRow]:
         return [PickRow(*r) for r in await self._read(_PICKS_SQL, (limit,))]
+
+    async def user_for_sub(self, sub: str) -> int | None:
+        rows = await self._read(_IDENTITY_SQL, (sub,))
+        return int(rows[0][0]) if rows else None
 
     async def upsert_holding(
         self,

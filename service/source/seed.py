@@ -26,6 +26,12 @@ SCHEMA: Final[tuple[str, ...]] = (
         cost_basis double precision NOT NULL CHECK (cost_basis >= 0),
         PRIMARY KEY (user_id, symbol)
     )""",
+    # Which user a Cognito `sub` acts for (several subs may act for one user). Written by
+    # `python -m service.ops link-user`; the API only reads it.
+    """CREATE TABLE IF NOT EXISTS user_identities (
+        sub text PRIMARY KEY,
+        user_id integer NOT NULL REFERENCES users (id) ON DELETE CASCADE
+    )""",
     """CREATE TABLE IF NOT EXISTS picks (
         rank integer PRIMARY KEY,
         symbol text NOT NULL REFERENCES prices (symbol),
@@ -64,6 +70,18 @@ USERS: Final[tuple[tuple[int, str], ...]] = (
     (4, "Edsger Dijkstra"),
     (5, "Barbara Liskov"),  # deliberately holds nothing: the empty-portfolio case
 )
+
+
+def demo_identities() -> list[tuple[str, int]]:
+    """(sub, user_id): the subs of local dev tokens (`python -m service.ops token --user N`).
+
+    Only tokens of the local dev issuer carry these subs, and only the local stage trusts that
+    issuer; Cognito subs are UUIDs. Seeded whenever the table is empty, for the demo users
+    that exist (also into a database seeded before the table existed).
+    """
+    from service.auth.devkeys import dev_sub
+
+    return [(dev_sub(user_id), user_id) for user_id, _ in USERS]
 
 
 def demo_holdings() -> list[tuple[int, str, float, float]]:

@@ -23,13 +23,17 @@ from service.source.base import (
     portfolio_from_rows,
     read_queries,
 )
-from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings
+from service.source.seed import PICKS, PRICES, SCHEMA, USERS, demo_holdings, demo_identities
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_PORTFOLIO_SQL, _PICKS_SQL = read_queries("?")
+_PORTFOLIO_SQL, _PICKS_SQL, _IDENTITY_SQL = read_queries("?")
+_SEED_IDENTITIES_SQL = (
+    "INSERT INTO user_identities (sub, user_id) SELECT ?, id FROM users WHERE id = ?"
+    " ON CONFLICT (sub) DO NOTHING"
+)
 _UPSERT_SQL = """
     INSERT INTO holdings (user_id, symbol, quantity, cost_basis) VALUES (?, ?, ?, ?)
     ON CONFLICT (user_id, symbol)
@@ -38,7 +42,7 @@ _UPSERT_SQL = """
 
 
 class SqliteSource:
-    kind: Literal["postgres", "sqlite"] = "sqlite"
+    kind: Literal["postgres", "sqlite", "none"] = "sqlite"
 
     def __init__(self, path: str, *, seed: bool = True) -> None:
         self.path = path
@@ -87,6 +91,9 @@ class SqliteSource:
                         "INSERT INTO picks (rank, symbol, score) VALUES (?, ?, ?)", PICKS
                     )
                     log.info("seeded demo data into %s", self.path)
+                (links,) = conn.execute("SELECT count(*) FROM user_identities").fetchone()
+                if self._seed and links == 0:
+                    conn.executemany(_SEED_IDENTITIES_SQL, demo_identities())
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -118,6 +125,10 @@ class SqliteSource:
     async def top_picks(self, limit: int) -> list[PickRow]:
         rows = await self._run(lambda c: c.execute(_PICKS_SQL, (limit,)).fetchall())
         return [PickRow(*r) for r in rows]
+
+    async def user_for_sub(self, sub: str) -> int | None:
+        row = await self._run(lambda c: c.execute(_IDENTITY_SQL, (sub,)).fetchone())
+        return None if row is None else int(row[0])
 
     async def upsert_holding(
         self,

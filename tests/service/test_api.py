@@ -256,6 +256,7 @@ async def test_health_and_ready(redis_server: RedisServer, make_app: AppFactory)
         "database": "ok",
         "invalidation": "local",
         "cache": "ok",
+        "auth_keys": "loaded",
     }
 
 
