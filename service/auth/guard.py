@@ -1,0 +1,134 @@
+"""The gate in front of /api/*: authentication (401/503) as ASGI middleware, and authorization
+(whose data a Principal may touch) for the routes and the cached-read fast path.
+
+Authentication runs before routing, validation and body parsing, so an anonymous request costs
+a header lookup and learns nothing (not even whether a path or body would be valid). A request
+that passes carries its Principal in scope["auth"] (Starlette's `request.auth`).
+
+Authorization: a Principal acts for the user its `sub` is linked to in the source of truth
+(table user_identities; `python -m service.ops link-user`); members of the admin group act for
+every user. The link is read from the database and reused for AUTH_IDENTITY_CACHE_TTL_S.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from service.auth.jwks import JwksCache, dev_key_fetch, http_fetch
+from service.auth.tokens import AuthError, Principal, TokenVerifier, unauthorized
+
+if TYPE_CHECKING:
+    from starlette.datastructures import State
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from service.settings import Settings
+    from service.source import Source
+
+log = logging.getLogger(__name__)
+
+PROTECTED_PREFIX = "/api/"
+_MAX_CACHED_IDENTITIES = 100_000
+
+
+class Authorizer:
+    """Verifies tokens and answers "may this Principal act for user N?"."""
+
+    def __init__(self, verifier: TokenVerifier, source: Source, *, identity_ttl_s: float) -> None:
+        self.verifier = verifier
+        self._source = source
+        self._ttl_s = identity_ttl_s
+        self._identities: dict[str, tuple[int | None, float]] = {}  # sub -> (user, until)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, source: Source) -> Authorizer:
+        if settings.auth_jwks_url is not None:
+            fetch = http_fetch(settings.auth_jwks_url, settings.auth_jwks_timeout_ms / 1000)
+        else:  # the local dev issuer (settings allow no other case without a URL)
+            fetch = dev_key_fetch(settings.auth_dev_key_path)
+        keys = JwksCache(fetch, min_refresh_s=settings.auth_jwks_min_refresh_s)
+        verifier = TokenVerifier(
+            keys,
+            issuer=settings.auth_issuer,
+            client_ids=settings.auth_client_ids,
+            admin_group=settings.auth_admin_group,
+            leeway_s=settings.auth_leeway_s,
+        )
+        return cls(verifier, source, identity_ttl_s=settings.auth_identity_cache_ttl_s)
+
+    async def user_of(self, principal: Principal) -> int | None:
+        """The user id linked to the Principal's sub (None: not linked)."""
+        found = self._identities.get(principal.sub)
+        now = time.monotonic()
+        if found is not None and found[1] > now:
+            return found[0]
+        user_id = await self._source.user_for_sub(principal.sub)
+        if len(self._identities) >= _MAX_CACHED_IDENTITIES:
+            self._identities.clear()
+        self._identities[principal.sub] = (user_id, now + self._ttl_s)
+        return user_id
+
+    async def may_act_for(self, principal: Principal, user_id: int) -> bool:
+        return principal.admin or await self.user_of(principal) == user_id
+
+
+def bearer_token(scope: Scope) -> str:
+    """The token of the request's `Authorization: Bearer` header, or AuthError 401."""
+    value: bytes | None = None
+    for name, raw in scope["headers"]:
+        if name == b"authorization":
+            if value is not None:
+                raise unauthorized("more than one Authorization header")
+            value = raw
+    if value is None:
+        raise unauthorized("missing bearer token (Authorization: Bearer <access token>)")
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Authorization must be: Bearer <access token>")
+    return token.strip()
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state  # the app's state: `services` appears there once the lifespan ran
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        services = getattr(self.state, "services", None)
+        try:
+            if services is None:
+                raise AuthError(503, "service is starting")
+            token = bearer_token(scope)
+            authorizer: Authorizer = services.authorizer
+            principal = authorizer.verifier.cached(token) or await authorizer.verifier.verify(token)
+        except AuthError as exc:
+            await send_auth_error(send, exc)
+            return
+        scope["auth"] = principal
+        await self.app(scope, receive, send)
+
+
+def _challenge(exc: AuthError) -> bytes:
+    # RFC 6750: error="invalid_token" when a token was presented; reasons are our own ASCII text.
+    if exc.reason.startswith("missing bearer token"):
+        return b'Bearer realm="fyntrix"'
+    description = exc.reason.replace('"', "'")
+    challenge = f'Bearer realm="fyntrix", error="invalid_token", error_description="{description}"'
+    return challenge.encode()
+
+
+async def send_auth_error(send: Send, exc: AuthError) -> None:
+    body = orjson.dumps({"detail": exc.reason})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if exc.status == 401:
+        headers.append((b"www-authenticate", _challenge(exc)))
+    else:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
