@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.auth.guard import Authorizer
+from service.auth.tokens import Principal
 from service.cache import Cache, CacheStatus, CacheUnavailableError
 from service.invalidation import InvalidationListener
 from service.keys import dashboard_key, portfolio_key, top_picks_key, user_keys
@@ -28,7 +31,7 @@ from service.models import (
 )
 from service.reports import load_dashboard, load_portfolio, load_top_picks
 from service.settings import Settings
-from service.source import Source, SourceUnavailableError
+from service.source import Source, SourceNotConfiguredError, SourceUnavailableError
 
 JSON = "application/json"
 _HEALTH_BODY = b'{"status":"ok"}'
@@ -43,6 +46,31 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown user."},
     503: {"model": Problem, "description": "The source of truth is unavailable."},
 }
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": "Bearer challenge (RFC 6750) with the reason.",
+        "schema": {"type": "string"},
+    }
+}
+# Every /api/* route: the gate (service/auth/guard.py) answers these before the route runs.
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": Problem,
+        "description": "Missing, malformed, expired or wrongly signed or addressed token.",
+        "headers": _WWW_AUTHENTICATE,
+    },
+    413: {"model": Problem, "description": "Request body larger than MAX_BODY_BYTES."},
+    503: {"model": Problem, "description": "Signing keys or the source of truth unavailable."},
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "The token may not act for this user."},
+}
+# Declares the scheme in OpenAPI; the token itself was verified by the gate already.
+_bearer = HTTPBearer(
+    bearerFormat="JWT",
+    description="A Cognito user-pool access token (local stage: `python -m service.ops token`).",
+    auto_error=False,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,7 @@ class Services:
     listener: InvalidationListener | None
     metrics: Metrics
     instance_id: str
+    authorizer: Authorizer
     # user id -> portfolio bytes for GET /bench/baseline/{user_id}; None unless BENCH_ENDPOINTS.
     bench_memo: dict[int, bytes] | None = None
 
@@ -69,17 +98,39 @@ def _respond(data: bytes | None, cache_status: CacheStatus, missing: str) -> Res
     return Response(content=data, media_type=JSON, headers=headers)
 
 
-router = APIRouter()
+def principal(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller, as verified by the gate (which answers 401 before a route ever runs)."""
+    found = request.scope.get("auth")
+    if not isinstance(found, Principal):
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return found
 
 
-@router.get(
+async def acting_for(
+    request: Request, user_id: UserId, caller: Annotated[Principal, Depends(principal)]
+) -> int:
+    """`user_id`, when the caller may act for that user (its own, or any for admins); else 403."""
+    if not await services(request).authorizer.may_act_for(caller, user_id):
+        raise HTTPException(403, f"this token may not act for user {user_id}")
+    return user_id
+
+
+Owner = Annotated[int, Depends(acting_for)]
+
+router = APIRouter()  # anonymous: health, readiness, ops
+api = APIRouter(dependencies=[Depends(principal)], responses=_AUTH_RESPONSES)
+
+
+@api.get(
     "/api/portfolio/{user_id}",
     response_model=Portfolio,
-    responses={200: {"headers": _X_CACHE}, **_NOT_FOUND},
+    responses={200: {"headers": _X_CACHE}, **_FORBIDDEN, **_NOT_FOUND},
     tags=["portfolio"],
     summary="Holdings with market value",
 )
-async def get_portfolio(request: Request, user_id: UserId) -> Response:
+async def get_portfolio(request: Request, user_id: Owner) -> Response:
     svc = services(request)
     data, cache_status = await svc.cache.fetch(
         portfolio_key(user_id),
@@ -89,14 +140,14 @@ async def get_portfolio(request: Request, user_id: UserId) -> Response:
     return _respond(data, cache_status, f"user {user_id} not found")
 
 
-@router.get(
+@api.get(
     "/api/dashboard/{user_id}",
     response_model=Dashboard,
-    responses={200: {"headers": _X_CACHE}, **_NOT_FOUND},
+    responses={200: {"headers": _X_CACHE}, **_FORBIDDEN, **_NOT_FOUND},
     tags=["portfolio"],
     summary="Totals, allocation and top movers",
 )
-async def get_dashboard(request: Request, user_id: UserId) -> Response:
+async def get_dashboard(request: Request, user_id: Owner) -> Response:
     svc = services(request)
     data, cache_status = await svc.cache.fetch(
         dashboard_key(user_id),
@@ -106,7 +157,7 @@ async def get_dashboard(request: Request, user_id: UserId) -> Response:
     return _respond(data, cache_status, f"user {user_id} not found")
 
 
-@router.get(
+@api.get(
     "/api/top-picks",
     response_model=TopPicks,
     responses={
@@ -129,10 +180,11 @@ async def get_top_picks(
     return _respond(data, cache_status, "no picks")
 
 
-@router.put(
+@api.put(
     "/api/portfolio/{user_id}/holdings/{symbol}",
     response_model=HoldingOut,
     responses={
+        **_FORBIDDEN,
         404: {"model": Problem, "description": "Unknown user or symbol."},
         503: {"model": Problem, "description": "The source of truth is unavailable."},
     },
@@ -140,7 +192,7 @@ async def get_top_picks(
     summary="Create or replace a holding",
 )
 async def put_holding(
-    request: Request, user_id: UserId, symbol: Symbol, body: HoldingIn
+    request: Request, user_id: Owner, symbol: Symbol, body: HoldingIn
 ) -> HoldingOut:
     svc = services(request)
     keys = user_keys(user_id)
@@ -159,17 +211,18 @@ async def put_holding(
     )
 
 
-@router.delete(
+@api.delete(
     "/api/portfolio/{user_id}/holdings/{symbol}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
+        **_FORBIDDEN,
         404: {"model": Problem, "description": "Unknown user, or no such holding."},
         503: {"model": Problem, "description": "The source of truth is unavailable."},
     },
     tags=["portfolio"],
     summary="Delete a holding",
 )
-async def delete_holding(request: Request, user_id: UserId, symbol: Symbol) -> Response:
+async def delete_holding(request: Request, user_id: Owner, symbol: Symbol) -> Response:
     svc = services(request)
     keys = user_keys(user_id)
 
@@ -204,6 +257,9 @@ async def ready(request: Request) -> JSONResponse:
     code = status.HTTP_200_OK
     try:
         await svc.source.ping()
+    except SourceNotConfiguredError as exc:
+        body.update(status="unavailable", database="not configured", reason=str(exc))
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
     except SourceUnavailableError:
         body.update(status="unavailable", database="down")
         code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -213,6 +269,8 @@ async def ready(request: Request) -> JSONResponse:
     else:
         body["invalidation"] = "listening" if svc.listener.synced.is_set() else "reconnecting"
     body["cache"] = "ok" if redis_ok and svc.cache.available else "degraded"
+    # Informational: without keys, /api/* answers 503 until the JWKS endpoint answers.
+    body["auth_keys"] = "loaded" if svc.authorizer.verifier.keys.loaded else "not loaded"
     return JSONResponse(body, status_code=code)
 
 
@@ -239,11 +297,23 @@ async def metrics(request: Request) -> Response:
 
 
 def mount_bench_routes(app: FastAPI) -> None:
-    """GET /bench/baseline/{user_id}: the portfolio payload from a plain dict, for comparison.
+    """Benchmark-only routes (BENCH_ENDPOINTS, local stage only; no authentication):
 
-    The first request per user loads it from the source; later ones are answered from the dict
-    by the fast path (fastpath.py), exactly like cache hits from L1.
+    GET /bench/baseline/{user_id}: the portfolio payload from a plain dict, for comparison. The
+    first request per user loads it from the source; later ones are answered from the dict by
+    the fast path (fastpath.py), exactly like cache hits from L1.
+    GET /bench/cached/{user_id}: the cached portfolio read without authentication.
     """
+
+    @app.get("/bench/cached/{user_id}", include_in_schema=False)
+    async def bench_cached(request: Request, user_id: UserId) -> Response:
+        svc = services(request)
+        data, cache_status = await svc.cache.fetch(
+            portfolio_key(user_id),
+            svc.settings.cache_ttl_portfolio_s,
+            partial(load_portfolio, svc.source, user_id),
+        )
+        return _respond(data, cache_status, f"user {user_id} not found")
 
     @app.get("/bench/baseline/{user_id}", include_in_schema=False)
     async def bench_baseline(request: Request, user_id: UserId) -> Response:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -16,10 +19,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from service.api import Services, mount_bench_routes, router
+from service.api import Services, api, mount_bench_routes, router
+from service.auth.guard import AuthMiddleware, Authorizer
 from service.cache import Cache
 from service.fastpath import CachedReadFastPath
 from service.invalidation import InvalidationListener
+from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
 from service.source import NotFoundError, SourceUnavailableError, make_source
@@ -30,6 +35,11 @@ _FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Seconds the start waits for the invalidation listener before serving (cache bypassed meanwhile).
 _LISTENER_START_WAIT_S = 5.0
+# A 422 names what was wrong; it never echoes more than this much of the input back.
+_MAX_ERRORS = 16
+_MAX_ECHO_CHARS = 64
+_MAX_MESSAGE_CHARS = 200
+_INT64 = 2**63
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 await listener.start(wait_s=_LISTENER_START_WAIT_S)
                 started.push_async_callback(listener.stop)
+            authorizer = Authorizer.from_settings(settings, source)
+            prefetch = asyncio.create_task(authorizer.verifier.keys.prefetch())
+            started.callback(prefetch.cancel)
             app.state.services = Services(
                 settings,
                 source,
@@ -63,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 listener,
                 metrics,
                 instance_id,
+                authorizer,
                 bench_memo={} if settings.bench_endpoints else None,
             )
             log.info(
@@ -82,9 +96,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Portfolios, dashboards and ranked picks behind a Redis cache-aside layer.",
         lifespan=lifespan,
     )
-    # Outermost last: metrics time everything, including hits answered by the fast path.
+    # Outermost last: metrics time everything, including hits answered by the fast path; the
+    # body limit and the auth gate run before the fast path, routing and validation.
     app.add_middleware(CachedReadFastPath, state=app.state)
+    app.add_middleware(AuthMiddleware, state=app.state)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(api)
     app.include_router(router)
     if settings.bench_endpoints:
         mount_bench_routes(app)
@@ -115,10 +133,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's default handler crashes (500) when the rejected input is a NaN or Infinity
-        # (Python's json refuses to encode it); orjson writes those as null.
-        body = orjson.dumps({"detail": exc.errors()}, default=str, option=orjson.OPT_NON_STR_KEYS)
-        return Response(body, status_code=422, media_type="application/json")
+        # Bounded: a few errors, each with a short excerpt of its input (FastAPI's default
+        # echoes all of it, and fails with a 500 on NaN or a > 64-bit integer).
+        errors = [_bounded_error(e) for e in exc.errors()[:_MAX_ERRORS]]
+        return Response(
+            orjson.dumps({"detail": errors}), status_code=422, media_type="application/json"
+        )
 
     @app.exception_handler(NotFoundError)
     async def not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
@@ -130,3 +150,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "source of truth unavailable"}, status_code=503)
 
     return app
+
+
+def _excerpt(value: Any) -> Any:
+    """A JSON-safe, bounded stand-in for a rejected input value."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else _excerpt(str(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _MAX_ECHO_CHARS else text[:_MAX_ECHO_CHARS] + "..."
+
+
+def _bounded_error(error: Any) -> dict[str, Any]:
+    bounded: dict[str, Any] = {
+        "type": str(error.get("type", "")),
+        "loc": [_excerpt(part) for part in error.get("loc", ())[:8]],
+        "msg": str(error.get("msg", ""))[:_MAX_MESSAGE_CHARS],
+    }
+    if "input" in error and not isinstance(error["input"], dict | list):
+        bounded["input"] = _excerpt(error["input"])
+    return bounded

@@ -7,6 +7,10 @@ solving and parameter validation would cost several times more than the hit itse
 Only requests that are unambiguous are answered here: GET on the canonical paths with values
 that are valid for the real routes. Anything else, and every L1 miss, falls through to FastAPI
 unchanged, so behaviour (status, body, headers) is the same either way; tests check it.
+
+Authorization first: the auth gate (outside this middleware) has verified the token; a user's
+data is answered here only when that caller may act for that user, else the request falls
+through and the route answers 403. The cache holds data, never a decision about who may read it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 _USER_PATH = re.compile(r"/api/(portfolio|dashboard)/([1-9][0-9]{0,9})")
 _BASELINE_PATH = re.compile(r"/bench/baseline/([1-9][0-9]{0,9})")
+_BENCH_CACHED_PATH = re.compile(r"/bench/cached/([1-9][0-9]{0,9})")
 _LIMIT_QUERY = re.compile(rb"limit=([1-9][0-9]?)")
 _DEFAULT_PICKS = 10
 _JSON = b"application/json"
@@ -40,6 +45,7 @@ _PORTFOLIO = RouteLabel("/api/portfolio/{user_id}")
 _DASHBOARD = RouteLabel("/api/dashboard/{user_id}")
 _TOP_PICKS = RouteLabel("/api/top-picks")
 _BASELINE = RouteLabel("/bench/baseline/{user_id}")
+_BENCH_CACHED = RouteLabel("/bench/cached/{user_id}")
 
 
 class CachedReadFastPath:
@@ -73,6 +79,9 @@ class CachedReadFastPath:
             user_id = int(match[2])
             if user_id > MAX_USER_ID:
                 return None
+            principal = scope.get("auth")
+            if principal is None or not await services.authorizer.may_act_for(principal, user_id):
+                return None
             if match[1] == "portfolio":
                 key, route = portfolio_key(user_id), _PORTFOLIO
             else:
@@ -92,6 +101,10 @@ class CachedReadFastPath:
             # The benchmark's memory baseline takes the same path as a hit, minus the cache.
             memo: bytes | None = services.bench_memo.get(int(match[1]))
             return None if memo is None else (memo, _BASELINE, False)
+        elif services.bench_memo is not None and (match := _BENCH_CACHED_PATH.fullmatch(path)):
+            # The benchmark's cached read without authentication (local stage only), to measure
+            # what authentication adds to a hit.
+            key, route = portfolio_key(int(match[1])), _BENCH_CACHED
         else:
             return None
         # L1, else Redis: a Redis hit skips the framework too. A miss goes on to the route.

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.auth import default_issuer
 from testkit.servers import RedisServer, free_port, redis_binary
 from testkit.service import ROOT
 
@@ -257,6 +258,7 @@ def test_runs_on_a_read_only_root_with_writable_tmp(
         f"{restore}"
         f" cd /mnt; exec {sys.executable} -m service"
     )
+    issuer = default_issuer()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -265,6 +267,7 @@ def test_runs_on_a_read_only_root_with_writable_tmp(
         "PORT": str(port),
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(redis.port),
+        **issuer.env(),
     }
     proc = subprocess.Popen(
         ["unshare", "--mount", "sh", "-c", script],
@@ -287,8 +290,9 @@ def test_runs_on_a_read_only_root_with_writable_tmp(
                 pass
             assert time.monotonic() < deadline, "service did not start"
             time.sleep(0.05)
-        first = httpx.get(f"{base}/api/portfolio/1", timeout=5)
-        second = httpx.get(f"{base}/api/portfolio/1", timeout=5)
+        auth = issuer.bearer(issuer.user_token(1))
+        first = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=5)
+        second = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=5)
         assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
         assert (second.status_code, second.headers["x-cache"]) == (200, "HIT")
         check = subprocess.run(

@@ -12,6 +12,8 @@ import httpx
 import psycopg
 import pytest
 
+from service.settings import LOCAL_ISSUER
+from testkit.auth import default_issuer
 from testkit.servers import PostgresCluster, RedisServer, free_port
 from testkit.service import ROOT, ServiceProcess, service_env
 
@@ -35,6 +37,20 @@ def run_service(env: dict[str, str], timeout_s: float = 30) -> subprocess.Comple
         ({"REDIS_PORT": "six-three-seven-nine"}, ["REDIS_PORT"]),
         ({"CACHE_TTL_PORTFOLIO_S": "0", "PORT": "99999"}, ["PORT", "CACHE_TTL_PORTFOLIO_S"]),
         ({"DATABASE_URL": "mysql://root:hunter2@db/fyntrix"}, ["DATABASE_URL"]),
+        # A deployed stage without Cognito settings: no way to start with auth off.
+        (
+            {"APP_STAGE": "prod", "AUTH_ISSUER": "", "AUTH_JWKS_URL": "", "AUTH_CLIENT_IDS": ""},
+            ["AUTH_ISSUER", "AUTH_CLIENT_IDS"],
+        ),
+        # The local dev issuer is refused outside the local stage.
+        (
+            {"APP_STAGE": "dev", "AUTH_ISSUER": LOCAL_ISSUER, "AUTH_JWKS_URL": ""},
+            ["AUTH_ISSUER"],
+        ),
+        (
+            {"APP_STAGE": "dev", "BENCH_ENDPOINTS": "1"},
+            ["BENCH_ENDPOINTS", "AUTH_ISSUER", "AUTH_JWKS_URL"],  # http:// outside local
+        ),
     ],
 )
 def test_invalid_settings_exit_2_naming_the_variable(env: dict[str, str], names: list[str]) -> None:
@@ -72,8 +88,10 @@ def test_serves_over_http_and_stops_gracefully_on_sigterm(
         {"REDIS_PORT": str(redis_server.port), "DATABASE_URL": postgres_dsn}
     )
     base = service.base_url
-    first = httpx.get(f"{base}/api/portfolio/1", timeout=5)
-    second = httpx.get(f"{base}/api/portfolio/1", timeout=5)
+    issuer = default_issuer()
+    auth = issuer.bearer(issuer.user_token(1))
+    first = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=5)
+    second = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=5)
     assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
     assert (second.status_code, second.headers["x-cache"]) == (200, "HIT")
     assert first.json() == second.json()
@@ -98,6 +116,7 @@ def test_serves_over_http_and_stops_gracefully_on_sigterm(
                 put=httpx.put(
                     f"{base}/api/portfolio/1/holdings/AAPL",
                     json={"quantity": 7, "cost_basis": 150.0},
+                    headers=auth,
                     timeout=20,
                 )
             )
