@@ -1,6 +1,7 @@
-"""`python -m service.ops`: cache ping | cache stats | cache keys PATTERN | doctor --target T.
+"""`python -m service.ops`: cache ping | cache stats | cache keys PATTERN | doctor --target T |
+token --user N | link-user --sub S --user N | unlink-user --sub S.
 
-Every command talks to the Redis the app would use (REDIS_HOST, REDIS_PORT, REDIS_DB,
+The cache and doctor commands talk to the Redis the app would use (REDIS_HOST, REDIS_PORT, REDIS_DB,
 REDIS_PASSWORD; flags override them), with short timeouts and no retries. Failures are one line
 on stderr saying what is wrong and the fix, never a traceback.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from service.ops import commands, doctor, units
+from service.ops import commands, doctor, identity, units
 from service.ops.conn import (
     DEFAULT_TIMEOUT_S,
     EXIT_OK,
@@ -95,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=CONNECTION_HELP + EXIT_STATUSES,
         formatter_class=fmt,
     )
-    top = parser.add_subparsers(dest="command", required=True, metavar="{cache,doctor}")
+    top = parser.add_subparsers(
+        dest="command", required=True, metavar="{cache,doctor,token,link-user,unlink-user}"
+    )
 
     cache = top.add_parser(
         "cache",
@@ -201,7 +204,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="override REDIS_EXPECTED_MAXMEMORY_POLICY (e.g. allkeys-lru)",
     )
     d.add_argument("--json", action="store_true", help="machine-readable output")
+    _identity_parsers(top, fmt)
     return parser
+
+
+def _identity_parsers(top: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    user = _int_range(1, 2_147_483_647)
+    t = top.add_parser(
+        "token",
+        help="mint a local access token (APP_STAGE=local only)",
+        description="Print an access token of the local dev issuer for user N, signed with the "
+        "key at AUTH_DEV_KEY_PATH (the file the local service trusts; created if missing). "
+        "Its sub is dev-user-N, which the demo seed links to user N (others: link-user). "
+        'Use: curl -H "Authorization: Bearer $(python -m service.ops token --user 1)" ...',
+        formatter_class=fmt,
+    )
+    t.add_argument("--user", type=user, required=True, help="user id the token acts for")
+    t.add_argument("--admin", action="store_true", help="add the admin group (any user)")
+    t.add_argument("--sub", help="token sub instead of dev-user-N")
+    t.add_argument(
+        "--ttl", type=_int_range(60, 86_400), default=3600, help="lifetime in seconds (3600)"
+    )
+    link = top.add_parser(
+        "link-user",
+        help="let a Cognito sub act for a user",
+        description=identity.__doc__,
+        formatter_class=fmt,
+    )
+    link.add_argument("--sub", required=True, help="the `sub` claim of the user's tokens")
+    link.add_argument("--user", type=user, required=True, help="user id it acts for")
+    unlink = top.add_parser(
+        "unlink-user", help="remove a sub's link", description=identity.__doc__, formatter_class=fmt
+    )
+    unlink.add_argument("--sub", required=True, help="the `sub` to unlink")
+
+
+def _identity(args: argparse.Namespace) -> int:
+    settings = identity.app_settings()
+    if args.command == "token":
+        print(
+            identity.mint_local_token(
+                settings, args.user, admin=args.admin, sub=args.sub, ttl_s=args.ttl
+            )
+        )
+    elif args.command == "link-user":
+        print(identity.link(settings, args.sub, args.user))
+    else:
+        print(identity.unlink(settings, args.sub))
+    return EXIT_OK
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -394,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return _doctor(args)
+        if args.command in ("token", "link-user", "unlink-user"):
+            return _identity(args)
         settings, _unrelated = load_settings(_overrides(args))
         return _cache(args, Endpoint.from_settings(settings, timeout_s=args.timeout))
     except OpsError as exc:

@@ -121,6 +121,9 @@ def load_settings(
     env = {k.lower(): v for k, v in (os.environ if environ is None else environ).items()}
     values: dict[str, Any] = {name: env[name] for name in REDIS_FIELDS if name in env}
     values.update(overrides)
+    # Only the Redis fields of this object are read; the local stage keeps the other fields'
+    # stage rules (Cognito settings, reported in `other` already) from failing it again.
+    values["app_stage"] = "local"
     return _InitOnlySettings(**values), other
 
 
