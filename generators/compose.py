@@ -75,6 +75,10 @@ def compose_document(config: StageConfig) -> dict[str, Any]:
     # Secrets come from .env; empty means unset to the service (embedded SQLite demo data
     # instead of Postgres, no Cognito), which is a safe default on a laptop.
     app_env.update({key: f"${{{key}:-}}" for key in config.app.secret_keys})
+    # A laptop run: the service's local stage trusts the local dev issuer (tokens from
+    # `docker compose exec app python -m service.ops token --user 1`), or the Cognito pool
+    # named in .env. Deployed stages never run from this file.
+    app_env["APP_STAGE"] = "local"
     pg_user = PROJECT
     pg_db = PROJECT
     return {

@@ -120,6 +120,7 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     assert_all_checks_pass(run_dir, first.stdout)
     assert "created" in first.stdout
     assert "X-Cache: MISS, then HIT" in first.stdout
+    assert "without a token -> 401" in first.stdout
     assert all(reg.running(n) for n in ("emulator", "redis", "service"))
     assert redis_config(env["REDIS_PORT"], "maxmemory") == str(192 * 1024 * 1024)
     assert redis_config(env["REDIS_PORT"], "maxmemory-policy") == "allkeys-lru"

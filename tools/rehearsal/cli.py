@@ -417,6 +417,15 @@ def _start_service(
         "HOST": "127.0.0.1",
         "SQLITE_PATH": str(opts.run_dir / "fyntrix.sqlite3"),
         "DATABASE_URL": "",
+        # The service runs on this machine, not in the emulated task: it trusts the local dev
+        # issuer, whose key (in the run dir) `python -m service.ops token` signs with.
+        "APP_STAGE": "local",
+        "AUTH_ISSUER": "",
+        "AUTH_JWKS_URL": "",
+        "AUTH_CLIENT_IDS": "",
+        "AWS_COGNITO_USER_POOL_ID": "",
+        "AWS_COGNITO_CLIENT_ID": "",
+        "AUTH_DEV_KEY_PATH": str(opts.run_dir / "dev-jwt-key.pem"),
     }
     base = f"http://127.0.0.1:{opts.app_port}"
     tracked, took = _launch(
@@ -431,20 +440,40 @@ def _start_service(
         ready=lambda: http_ok(f"{base}/ready"),
         timeout_s=30,
     )
+    anonymous, _headers, _body = http_get(f"{base}/api/portfolio/1")
+    if anonymous != 401:
+        raise RehearsalError(f"GET {base}/api/portfolio/1 without a token answered {anonymous}")
+    auth = {"Authorization": f"Bearer {_local_token(env, user_id=1)}"}
     statuses = []
     for _ in range(2):
-        code, headers, _body = http_get(f"{base}/api/portfolio/1")
+        code, headers, _body = http_get(f"{base}/api/portfolio/1", headers=auth)
         if code != 200:
             raise RehearsalError(f"GET {base}/api/portfolio/1 answered {code}")
         statuses.append(headers.get("x-cache", "?"))
     _say(
         "6/6 service",
-        f"{base} ready in {took:.1f} s (pid {tracked.pid}); "
-        f"GET /api/portfolio/1 -> X-Cache: {statuses[0]}, then {statuses[1]}",
+        f"{base} ready in {took:.1f} s (pid {tracked.pid}); GET /api/portfolio/1 without "
+        f"a token -> 401; with user 1's -> X-Cache: {statuses[0]}, then {statuses[1]}",
     )
     if statuses != ["MISS", "HIT"]:
         raise RehearsalError(f"expected X-Cache MISS then HIT, got {statuses}")
     return statuses[0], statuses[1]
+
+
+def _local_token(env: dict[str, str], *, user_id: int) -> str:
+    """A token of the local dev issuer, minted the way a developer does it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "service.ops", "token", "--user", str(user_id)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RehearsalError(f"python -m service.ops token failed: {result.stderr.strip()}")
+    return result.stdout.strip()
 
 
 def _write_checks(run_dir: Path, checks: list[Check]) -> None:
@@ -473,7 +502,10 @@ Rehearsal complete in {total:.1f} s ({phases}).
                   AWS_SECRET_ACCESS_KEY=testing AWS_REGION={config.region}
                 aws ecs describe-services --cluster {config.cluster_name} \\
                   --services {config.service_name}
-  service       {base}   (curl -i {base}/api/portfolio/1 ; {base}/docs)
+  service       {base}   ({base}/docs); /api/* needs a token, e.g. user 1's:
+                TOKEN=$(APP_STAGE=local AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem \\
+                  .venv/bin/python -m service.ops token --user 1)
+                curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1
   redis         redis-cli -p {opts.redis_port} INFO memory
   logs          {opts.run_dir}/*.log
 

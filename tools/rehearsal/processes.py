@@ -166,9 +166,12 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback URL we built)
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (loopback URL we built)
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 (loopback URL we built)
             return int(resp.status), {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
