@@ -29,7 +29,10 @@ Symbol = Annotated[
 class HoldingIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    quantity: float = Field(gt=0, le=1e12, description="Number of shares held (> 0).")
+    # Bounded both ways so every figure derived from them stays a finite double.
+    quantity: float = Field(
+        ge=1e-6, le=1e12, description="Number of shares held (>= 0.000001; fractions allowed)."
+    )
     cost_basis: float = Field(
         ge=0, le=1e12, description="Average cost per share, in the price currency (>= 0)."
     )

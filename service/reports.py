@@ -6,6 +6,7 @@ rounded to cents and percentages to 2 decimals, identically whatever the backend
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -13,10 +14,16 @@ import orjson
 from service.source import PickRow, PortfolioRows, Source
 
 TOP_MOVERS = 3
+# Percentages of a whole under half a cent are 0: their ratio means nothing, and a tiny whole
+# (a cost basis of 1e-300) would make the ratio overflow to infinity, which JSON cannot carry.
+_MIN_WHOLE = 0.005
 
 
 def _pct(part: float, whole: float) -> float:
-    return round(part / whole * 100, 2) if whole else 0.0
+    if abs(whole) < _MIN_WHOLE:
+        return 0.0
+    pct = round(part / whole * 100, 2)
+    return pct if math.isfinite(pct) else 0.0
 
 
 def _change_pct(price: float, prev_close: float) -> float:
