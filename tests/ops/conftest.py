@@ -40,9 +40,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def redis_env(server: RedisServer, *, host: str = "localhost", **extra: str) -> dict[str, str]:
-    """The environment the app has on a target, pointed at `server`."""
+    """The environment the app has on a target, pointed at `server` (in the local stage,
+    which needs no Cognito settings: the doctor's settings check would report them missing)."""
+    values = {"APP_STAGE": "local", **extra}
     return clean_env(
-        REDIS_HOST=host, REDIS_PORT=str(server.port), REDIS_DB="0", **EXPECTED_ENV, **extra
+        REDIS_HOST=host, REDIS_PORT=str(server.port), REDIS_DB="0", **EXPECTED_ENV, **values
     )
 
 

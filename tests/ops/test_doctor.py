@@ -82,7 +82,7 @@ def test_expected_values_come_from_the_stage_config() -> None:
 
 
 def test_without_expected_values_it_checks_the_design_rules(design_redis: RedisServer) -> None:
-    env = clean_env(REDIS_HOST="localhost", REDIS_PORT=str(design_redis.port))
+    env = clean_env(REDIS_HOST="localhost", REDIS_PORT=str(design_redis.port), APP_STAGE="local")
     result = run_ops("doctor", "--target", "local", env=env)
     assert result.returncode == 0, result.stdout
     assert "allkeys-lru, as expected (the design's)" in line_of(result.stdout, "maxmemory-policy")
@@ -278,7 +278,7 @@ def test_host_rules_per_target(target: str, host: str, ok: bool) -> None:
 
 def test_a_closed_port_fails_connect_and_skips_the_rest() -> None:
     port = free_port()
-    env = clean_env(REDIS_HOST="localhost", REDIS_PORT=str(port))
+    env = clean_env(REDIS_HOST="localhost", REDIS_PORT=str(port), APP_STAGE="local")
     result = run_ops("doctor", "--target", "local", env=env)
     assert result.returncode == 1
     got = statuses(result.stdout)
@@ -355,3 +355,14 @@ def test_an_unknown_target_is_a_usage_error() -> None:
     result = run_ops("doctor", "--target", "heroku", env=clean_env())
     assert result.returncode == 2
     assert "invalid choice: 'heroku'" in result.stderr
+
+
+def test_a_deployed_stage_without_cognito_settings_fails_settings(
+    design_redis: RedisServer,
+) -> None:
+    env = redis_env(design_redis, APP_STAGE="prod", DATABASE_URL="postgresql://db/fyntrix")
+    result = run_ops("doctor", "--target", "ecs", env=env)
+    assert result.returncode == 1
+    line = line_of(result.stdout, "settings")
+    assert "invalid setting AUTH_ISSUER: required when APP_STAGE=prod" in line
+    assert line_of(result.stdout, "redis").startswith("PASS")  # the Redis checks still run

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
+import pytest
 
+from service.auth.devkeys import dev_sub
 from service.source.postgres import PostgresSource
-from service.source.seed import PICKS, PRICES, USERS, demo_holdings
+from service.source.seed import PICKS, PRICES, USERS, demo_holdings, demo_identities
 from testkit.servers import RedisServer
 from testkit.service import RunningApp
-from tests.service.conftest import AppFactory
+from tests.service.conftest import AppFactory, execute_sql
 
 READS = (
     [f"/api/portfolio/{u}" for u in range(1, len(USERS) + 2)]
@@ -92,3 +96,43 @@ async def test_concurrent_first_starts_seed_exactly_once(postgres_dsn: str) -> N
             " (SELECT count(*) FROM holdings), (SELECT count(*) FROM picks)"
         ).fetchone()
     assert row == (len(USERS), len(PRICES), len(demo_holdings()), len(PICKS))
+
+
+async def test_demo_identities_are_seeded_and_read(
+    redis_server: RedisServer, make_app: AppFactory, source_kind: str
+) -> None:
+    app = await make_app(redis_server, source_kind)
+    source = app.services.source
+    assert [await source.user_for_sub(sub) for sub, _ in demo_identities()] == [
+        user for _, user in demo_identities()
+    ]
+    assert await source.user_for_sub("no-such-sub") is None
+
+
+async def test_identities_are_seeded_into_a_database_seeded_before_they_existed(
+    redis_server: RedisServer, make_app: AppFactory, source_kind: str
+) -> None:
+    first = await make_app(redis_server, source_kind)
+    execute_sql(first, "DELETE FROM user_identities")
+    second = await make_app(redis_server, source_kind)  # users exist, identities do not
+    assert await second.services.source.user_for_sub(dev_sub(3)) == 3
+
+
+async def test_a_stage_requiring_a_database_serves_nothing_without_one(
+    redis_server: RedisServer,
+    make_app: AppFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """GIVEN REQUIRE_DATABASE_URL (prod's rule) and no DATABASE_URL
+    THEN no SQLite file appears, /ready is 503 saying why, the API 503s, the log says so."""
+    caplog.set_level(logging.ERROR)
+    app = await make_app(redis_server, require_database_url=True)
+    ready = await app.client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "not configured"
+    assert "DATABASE_URL is not set" in ready.json()["reason"]
+    assert (await app.client.get("/api/portfolio/1")).status_code == 503
+    assert (await app.client.get("/api/top-picks")).status_code == 503
+    assert not (tmp_path / "fyntrix.sqlite3").exists()
+    assert any("DATABASE_URL is not set" in r.getMessage() for r in caplog.records)
