@@ -3,9 +3,15 @@
 One `python -m service` (one uvicorn worker) per scenario, a private redis-server and PostgreSQL,
 and wrk (fixed duration and connection count) against:
   (a) GET /bench/baseline/{id}  the same payload from a plain dict (the ceiling for any cache)
-  (b) GET /api/portfolio/{id}   cached read: HIT (L1, else Redis)
-  (c) GET /api/portfolio/{id}   uncached read from Postgres: BYPASS (Redis unreachable)
-Requests cycle over 1000 users, so single-flight cannot collapse the uncached reads.
+  (n) GET /bench/cached/{id}    cached read without authentication (HIT; local stage only),
+                                same request bytes as (b) (the token is sent, not checked)
+  (b) GET /api/portfolio/{id}   cached read with each user's own access token: HIT
+  (c) GET /api/portfolio/{id}   uncached read from Postgres, with the token: BYPASS
+Requests cycle over 1000 users, each with its own token (local dev issuer, RS256) linked to
+that user, so single-flight cannot collapse the uncached reads and the authorization check
+looks up a real link. Authentication cost per cached read: 1/b - 1/n (one worker, so the
+inverse throughput is the service's time per request), and in-process: one first-seen token
+(RS256 verify) and one already verified (the cache every later request takes).
 
 Goals: b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5.
 Run: python -m bench.service
@@ -14,6 +20,7 @@ Run: python -m bench.service
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -31,6 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from service.auth import devkeys  # noqa: E402
+from service.auth.jwks import JwksCache, dev_key_fetch  # noqa: E402
+from service.auth.tokens import TokenVerifier  # noqa: E402
+from service.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER  # noqa: E402
 from testkit.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
 
 USERS = 1000
@@ -46,6 +57,7 @@ GOAL_P99_B_OVER_A = 1.5
 GOAL_B_OVER_C = 5.0
 
 # Requests are formatted once per wrk thread and then cycled: no Lua work on the hot path.
+# %(tokens)s is a Lua list of bearer tokens, one per user (empty: no Authorization header).
 # Each thread starts at a different user, so threads never ask for the same user at the same
 # moment (single flight would merge those reads and flatter the uncached figure).
 LUA = """
@@ -56,8 +68,13 @@ setup = function(thread)
 end
 local paths = {}
 local i = 0
+local tokens = {%(tokens)s}
 init = function(args)
-  for n = 1, %(users)d do paths[n] = wrk.format("GET", "%(prefix)s" .. n) end
+  for n = 1, %(users)d do
+    local headers = {}
+    if tokens[n] then headers["Authorization"] = "Bearer " .. tokens[n] end
+    paths[n] = wrk.format("GET", "%(prefix)s" .. n, headers)
+  end
   i = math.floor(offset * %(users)d / %(threads)d)
 end
 request = function()
@@ -100,9 +117,12 @@ def parse_wrk(output: str) -> tuple[float, float, float, int]:
     return rps, p50, p99, errors
 
 
-def run_wrk(base_url: str, prefix: str, duration_s: int, workdir: Path) -> str:
+def run_wrk(base_url: str, prefix: str, duration_s: int, workdir: Path, tokens: list[str]) -> str:
     script = workdir / f"bench{prefix.replace('/', '_')}.lua"
-    script.write_text(LUA % {"users": USERS, "prefix": prefix, "threads": THREADS})
+    listed = ",".join(f'"{t}"' for t in tokens)
+    script.write_text(
+        LUA % {"users": USERS, "prefix": prefix, "threads": THREADS, "tokens": listed}
+    )
     return subprocess.run(
         [
             WRK,
@@ -131,7 +151,8 @@ class Service:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "LOG_LEVEL": "WARNING",
-            "BENCH_ENDPOINTS": "1",
+            "BENCH_ENDPOINTS": "1",  # only accepted in the local stage
+            "APP_STAGE": "local",
             **env,
         }
         self._log = log.open("w")
@@ -155,8 +176,10 @@ class Service:
                 raise RuntimeError("service did not start")
             time.sleep(0.05)
 
-    def x_cache(self, path: str) -> str:
-        return httpx.get(f"{self.base_url}{path}", timeout=5).headers.get("x-cache", "-")
+    def x_cache(self, path: str, token: str | None) -> str:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{self.base_url}{path}", headers=headers, timeout=5)
+        return response.headers.get("x-cache", "-")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -181,13 +204,63 @@ def add_bench_users(dsn: str) -> None:
             " FROM users u JOIN holdings h ON h.user_id = (u.id % 4) + 1"
             " WHERE u.id >= 6 ON CONFLICT DO NOTHING"
         )
+        # Each user's token sub acts for that user (dev-user-N; users 1-5 are seeded).
+        conn.execute(
+            "INSERT INTO user_identities (sub, user_id) SELECT 'dev-user-' || n, n"
+            " FROM generate_series(6, %s) AS n ON CONFLICT DO NOTHING",
+            (USERS,),
+        )
 
 
-def measure(name: str, service: Service, prefix: str, workdir: Path) -> Result:
-    run_wrk(service.base_url, prefix, WARMUP_S, workdir)  # fill caches and pools
-    output = run_wrk(service.base_url, prefix, DURATION_S, workdir)
+def mint_tokens(key_path: Path) -> list[str]:
+    """One access token per user, from the local dev issuer the services trust."""
+    key = devkeys.load_or_create_key(key_path)
+    return [
+        devkeys.mint(
+            key,
+            issuer=LOCAL_ISSUER,
+            client_id=LOCAL_CLIENT_ID,
+            sub=devkeys.dev_sub(n),
+            ttl_s=6 * 3600,
+        )
+        for n in range(1, USERS + 1)
+    ]
+
+
+def auth_cost_in_process(key_path: Path, tokens: list[str]) -> tuple[float, float]:
+    """(µs per first-seen token, µs per already verified token) of TokenVerifier.verify."""
+    keys = JwksCache(dev_key_fetch(str(key_path)), min_refresh_s=30)
+    verifier = TokenVerifier(
+        keys,
+        issuer=LOCAL_ISSUER,
+        client_ids=(LOCAL_CLIENT_ID,),
+        admin_group="fyntrix-admin",
+        leeway_s=30,
+    )
+
+    async def run() -> tuple[float, float]:
+        await keys.prefetch()
+        started = time.perf_counter()
+        for token in tokens:
+            await verifier.verify(token)
+        first = (time.perf_counter() - started) / len(tokens)
+        rounds = 20
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for token in tokens:
+                await verifier.verify(token)
+        cached = (time.perf_counter() - started) / (rounds * len(tokens))
+        return first * 1e6, cached * 1e6
+
+    return asyncio.run(run())
+
+
+def measure(name: str, service: Service, prefix: str, workdir: Path, tokens: list[str]) -> Result:
+    run_wrk(service.base_url, prefix, WARMUP_S, workdir, tokens)  # fill caches and pools
+    output = run_wrk(service.base_url, prefix, DURATION_S, workdir, tokens)
     rps, p50, p99, errors = parse_wrk(output)
-    return Result(name, rps, p50, p99, errors, service.x_cache(f"{prefix}1"))
+    x_cache = service.x_cache(f"{prefix}1", tokens[0] if tokens else None)
+    return Result(name, rps, p50, p99, errors, x_cache)
 
 
 def best(results: list[Result]) -> Result:
@@ -224,7 +297,13 @@ def main() -> int:
         cluster.init()
         cluster.start()
         dsn = cluster.create_database("fyntrix")
-        common = {"DATABASE_URL": dsn, "DATABASE_POOL_MAX_SIZE": "16"}
+        key_path = workdir / "dev-jwt-key.pem"
+        tokens = mint_tokens(key_path)
+        common = {
+            "DATABASE_URL": dsn,
+            "DATABASE_POOL_MAX_SIZE": "16",
+            "AUTH_DEV_KEY_PATH": str(key_path),
+        }
         cached = Service({**common, "REDIS_PORT": str(redis.port)}, workdir / "cached.log")
         services.append(cached)
         add_bench_users(dsn)
@@ -233,16 +312,24 @@ def main() -> int:
         services.append(uncached)
 
         scenarios = [
-            ("(a) baseline: payload from memory", cached, "/bench/baseline/"),
-            ("(b) cached read (HIT)", cached, "/api/portfolio/"),
-            ("(c) uncached read, Postgres (BYPASS)", uncached, "/api/portfolio/"),
+            ("(a) baseline: payload from memory", cached, "/bench/baseline/", []),
+            # Same request bytes as (b), Authorization header included, but not checked.
+            ("(n) cached read, no auth (HIT)", cached, "/bench/cached/", tokens),
+            ("(b) cached read, token (HIT)", cached, "/api/portfolio/", tokens),
+            ("(c) uncached read, Postgres (BYPASS)", uncached, "/api/portfolio/", tokens),
         ]
-        runs: dict[str, list[Result]] = {name: [] for name, _, _ in scenarios}
+        runs: dict[str, list[Result]] = {name: [] for name, *_ in scenarios}
         for _ in range(ROUNDS):  # interleaved, so a noisy moment does not hit one scenario only
-            for name, service, prefix in scenarios:
-                runs[name].append(measure(name, service, prefix, workdir))
-        a, b, c = (best(runs[name]) for name, _, _ in scenarios)
-        print_table([a, b, c])
+            for name, service, prefix, scenario_tokens in scenarios:
+                runs[name].append(measure(name, service, prefix, workdir, scenario_tokens))
+        a, n, b, c = (best(runs[name]) for name, *_ in scenarios)
+        print_table([a, n, b, c])
+        first_us, cached_us = auth_cost_in_process(key_path, tokens)
+        print(
+            f"auth per cached read: {(1 / b.rps - 1 / n.rps) * 1e6:.1f} µs of service time "
+            f"(1/b - 1/n), p50 {b.p50_ms - n.p50_ms:+.2f} ms; in-process verify: "
+            f"{first_us:.0f} µs first-seen token (RS256), {cached_us:.2f} µs verified before"
+        )
 
         b_over_a = b.rps / a.rps
         p99_ratio = b.p99_ms / a.p99_ms
@@ -254,10 +341,10 @@ def main() -> int:
         ]
         for label, value, goal, ok in checks:
             print(f"{label:<16} {value:6.2f}  goal {goal:<7} {'PASS' if ok else 'MISS'}")
-        if b.x_cache != "HIT" or c.x_cache != "BYPASS":
-            print(f"unexpected X-Cache: (b) {b.x_cache}, (c) {c.x_cache}")
+        if b.x_cache != "HIT" or n.x_cache != "HIT" or c.x_cache != "BYPASS":
+            print(f"unexpected X-Cache: (n) {n.x_cache}, (b) {b.x_cache}, (c) {c.x_cache}")
             return 1
-        if any(r.errors for r in (a, b, c)):
+        if any(r.errors for r in (a, n, b, c)):
             print("some requests failed (see the errors column)")
             return 1
         return 0
