@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -67,8 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await listener.start(wait_s=_LISTENER_START_WAIT_S)
                 started.push_async_callback(listener.stop)
             authorizer = Authorizer.from_settings(settings, source)
-            prefetch = asyncio.create_task(authorizer.verifier.keys.prefetch())
-            started.callback(prefetch.cancel)
+            # Keys before the first request (bounded by AUTH_JWKS_TIMEOUT_MS; a failure is only
+            # logged: requests then get 503 until the JWKS endpoint answers).
+            await authorizer.verifier.keys.prefetch()
             app.state.services = Services(
                 settings,
                 source,
