@@ -78,7 +78,8 @@ def test_app_reaches_redis_by_service_name_with_the_ecs_environment(compose_doc:
     assert app["build"] == {"context": "./service", "dockerfile": "Dockerfile"}
     assert app["ports"] == [f"127.0.0.1:${{APP_HOST_PORT:-{DEV.app.port}}}:{DEV.app.port}"]
     plain = {k: v for k, v in app["environment"].items() if k not in DEV.app.secret_keys}
-    assert plain == DEV.app_environment(redis_host="redis")
+    # A laptop run: the service's local stage (the local dev issuer; never a deployed stage).
+    assert plain == {**DEV.app_environment(redis_host="redis"), "APP_STAGE": "local"}
     assert app["healthcheck"]["test"] == app_health_command()
     assert app["user"] == DEV.app.user
     assert app["depends_on"] == {
