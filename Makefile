@@ -15,7 +15,7 @@ CDK     := node_modules/.bin/cdk
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup system-deps synth test test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
+.PHONY: help setup system-deps render-schema synth test test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ $(STAMP_N): package.json package-lock.json $(STAMP_V)
 system-deps: ## install redis-server, postgresql and wrk (apt) when missing
 	@bash scripts/system-deps.sh
 
-setup: $(STAMP_V) $(STAMP_N) $(STAMP_C) system-deps ## create .venv and node_modules, install system packages
+setup: $(STAMP_V) $(STAMP_N) $(STAMP_C) system-deps render-schema ## create .venv and node_modules, install system packages, cache the Render schema
+
+render-schema: $(STAMP_V) ## cache Render's Blueprint schema in .cache/schemas (offline: RENDER_SCHEMA_FILE)
+	$(PY) -m tools.render_schema
 
 synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/
 	$(CDK) synth --quiet -c stage=$(STAGE)

@@ -1,4 +1,6 @@
-"""`python -m generators [--check] [--root DIR] [--schema-dir DIR]` (`make targets`).
+"""`python -m generators [--check] [--root DIR]` (`make targets`).
+
+render.yaml is validated against Render's schema as `make setup` cached it (.cache/schemas/).
 
 Exit status: 0 written or current, 1 stale files (`--check`; the diff is on stdout),
 2 invalid config (the message names the setting and the fix).
@@ -20,16 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="write nothing; exit 1 with a diff if stale"
     )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root")
-    parser.add_argument(
-        "--schema-dir",
-        type=Path,
-        default=None,
-        help="folder with render.yaml.schema.json (default: ROOT/../shared/schemas)",
-    )
     args = parser.parse_args(argv)
     try:
         if args.check:
-            diffs = check(args.root, schema_dir=args.schema_dir)
+            diffs = check(args.root)
             if diffs:
                 sys.stdout.write("".join(diffs))
                 print(
@@ -39,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print("deploy targets are current")
             return 0
-        changed = write_all(args.root, schema_dir=args.schema_dir)
+        changed = write_all(args.root)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

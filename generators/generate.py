@@ -22,8 +22,8 @@ import yaml
 
 from generators import compose, ecs, render_blueprint
 from generators.validate import (
+    SchemaError,
     load_render_schema,
-    shared_schema_dir,
     validate_compose,
     validate_env_example,
     validate_render,
@@ -142,18 +142,16 @@ def _redis_conf(config: StageConfig) -> str:
 # ---------------------------------------------------------------- render / write / check
 
 
-def _render_schema(schema_dir: Path | None) -> dict[str, Any] | None:
+def _render_schema() -> dict[str, Any] | None:
     try:
-        return load_render_schema(schema_dir or shared_schema_dir(REPO_ROOT))
-    except FileNotFoundError as exc:
-        # The doc rules still run; the tests (and CI, which has the schema) require it.
+        return load_render_schema()
+    except SchemaError as exc:
+        # The doc rules still run; the tests (and CI, whose setup caches it) require it.
         warnings.warn(f"{exc}; validating render.yaml without it", stacklevel=3)
         return None
 
 
-def render_all(
-    configs: TargetConfigs | None = None, *, schema_dir: Path | None = None
-) -> dict[str, str]:
+def render_all(configs: TargetConfigs | None = None) -> dict[str, str]:
     """Every target file's text by path relative to the repository root, validated in memory.
 
     Raises ConfigError naming the setting when a config cannot make a valid target, or
@@ -207,7 +205,7 @@ def render_all(
     for stage, errors in (
         (
             configs.render.stage,
-            validate_render(written[RENDER_YAML], schema=_render_schema(schema_dir)),
+            validate_render(written[RENDER_YAML], schema=_render_schema()),
         ),
         (configs.compose.stage, validate_compose(written[COMPOSE_YAML])),
         (configs.compose.stage, validate_env_example(files[ENV_EXAMPLE], written[COMPOSE_YAML])),
@@ -251,8 +249,8 @@ def _check_env_names(config: StageConfig) -> None:
         )
 
 
-def _expected(root: Path, configs: TargetConfigs | None, schema_dir: Path | None) -> dict[str, str]:
-    return render_all(configs, schema_dir=schema_dir or shared_schema_dir(root))
+def _expected(root: Path, configs: TargetConfigs | None) -> dict[str, str]:
+    return render_all(configs)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -270,22 +268,15 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_all(
-    root: Path,
-    configs: TargetConfigs | None = None,
-    *,
-    schema_dir: Path | None = None,
-) -> list[str]:
+def write_all(root: Path, configs: TargetConfigs | None = None) -> list[str]:
     """Write every target under `root`. Everything is rendered and validated first, so a bad
     config writes nothing. Returns the relative paths whose content changed."""
-    return write_files(root, _expected(root, configs, schema_dir))
+    return write_files(root, _expected(root, configs))
 
 
-def check(
-    root: Path, configs: TargetConfigs | None = None, *, schema_dir: Path | None = None
-) -> list[str]:
+def check(root: Path, configs: TargetConfigs | None = None) -> list[str]:
     """Unified diffs (committed -> generated) of every stale or missing file; [] = current."""
-    return stale_diffs(root, _expected(root, configs, schema_dir))
+    return stale_diffs(root, _expected(root, configs))
 
 
 def write_files(root: Path, files: Mapping[str, str]) -> list[str]:

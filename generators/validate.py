@@ -13,30 +13,20 @@ import importlib.resources
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 
 from infra.config import FARGATE_TASK_SIZES
+from tools.render_schema import SchemaError, load_cached
 
-RENDER_SCHEMA_FILE: Final = "render.yaml.schema.json"
-
-
-def shared_schema_dir(repo_root: Path) -> Path:
-    """Where the Render schema lives: beside the project, not in it (no licence to vendor it)."""
-    return repo_root.parent / "shared" / "schemas"
+__all__ = ["SchemaError", "load_render_schema"]
 
 
-def load_render_schema(schema_dir: Path) -> dict[str, Any]:
-    path = schema_dir / RENDER_SCHEMA_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Render Blueprint schema not found at {path}; it is kept in ../shared/schemas/ "
-            "beside the repository (see that folder's README)"
-        )
-    schema: dict[str, Any] = json.loads(path.read_text())
-    return schema
+def load_render_schema() -> dict[str, Any]:
+    """Render's Blueprint schema from the repository's cache (`make setup` fills and pins it;
+    see tools/render_schema.py). SchemaError, saying to run setup, when it is not there."""
+    return load_cached()
 
 
 @functools.cache

@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from generators.validate import load_render_schema, shared_schema_dir
+from generators.validate import load_render_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-
-SCHEMA_DIR = shared_schema_dir(ROOT)
 
 
 def committed(rel: str) -> str:
@@ -31,9 +29,9 @@ def load_json(rel: str) -> Any:
 
 @pytest.fixture(scope="session")
 def render_schema() -> dict[str, Any]:
-    # Not a skip: CI has the schema at ../shared/schemas/, and without it render.yaml would
-    # be checked by the doc rules alone.
-    return load_render_schema(SCHEMA_DIR)
+    # Not a skip: `make setup` caches it (tools/render_schema.py), and without it render.yaml
+    # would be checked by the doc rules alone.
+    return load_render_schema()
 
 
 @pytest.fixture

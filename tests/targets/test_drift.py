@@ -27,9 +27,9 @@ from generators import (
 )
 from generators.docs import TARGETS_PAGE, render_pages
 from generators.generate import stale_diffs
-from generators.validate import validate_compose
+from generators.validate import load_render_schema, validate_compose
 from infra.config import ConfigError, load_stage
-from tests.targets.conftest import ROOT, SCHEMA_DIR, committed, load_yaml
+from tests.targets.conftest import ROOT, committed, load_yaml
 
 MEMORY_OVERRIDES = {"redis.memory_mib": "512", "task_memory_mib": "2048"}
 
@@ -55,16 +55,16 @@ def _arg_after(args: list[str], flag: str) -> str:
     return args[args.index(flag) + 1]
 
 
-def test_render_schema_is_where_ci_has_it() -> None:
-    assert (SCHEMA_DIR / "render.yaml.schema.json").is_file(), (
-        f"expected the Render Blueprint schema in {SCHEMA_DIR} (../shared/schemas/)"
-    )
+def test_render_schema_is_cached_inside_the_repository() -> None:
+    # `make setup` put it there, checked against the pin (tools/render_schema.py).
+    schema = load_render_schema()
+    assert {"serverService", "redisServer"} <= set(schema["definitions"])
 
 
 def test_committed_files_are_byte_identical_to_a_fresh_generation(tmp_path: Path) -> None:
     # GIVEN an empty directory
     # WHEN the generator writes there
-    changed = write_all(tmp_path, schema_dir=SCHEMA_DIR)
+    changed = write_all(tmp_path)
     # THEN every target appears, byte for byte equal to the committed one, and nothing else
     assert changed == list(TARGET_FILES)
     for rel in TARGET_FILES:
@@ -73,15 +73,15 @@ def test_committed_files_are_byte_identical_to_a_fresh_generation(tmp_path: Path
         sorted(TARGET_FILES)
     )
     # AND a second run changes nothing, leaving no temporary files behind
-    assert write_all(tmp_path, schema_dir=SCHEMA_DIR) == []
+    assert write_all(tmp_path) == []
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
 def test_render_all_is_deterministic_and_matches_the_repository() -> None:
-    first, second = render_all(schema_dir=SCHEMA_DIR), render_all(schema_dir=SCHEMA_DIR)
+    first, second = render_all(), render_all()
     assert first == second
     assert first == {rel: committed(rel) for rel in TARGET_FILES}
-    assert check(ROOT, schema_dir=SCHEMA_DIR) == []
+    assert check(ROOT) == []
 
 
 def test_reference_docs_are_current_and_describe_every_target() -> None:
@@ -111,7 +111,7 @@ def test_check_cli_fails_with_a_diff_on_stale_files(tmp_path: Path) -> None:
     render.write_text(render.read_text().replace("plan: starter", "plan: free"))
     (tmp_path / "service" / "redis.conf").unlink()
     # WHEN --check runs on it
-    result = _cli("--check", "--root", str(tmp_path), "--schema-dir", str(SCHEMA_DIR))
+    result = _cli("--check", "--root", str(tmp_path))
     # THEN it fails, shows what `make targets` would change, and wrote nothing
     assert result.returncode == 1, result.stdout + result.stderr
     assert "--- a/render.yaml" in result.stdout
@@ -128,7 +128,7 @@ def test_a_config_change_moves_every_target_together() -> None:
     expected_bytes = str(configs.compose.redis.maxmemory_bytes)
     assert maxmemory == "384mb"
     # WHEN the targets are generated from it
-    files = render_all(configs, schema_dir=SCHEMA_DIR)
+    files = render_all(configs)
     # THEN compose runs Redis with the new limits
     compose_doc = yaml.safe_load(files["docker-compose.yml"])
     redis = compose_doc["services"]["redis"]
@@ -202,7 +202,7 @@ def test_a_config_no_target_can_run_fails_naming_the_setting_and_writes_nothing(
     before = {rel: (tmp_path / rel).read_bytes() for rel in TARGET_FILES}
     # WHEN the generator gets a config the config module accepts but a target cannot run
     with pytest.raises(ConfigError) as caught:
-        write_all(tmp_path, _bad(overrides), schema_dir=SCHEMA_DIR)
+        write_all(tmp_path, _bad(overrides))
     # THEN the error names the setting, and no file changed
     assert caught.value.setting == setting
     assert words in str(caught.value)
@@ -215,7 +215,7 @@ def test_a_cache_namespace_that_is_no_variable_name_is_named(tmp_path: Path) -> 
         dev, app=dataclasses.replace(dev.app, cache_ttl_s={"top picks": 60})
     )
     with pytest.raises(ConfigError) as caught:
-        write_all(tmp_path, TargetConfigs.of(config), schema_dir=SCHEMA_DIR)
+        write_all(tmp_path, TargetConfigs.of(config))
     assert caught.value.setting == "app.cache_ttl_s"
     assert list(tmp_path.iterdir()) == []
 

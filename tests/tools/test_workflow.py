@@ -39,3 +39,16 @@ def test_workflow_runs_check_test_and_synth_of_every_stage() -> None:
     caches = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
     assert caches and ".jsii-cache" in caches[0]["with"]["path"]
     assert doc["permissions"] == {"contents": "read"}
+
+
+def test_workflow_needs_nothing_beside_the_clone() -> None:
+    # A GitHub runner has only the checkout: `make setup` (which fetches and pins the Render
+    # schema) runs before the gates and the tests, and no step points outside the workspace.
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    runs = [s.get("run", "") for s in doc["jobs"]["check-test-synth"]["steps"]]
+    order = [
+        next(i for i, r in enumerate(runs) if cmd in r)
+        for cmd in ("make setup", "make check", "make test")
+    ]
+    assert order == sorted(order)
+    assert "../" not in WORKFLOW.read_text()
