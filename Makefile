@@ -15,10 +15,11 @@ CDK     := node_modules/.bin/cdk
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup system-deps render-schema synth test test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
+.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
 
-help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+# Every target carries a description after `##` (tests/tools/test_makefile.py checks).
+help: ## list every target
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP_V): requirements.txt requirements-dev.txt service/requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -52,23 +53,25 @@ synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.o
 	$(CDK) synth --quiet -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
 
-test: setup ## run the whole test suite
+test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto)
 	$(PY) -m pytest
 
-test-infra: setup
+# The unit tier: no system packages, no servers, no synth (markers in pyproject.toml).
+test-fast: $(STAMP_V) ## unit tier only, in seconds: no servers, no synth, no CDK CLI
+	$(PY) -m pytest --unit
+
+test-infra: setup ## tests of the CDK app (tests/infra)
 	$(PY) -m pytest tests/infra
 
 check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy, docs
 	$(PY) -m tools.gates
 
-lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
-	$(PY) -m mypy
+# ruff and mypy check one list of paths: [tool.mypy] files in pyproject.toml (tools/gates.py).
+lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict, without the synth gates
+	$(PY) -m tools.gates ruff mypy
 
-fmt: $(STAMP_V)
-	$(PY) -m ruff check --fix .
-	$(PY) -m ruff format .
+fmt: $(STAMP_V) ## apply ruff's fixes and formatting
+	$(PY) -m tools.gates --fix
 
 bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your credentials (once)
 	@$(PY) -m tools.require_aws
@@ -99,7 +102,7 @@ docs: $(STAMP_V) ## regenerate docs/reference/, then build the site into site/ (
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 snapshot-update: setup ## accept intended template changes into the snapshots
-	$(PY) -m pytest tests/infra --snapshot-update -q
+	$(PY) -m pytest tests/infra --snapshot-update -q -n 0
 
 up: setup ## rehearse the AWS deployment locally (emulator + real cdk deploy + redis + service)
 	$(PY) -m tools.rehearsal up
@@ -107,10 +110,10 @@ up: setup ## rehearse the AWS deployment locally (emulator + real cdk deploy + r
 down: ## stop exactly what `make up` started
 	@test -x $(PY) && $(PY) -m tools.rehearsal down || echo "nothing to stop"
 
-bench: setup ## synth/test/service benchmarks, with figures and ratios
+bench: setup ## synth/test-suite/service/rehearsal benchmarks, with figures and ratios
 	$(PY) -m bench
 
-clean:
+clean: ## remove cdk.out, site/ and the tool caches (keeps .venv, node_modules, .cache/schemas)
 	rm -rf cdk.out site .pytest_cache .mypy_cache .ruff_cache
 
 # ---- ops: ECS Exec into a running task (tools/ecs_exec.py) -------------------------------

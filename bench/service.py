@@ -179,7 +179,7 @@ class Service:
     def x_cache(self, path: str, token: str | None) -> str:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = httpx.get(f"{self.base_url}{path}", headers=headers, timeout=5)
-        return response.headers.get("x-cache", "-")
+        return str(response.headers.get("x-cache", "-"))
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -1,5 +1,8 @@
 """`make check`: every quality and security gate, one summary line each, non-zero on a finding.
 
+`python -m tools.gates [GATE ...]` runs some (`make lint` = ruff mypy); `--fix` applies ruff's
+fixes and formatting (`make fmt`).
+
 Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
 template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), ruff (lint +
 format), mypy --strict, docs (`mkdocs build --strict`). Exceptions live in infra/nag.py
@@ -15,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,16 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 EXCEPTIONS_FILE = ROOT / "security" / "exceptions.yaml"
 DOCKERFILES = ("service/Dockerfile", "service/Dockerfile.redis")
 STAGES = (("dev", None), ("prod", "gate"))
-PYTHON_PATHS = ("app.py", "infra", "generators", "tools", "testkit", "service", "bench", "tests")
+PYPROJECT = ROOT / "pyproject.toml"
+
+
+def python_paths(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """The one list of Python paths: mypy's `files` in pyproject.toml, which ruff checks too."""
+    files: list[str] = tomllib.loads(pyproject.read_text())["tool"]["mypy"]["files"]
+    return tuple(files)
+
+
+PYTHON_PATHS = python_paths()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,7 +313,17 @@ def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
     )
 
 
+def fix() -> int:
+    """`make fmt`: ruff's safe fixes and formatting over the same paths the gates check."""
+    ruff = str(VENV_BIN / "ruff")
+    lint = subprocess.run([ruff, "check", "--fix", *PYTHON_PATHS], cwd=ROOT, check=False)
+    fmt = subprocess.run([ruff, "format", *PYTHON_PATHS], cwd=ROOT, check=False)
+    return lint.returncode or fmt.returncode
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--fix"]:
+        return fix()
     only = set(argv)
     exceptions = load_exceptions()
     results: list[GateResult] = []

@@ -12,6 +12,7 @@ import pytest
 from tests.infra.conftest import Synth
 
 
+@pytest.mark.synth
 @pytest.mark.parametrize("stage", ["dev", "prod", "with_tls"])
 def test_templates_pass_cfn_lint(
     stage: str, request: pytest.FixtureRequest, tmp_path: Path

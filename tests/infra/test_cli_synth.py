@@ -34,7 +34,7 @@ def run_cdk(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.cli_synth
 def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=dev", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -48,7 +48,7 @@ def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path)
     assert [p for p in report["pluginReports"] if p.get("violations")] == []
 
 
-@pytest.mark.slow
+@pytest.mark.cli_synth
 def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=prod", "-c", "imageTag=latest", outdir=tmp_path)
     assert result.returncode != 0
@@ -58,7 +58,7 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
     assert not list(tmp_path.glob("*.template.json"))
 
 
-@pytest.mark.slow
+@pytest.mark.cli_synth
 def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -22,7 +22,7 @@ from tests.infra.conftest import cdk_context
 KNOWN_SETTINGS = {s.path for s in setting_paths()}
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.synth, pytest.mark.slow]
 
 
 def nag_violations(stage: str, tag: str | None, overrides: dict[str, str]) -> list[str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ UNENCRYPTED_BUCKET = {
 }
 
 
-def write_template(tmp_path: Path, body: dict[str, object]) -> Path:
+def write_template(tmp_path: Path, body: Mapping[str, Any]) -> Path:
     d = tmp_path / "assembly"
     d.mkdir()
     path = d / "Bad.template.json"
@@ -37,6 +39,7 @@ def test_an_exception_without_a_reason_is_refused(tmp_path: Path) -> None:
         load_exceptions(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov venv missing: run `make setup`")
 def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     tmp_path: Path,

@@ -11,6 +11,7 @@ from infra.nag_reasons import REASONS
 from tests.infra.conftest import Synth
 
 
+@pytest.mark.synth
 @pytest.mark.parametrize("stage", ["dev", "prod", "with_tls"])
 def test_no_unacknowledged_findings(stage: str, request: pytest.FixtureRequest) -> None:
     s: Synth = request.getfixturevalue(stage)

@@ -11,8 +11,7 @@ from tests.infra.conftest import Synth
 
 
 def resources(s: Synth, cfn_type: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = s.service_template.find_resources(cfn_type)
-    return found
+    return {k: dict(v) for k, v in s.service_template.find_resources(cfn_type).items()}
 
 
 def only(s: Synth, cfn_type: str) -> tuple[str, dict[str, Any]]:
@@ -495,6 +494,7 @@ VPC_LOOKUP = {
 }
 
 
+@pytest.mark.synth
 def test_existing_vpc_by_id_creates_no_network() -> None:
     from aws_cdk.assertions import Template
 

@@ -18,7 +18,7 @@ from infra.config import service_stack_name
 from tools.rehearsal.processes import ProcessRegistry, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration]
 
 
 def require_redis() -> None:

@@ -268,7 +268,7 @@ def _populate(client: redis_py.Redis, prefix: str, count: int) -> None:
     """`count` keys `<prefix>:<n>`: DEBUG POPULATE when the server allows it, else pipelined
     MSETs (both take well under a second for 100k keys)."""
     try:
-        client.execute_command("DEBUG", "POPULATE", count, prefix)
+        client.execute_command("DEBUG", "POPULATE", count, prefix)  # type: ignore[no-untyped-call]
         return
     except ResponseError:
         pass
@@ -294,7 +294,7 @@ def big_keyspace(redis_server_factory: Factory) -> RedisServer:
     pipe.execute()
     assert client.dbsize() == 120_000
     with pytest.raises(ResponseError, match="unknown command"):
-        client.execute_command("KEYS", "*")
+        client.execute_command("KEYS", "*")  # type: ignore[no-untyped-call]
     client.config_resetstat()
     return server
 

@@ -55,7 +55,7 @@ def execute_sql(app: RunningApp, sql: str, params: tuple[Any, ...] = ()) -> None
     else:
         import sqlite3
 
-        conn = sqlite3.connect(settings.sqlite_path)
-        with conn:
-            conn.execute(sql, params)
-        conn.close()
+        lite = sqlite3.connect(settings.sqlite_path)
+        with lite:
+            lite.execute(sql, params)
+        lite.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -21,7 +22,7 @@ CacheFactory = Callable[..., Cache]
 async def cache_factory() -> AsyncIterator[CacheFactory]:
     caches: list[Cache] = []
 
-    def make(redis: RedisServer | None, **overrides: object) -> Cache:
+    def make(redis: RedisServer | None, **overrides: Any) -> Cache:
         cache = Cache.from_settings(service_settings(redis, **overrides))
         caches.append(cache)
         return cache
@@ -184,7 +185,7 @@ async def test_invalidate_waits_for_a_fill_whose_set_is_on_the_wire(
     fill = asyncio.create_task(cache.fetch("portfolio:2", 30, load))
     await asyncio.sleep(0.02)  # loader running
     admin = redis_server.client()
-    admin.execute_command("CLIENT", "PAUSE", "150", "WRITE")
+    admin.execute_command("CLIENT", "PAUSE", "150", "WRITE")  # type: ignore[no-untyped-call]
     await asyncio.sleep(0.06)  # loader done; SET now held by Redis
     load.value = "new"
     await cache.invalidate(["portfolio:2"])
@@ -540,7 +541,7 @@ async def test_replies_are_parsed_by_hiredis(
 ) -> None:
     cache = cache_factory(redis_server)
     assert await cache.ping()
-    conn = await cache.redis.connection_pool.get_connection()
+    conn = await cache.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         assert "Hiredis" in type(conn._parser).__name__
     finally:

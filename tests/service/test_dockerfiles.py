@@ -183,6 +183,7 @@ def parse_redis_bytes(value: str) -> int:
     return int(value)
 
 
+@pytest.mark.servers
 def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
     try:
         binary = redis_binary()
@@ -207,7 +208,9 @@ def test_redis_conf_is_what_a_real_redis_server_runs(tmp_path: Path) -> None:
         # The file is generated from the stage config (generators): check what it says is
         # what Redis runs, plus the invariants of a cache sidecar.
         declared = redis_conf_directives()
-        assert int(config["maxmemory"]) == parse_redis_bytes(declared["maxmemory"]) > 0
+        maxmemory = config["maxmemory"]
+        assert maxmemory is not None
+        assert int(maxmemory) == parse_redis_bytes(declared["maxmemory"]) > 0
         assert config["maxmemory-policy"] == declared["maxmemory-policy"] == "allkeys-lru"
         assert config["save"] == ""
         assert config["appendonly"] == "no"

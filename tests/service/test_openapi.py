@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -72,6 +73,6 @@ def service_url(
     derandomize=False,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms_to_its_schema(case: schemathesis.Case, service_url: str) -> None:
+def test_api_conforms_to_its_schema(case: schemathesis.Case[Any], service_url: str) -> None:
     _cases_run.append(case.operation.label)
     case.call_and_validate(base_url=service_url)

@@ -166,12 +166,12 @@ def compare(config: StageConfig, api: dict[str, Any]) -> None:
             assert all(re.fullmatch(pattern, n) for n in names), names
 
 
-@pytest.mark.slow
+@pytest.mark.synth
 def test_committed_json_equals_the_synthesized_prod_task_definition() -> None:
     compare(default_configs().ecs, load_json("ecs-task-definition.json"))
 
 
-@pytest.mark.slow
+@pytest.mark.synth
 def test_generator_follows_non_default_settings_like_the_construct() -> None:
     config = load_stage("dev", overrides=OVERRIDES)
     compare(config, task_definition(config))
