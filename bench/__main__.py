@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project, with figures, goals and ratios.
 
-Run one part with `python -m bench synth|infra-tests|service|rehearsal`.
+Run one part with `python -m bench synth|test-fast|test-suite|infra-tests|service|rehearsal`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,31 @@ def bench_synth() -> bool:
     return report("cdk synth (all stacks, nag)", timed(cmd, 5), 6.0)
 
 
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+# Goals from issue 10: the unit tier in under 30 s, today's whole suite in under 2 minutes.
+TEST_FAST_GOAL_S = 30.0
+TEST_SUITE_GOAL_S = 120.0
+
+
+def bench_pytest(name: str, args: list[str], runs: int, goal_s: float) -> bool:
+    """Wall time of a pytest run as `make` starts it (xdist workers included)."""
+    try:
+        times = timed([*PYTEST, *args], runs)
+    except subprocess.CalledProcessError as exc:
+        print(f"{name}: failed (exit {exc.returncode}): {exc.stderr.decode()[-1000:]}")
+        return False
+    return report(name, times, goal_s)
+
+
+def bench_test_fast() -> bool:
+    return bench_pytest("unit tier (make test-fast)", ["--unit"], 3, TEST_FAST_GOAL_S)
+
+
+def bench_test_suite() -> bool:
+    # One run: it takes minutes, and it includes the rehearsal's own `make up`.
+    return bench_pytest(f"whole suite (make test, {os.cpu_count()} CPUs)", [], 1, TEST_SUITE_GOAL_S)
+
+
 def bench_infra_tests() -> bool:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/infra"]
     return report("infra test suite", timed(cmd, 3), 60.0)
@@ -72,6 +97,8 @@ def bench_module(module: str) -> Callable[[], bool]:
 
 PARTS: dict[str, Callable[[], bool]] = {
     "synth": bench_synth,
+    "test-fast": bench_test_fast,
+    "test-suite": bench_test_suite,
     "infra-tests": bench_infra_tests,
     "service": bench_module("bench.service"),
     "rehearsal": bench_module("bench.rehearsal"),

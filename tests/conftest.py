@@ -45,6 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture, tier in _TIER_BY_FIXTURE.items():
             if fixture in used:
                 item.add_marker(tier)
+    # The end-to-end tests take longest: start them first, so under xdist no worker is left
+    # with one of them while the others have finished (a stable sort keeps everyone's order).
+    items.sort(key=lambda i: i.get_closest_marker("integration") is None)
     if config.getoption("--unit"):
         slow = {id(i) for i in items if any(i.get_closest_marker(t) for t in SLOW_TIERS)}
         if slow:

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from tools.gates import CHECKOV, ROOT, gate_cfn_lint, gate_checkov, gate_docs, load_exceptions
+from tools.gates import (
+    CHECKOV,
+    ROOT,
+    gate_cfn_lint,
+    gate_docs,
+    judge_checkov,
+    load_exceptions,
+    run_checkov,
+)
 
 UNENCRYPTED_BUCKET = {
     "Resources": {
@@ -45,8 +53,10 @@ def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     tmp_path: Path,
 ) -> None:
     template = write_template(tmp_path, UNENCRYPTED_BUCKET)
+    # One real checkov run; the gate then judges its reports under each set of exceptions.
+    reports = run_checkov([template.parent])
     # GIVEN no exception THEN the bucket's failures are findings
-    bare = gate_checkov([template.parent], {})
+    bare = judge_checkov(reports, {})
     assert not bare.ok
     assert any("AWS::S3::Bucket.Logs" in f for f in bare.findings)
     failing = sorted({f.split()[0] for f in bare.findings if "AWS::S3::Bucket.Logs" in f})
@@ -54,13 +64,13 @@ def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     listed = {
         check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Logs"]} for check in failing
     }
-    assert gate_checkov([template.parent], listed).ok
+    assert judge_checkov(reports, listed).ok
     # GIVEN the same checks listed for another resource THEN they are still findings,
     # and the exceptions that no longer match anything are reported as stale
     elsewhere = {
         check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Other"]} for check in failing
     }
-    scoped = gate_checkov([template.parent], elsewhere)
+    scoped = judge_checkov(reports, elsewhere)
     assert not scoped.ok
     assert any(f.startswith("stale exception") for f in scoped.findings)
 

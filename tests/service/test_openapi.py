@@ -8,8 +8,7 @@ Bounded and reproducible: a fixed seed and a fixed number of examples per operat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,8 +18,11 @@ from hypothesis import HealthCheck, seed, settings
 from service.app import create_app
 from service.settings import Settings
 from testkit.auth import default_issuer
-from testkit.servers import RedisServer
-from testkit.service import ServiceProcess
+from testkit.servers import RedisServer, ServerUnavailableError, missing_binary
+from testkit.service import start_service_process
+
+# Starts its servers itself (module scope), so it carries the tier the fixtures would give it.
+pytestmark = pytest.mark.servers
 
 # The schema comes from the app object (no server needed at collection); requests go to the
 # real `python -m service` process below.
@@ -53,16 +55,25 @@ def _report_case_count(pytestconfig: pytest.Config) -> Iterator[None]:
         reporter.write_line(f"schemathesis: {len(_cases_run)} cases run against the service")
 
 
-@pytest.fixture
-def service_url(
-    redis_server: RedisServer,
-    service_process_factory: Callable[..., ServiceProcess],
-    tmp_path: Path,
-) -> str:
-    service = service_process_factory(
-        {"REDIS_PORT": str(redis_server.port), "SQLITE_PATH": str(tmp_path / "api.sqlite3")}
-    )
-    return service.base_url
+@pytest.fixture(scope="module")
+def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Redis and one service for every operation's cases: the property is about answers to
+    arbitrary requests, which a service that has already served other cases must give too."""
+    tmp = tmp_path_factory.mktemp("openapi")
+    try:
+        redis = RedisServer(tmp / "redis")
+    except ServerUnavailableError as exc:
+        missing_binary(str(exc))
+    redis.start()
+    try:
+        env = {"REDIS_PORT": str(redis.port), "SQLITE_PATH": str(tmp / "api.sqlite3")}
+        service = start_service_process(env, tmp / "service.log")
+        try:
+            yield service.base_url
+        finally:
+            service.stop()
+    finally:
+        redis.kill()
 
 
 @schema.parametrize()
