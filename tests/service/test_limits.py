@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -108,7 +108,7 @@ async def test_a_body_at_the_limit_is_parsed_one_over_is_413(
     assert over.status_code == 413
     assert over.json() == {"detail": "request body larger than 1024 bytes"}
 
-    async def stream() -> object:  # chunked: no Content-Length to reject up front
+    async def stream() -> AsyncIterator[bytes]:  # chunked: no Content-Length to reject up front
         for _ in range(4):
             yield b" " * 512
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, seed, settings
+from requests.structures import CaseInsensitiveDict
 
 from service.app import create_app
 from service.settings import Settings
@@ -36,11 +37,14 @@ class AdminToken:
     """A valid admin token on every case, except those where schemathesis removed the
     Authorization header on purpose (negative testing): those must get a 401."""
 
-    def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
+    def get(self, case: schemathesis.Case[Any], context: schemathesis.AuthContext) -> str:
         return default_issuer().token(sub="schemathesis-admin", admin=True)
 
-    def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+    def set(
+        self, case: schemathesis.Case[Any], data: str, context: schemathesis.AuthContext
+    ) -> None:
+        # A new mapping, assigned: schemathesis tracks assignments to revalidate the case.
+        case.headers = CaseInsensitiveDict({**case.headers, "Authorization": f"Bearer {data}"})
 
 
 EXAMPLES_PER_OPERATION = 25  # ~7 operations: well under a minute on 2 cores

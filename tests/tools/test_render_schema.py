@@ -1,5 +1,5 @@
 """`make setup`'s Render schema step: fetched over real HTTP (a local server), pinned by sha256,
-with RENDER_SCHEMA_FILE and then ../shared as the offline fallbacks, in that order."""
+with RENDER_SCHEMA_FILE and then the copy beside the clone as the offline fallbacks, in order."""
 
 from __future__ import annotations
 
