@@ -100,7 +100,11 @@ async def test_none_is_not_cached(redis_server: RedisServer, cache_factory: Cach
 async def test_burst_of_misses_loads_once(
     redis_server: RedisServer, cache_factory: CacheFactory
 ) -> None:
-    cache = cache_factory(redis_server)
+    # Generous socket timeouts: 50 connections opening at once on a busy machine (parallel
+    # test workers) must not trip the breaker, which is not what this test is about.
+    cache = cache_factory(
+        redis_server, redis_socket_connect_timeout_ms=5000, redis_socket_timeout_ms=5000
+    )
     load = Loader("v", delay_s=0.05)
     results = await asyncio.gather(*(cache.fetch("top_picks:10", 30, load) for _ in range(50)))
     assert load.calls == 1
