@@ -28,9 +28,7 @@ def timed(cmd: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(
-            cmd, cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        subprocess.run(cmd, cwd=ROOT, env=ENV, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
 
@@ -64,7 +62,12 @@ def bench_pytest(name: str, args: list[str], runs: int, goal_s: float) -> bool:
     try:
         times = timed([*PYTEST, *args], runs)
     except subprocess.CalledProcessError as exc:
-        print(f"{name}: failed (exit {exc.returncode}): {exc.stderr.decode()[-1000:]}")
+        failed = [
+            line
+            for line in exc.stdout.decode().splitlines()
+            if line.startswith(("FAILED", "ERROR"))
+        ]
+        print(f"{name}: failed (exit {exc.returncode}): {failed or exc.stderr.decode()[-1000:]}")
         return False
     return report(name, times, goal_s)
 
