@@ -10,6 +10,7 @@ and CDK context are read only in ``app.py``; this package is pure and CDK-free.
 - ``settings``: the settings classes, each setting with its description and bounds
 - ``stages``: dev and prod; ``load_stage``
 - ``overrides``: the ``-c set:<path>=<value>`` parser and the settings list
+- ``monitoring``: alarm thresholds, notification e-mails, the GitHub deploy identity
 - ``names``: project, stage and stack names
 - ``errors``: ``ConfigError``, naming the setting and the fix
 """
@@ -22,7 +23,9 @@ from infra.config.limits import (
     MAXMEMORY_CEILING_RATIO,
     MAXMEMORY_DEFAULT_RATIO,
 )
+from infra.config.monitoring import AlarmSettings, CiSettings
 from infra.config.names import (
+    CI_STACK_NAME,
     PROJECT,
     REGISTRY_STACK_NAME,
     STAGES,
@@ -40,6 +43,7 @@ from infra.config.settings import (
 from infra.config.stages import load_stage, setting_paths
 
 __all__ = [
+    "CI_STACK_NAME",
     "EVICTION_POLICIES",
     "FARGATE_TASK_SIZES",
     "LOG_RETENTION_DAYS",
@@ -48,7 +52,9 @@ __all__ = [
     "PROJECT",
     "REGISTRY_STACK_NAME",
     "STAGES",
+    "AlarmSettings",
     "AppSettings",
+    "CiSettings",
     "ConfigError",
     "HealthCheck",
     "RedisSettings",

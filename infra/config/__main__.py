@@ -1,22 +1,55 @@
-"""`python -m infra.config registry | service STAGE`: print a CDK stack's name (the Makefile's
-`deploy-registry` and `destroy` use it, so no stack name is spelled twice)."""
+"""`python -m infra.config registry | service STAGE | ci | dashboard-url STAGE [SETTING=VALUE ...]`.
+
+Prints a CDK stack's name for the Makefile (`deploy-registry`, `destroy`), so no stack name is
+spelled twice, or a stage's dashboard link (`make dashboard-url`), computed from the config
+alone: region and dashboard name, no AWS call.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from infra.config.names import REGISTRY_STACK_NAME, STAGES, service_stack_name
+from infra.config.errors import ConfigError
+from infra.config.names import CI_STACK_NAME, REGISTRY_STACK_NAME, STAGES, service_stack_name
+from infra.config.stages import load_stage
+
+
+def _dashboard_url(stage: str, pairs: list[str]) -> int:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            print(f"error: {pair!r} is not SETTING=VALUE (e.g. region=eu-west-1)", file=sys.stderr)
+            return 2
+        overrides[key] = value
+    try:
+        # Any image tag will do: the link does not depend on it, and prod refuses `latest`.
+        config = load_stage(stage, image_tag="dashboard", overrides=overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(config.dashboard_url)
+    return 0
 
 
 def main(argv: list[str]) -> int:
     if argv == ["registry"]:
         print(REGISTRY_STACK_NAME)
         return 0
+    if argv == ["ci"]:
+        print(CI_STACK_NAME)
+        return 0
     if len(argv) == 2 and argv[0] == "service" and argv[1] in STAGES:
         print(service_stack_name(argv[1]))
         return 0
+    if len(argv) >= 2 and argv[0] == "dashboard-url" and argv[1] in STAGES:
+        return _dashboard_url(argv[1], argv[2:])
     choices = "|".join(STAGES)
-    print(f"usage: python -m infra.config registry | service {{{choices}}}", file=sys.stderr)
+    print(
+        f"usage: python -m infra.config registry | service {{{choices}}} | ci | "
+        f"dashboard-url {{{choices}}} [SETTING=VALUE ...]",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -1,4 +1,4 @@
-"""Names everything else derives from: the project, the stages and the two CDK stacks.
+"""Names everything else derives from: the project, the stages and the CDK stacks.
 
 `python -m infra.config registry | service STAGE` prints a stack's name for the Makefile.
 """
@@ -15,6 +15,8 @@ Stage = Literal["dev", "prod"]
 # The ECR repository's stack, shared by every stage.
 REGISTRY_STACK_NAME: Final = "Fyntrix-Registry"
 _SERVICE_STACK_PREFIX: Final = "Fyntrix-Service"
+# GitHub's OIDC provider and the deploy role: once per account, whatever the stage.
+CI_STACK_NAME: Final = "Fyntrix-CI"
 
 
 def service_stack_name(stage: str) -> str:

@@ -28,6 +28,7 @@ from infra.config.limits import (
     REGION_RE,
     VPC_ID_RE,
 )
+from infra.config.monitoring import AlarmSettings, CiSettings
 from infra.config.names import PROJECT, STAGES, service_stack_name
 from infra.config.spec import (
     Rule,
@@ -459,7 +460,11 @@ class StageConfig:
             )
         ],
     )
-    container_insights: bool = setting("ECS Container Insights on the cluster", default=True)
+    container_insights: bool = setting(
+        "ECS Container Insights with enhanced observability (per-container metrics); the "
+        "service alarms read it, so it cannot be off",
+        default=True,
+    )
     enable_exec: bool = setting("ECS Exec on the service (audited, KMS-encrypted)", default=True)
     # Grace before the load balancer's health checks count: redis start + app start + margin.
     health_check_grace_margin_s: int = setting(
@@ -472,6 +477,13 @@ class StageConfig:
         "deleting the stack keeps the KMS key (30-day deletion window instead of 7), the app "
         "secret and the log groups; off, they are deleted with it (a disposable stage)",
         default=False,
+    )
+    alarms: AlarmSettings = setting(
+        "alarm thresholds and who is notified", default_factory=AlarmSettings
+    )
+    # Per account, not per stage: no stage sets these apart (like the registry below).
+    ci: CiSettings = setting(
+        "the Fyntrix-CI stack (GitHub OIDC deploys)", default_factory=CiSettings
     )
     # The registry is shared by every stage: keep these two out of the per-stage defaults, or
     # deploying one stage would rewrite the repository another stage uses.
@@ -525,6 +537,23 @@ class StageConfig:
         return service_stack_name(self.stage)
 
     @property
+    def alarm_name_prefix(self) -> str:
+        return f"{PROJECT}-{self.stage}"
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"Fyntrix-{self.stage}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's console link, from the config alone (no AWS call)."""
+        region = self.region
+        return (
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards/dashboard/{self.dashboard_name}"
+        )
+
+    @property
     def health_check_grace_s(self) -> int:
         return (
             self.redis.start_timeout_s
@@ -552,6 +581,7 @@ class StageConfig:
         self._check_image_tag()
         self._check_task_size()
         self._check_network()
+        self._check_monitoring()
 
     def _check_image_tag(self) -> None:
         require(
@@ -605,3 +635,12 @@ class StageConfig:
                     f"{cidr!r} is not a CIDR ({exc})",
                     "use network addresses such as 203.0.113.0/24 or 0.0.0.0/0",
                 ) from exc
+
+    def _check_monitoring(self) -> None:
+        require(
+            self.container_insights,
+            "container_insights",
+            "the running-task, CPU and memory alarms read Container Insights metrics; without "
+            "it they never see data and an outage would go unnoticed",
+            "keep container_insights on (it costs per metric; see docs/operations.md)",
+        )

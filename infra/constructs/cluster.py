@@ -1,4 +1,4 @@
-"""ECS cluster with Container Insights and audited, encrypted ECS Exec."""
+"""ECS cluster with Container Insights (enhanced) and audited, encrypted ECS Exec."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ class ServiceCluster(Construct):
             "Cluster",
             cluster_name=config.cluster_name,
             vpc=vpc,
+            # Enhanced observability: per-container CPU and memory (ContainerName dimension),
+            # which the alarms need to tell the app from its Redis sidecar.
             container_insights_v2=(
-                ecs.ContainerInsights.ENABLED
+                ecs.ContainerInsights.ENHANCED
                 if config.container_insights
                 else ecs.ContainerInsights.DISABLED
             ),

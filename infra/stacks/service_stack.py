@@ -1,4 +1,4 @@
-"""Fyntrix-Service-<stage>: network, cluster, task, load balancer and service."""
+"""Fyntrix-Service-<stage>: network, cluster, task, load balancer, service and monitoring."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from infra.constructs.cache_sidecar_task import CacheSidecarTask
 from infra.constructs.cluster import ServiceCluster
 from infra.constructs.encryption import Encryption
 from infra.constructs.ingress import Ingress
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
 
 
@@ -52,6 +53,16 @@ class ServiceStack(Stack):
             task_definition=self.task.task_definition,
             target_group=self.ingress.target_group,
         )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            key=key,
+            cluster=self.cluster.cluster,
+            service=self.app_service.service,
+            load_balancer=self.ingress.load_balancer,
+            target_group=self.ingress.target_group,
+        )
 
         scheme = "https" if config.certificate_arn else "http"
         CfnOutput(
@@ -63,3 +74,6 @@ class ServiceStack(Stack):
         CfnOutput(self, "ServiceName", value=self.app_service.service.service_name)
         CfnOutput(self, "RepositoryName", value=config.repository_name)
         CfnOutput(self, "SecretName", value=config.secret_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        # From the config alone, like `make dashboard-url`: the two cannot disagree.
+        CfnOutput(self, "DashboardUrl", value=config.dashboard_url)

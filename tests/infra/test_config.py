@@ -63,14 +63,14 @@ def test_overrides_are_typed() -> None:
             "task_memory_mib": "2048",
             "scaling.max_capacity": "3",
             "allowed_ingress_cidrs": "10.0.0.0/8, 192.168.0.0/16",
-            "container_insights": "false",
+            "enable_exec": "false",
         },
     )
     assert cfg.redis.memory_mib == 512
     assert cfg.redis.effective_maxmemory_mib == 384
     assert cfg.scaling.max_capacity == 3
     assert cfg.allowed_ingress_cidrs == ("10.0.0.0/8", "192.168.0.0/16")
-    assert cfg.container_insights is False
+    assert cfg.enable_exec is False
 
 
 BAD_INPUT = [

@@ -392,7 +392,8 @@ def test_cluster_has_insights_and_audited_encrypted_exec(dev: Synth) -> None:
         "AWS::ECS::Cluster",
         {
             "ClusterName": "fyntrix-cluster-dev",
-            "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}],
+            # Enhanced: the per-container CPU and memory alarms need the ContainerName dimension.
+            "ClusterSettings": [{"Name": "containerInsights", "Value": "enhanced"}],
             "Configuration": {
                 "ExecuteCommandConfiguration": {
                     "KmsKeyId": Match.any_value(),
