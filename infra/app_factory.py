@@ -8,8 +8,9 @@ from typing import Any
 from aws_cdk import App, Environment, Tags
 from cdk_nag import NagPack
 
-from infra.config import PROJECT, REGISTRY_STACK_NAME, StageConfig
+from infra.config import CI_STACK_NAME, PROJECT, REGISTRY_STACK_NAME, StageConfig
 from infra.nag import add_nag_packs
+from infra.stacks.ci_stack import CiStack
 from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.service_stack import ServiceStack
 
@@ -22,7 +23,9 @@ def build_app(
     outdir: str | None = None,
     app: App | None = None,
 ) -> tuple[App, RegistryStack, ServiceStack, list[NagPack]]:
-    """Wire both stacks into `app` (or a new App with `context`/`outdir`, as tests do)."""
+    """Wire the stacks into `app` (or a new App with `context`/`outdir`, as tests do): the
+    registry, the stage's service and, when `ci.github_repository` is set, Fyntrix-CI (find
+    it with `app.node.find_child(CI_STACK_NAME)`)."""
     if app is None:
         app = App(context=dict(context or {}), outdir=outdir)
     packs = add_nag_packs(app)
@@ -44,6 +47,15 @@ def build_app(
         description=f"Fyntrix backend on ECS Fargate with a Redis sidecar ({config.stage})",
     )
     service.add_stack_dependency(registry)
+    if config.ci.github_repository:
+        # Once per account, with the repository it trusts; tests reach it by its name.
+        CiStack(
+            app,
+            CI_STACK_NAME,
+            config=config,
+            env=env,
+            description=f"GitHub OIDC deploys of {config.ci.github_repository} (once per account)",
+        )
     Tags.of(app).add("project", PROJECT)
     Tags.of(service).add("stage", config.stage)
     return app, registry, service, packs

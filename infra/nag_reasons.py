@@ -25,6 +25,11 @@ REASONS: Final[dict[str, str]] = {
         "cluster's encrypted exec audit log group); stream names are chosen per session, so "
         "`log-group:<that group>:*` is the narrowest resource IAM can express."
     ),
+    "AwsSolutions-IAM5[ecr-login]": (
+        "ecr:GetAuthorizationToken has no resource-level permissions in IAM (AWS documents `*` "
+        "as its only resource); the token only lets `docker login` reach the registry, and "
+        "every push action of the GitHub deploy role is scoped to the app repository's ARN."
+    ),
     "AwsSolutions-EC23": (
         "The Application Load Balancer is the public entry point of the web API; its security "
         "group admits only the configured CIDRs (`allowed_ingress_cidrs`) on 80/443, and tasks "
