@@ -127,3 +127,18 @@ redis-cli: $(STAMP_V) ## redis-cli in a running task's redis container (STAGE=de
 doctor: $(STAMP_V) ## `python -m service.ops doctor --target ecs` in a running task's app container
 	@$(PY) -m tools.ecs_exec doctor --stage "$(STAGE)"
 # ---- end ops ------------------------------------------------------------------------------------
+
+# ---- monitoring and CI (docs/operations.md#alarms-and-dashboard, docs/deploy.md) ------------
+.PHONY: dashboard-url deploy-ci
+
+# No setup prerequisite and no AWS call: the link is computed from the config (region from
+# CDK_DEFAULT_REGION like `make deploy`, else the stage's setting).
+dashboard-url: ## print the stage's CloudWatch dashboard link (STAGE=dev|prod)
+	@test -x $(PY) || { echo "error: $(PY) is missing: run make setup" >&2; exit 2; }
+	@$(PY) -m infra.config dashboard-url "$(STAGE)" $(if $(CDK_DEFAULT_REGION),region=$(CDK_DEFAULT_REGION))
+
+deploy-ci: $(STAMP_V) $(STAMP_N) ## deploy Fyntrix-CI once per account (GITHUB_REPOSITORY=owner/name)
+	@$(PY) -m tools.require_aws
+	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: set GITHUB_REPOSITORY=owner/name, the repository whose workflows may deploy" >&2; exit 2; }
+	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c set:ci.github_repository=$(GITHUB_REPOSITORY)
+# ---- end monitoring and CI ----------------------------------------------------------------------

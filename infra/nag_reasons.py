@@ -56,6 +56,11 @@ REASONS: Final[dict[str, str]] = {
         "built from resource-scoped grants (this log group, this secret, this repository). A "
         "customer-managed policy could be attached to other principals: wider, not narrower."
     ),
+    "NIST.800.53.R5-IAMNoInlinePolicy#github-roles": (
+        "Each GitHub role's policy is attached to exactly that role and lists the CDK bootstrap "
+        "roles by full ARN (and, for the deploy role, the app repository); a customer-managed "
+        "policy could be attached to other principals: wider, not narrower."
+    ),
     "NIST.800.53.R5-ELBDeletionProtectionEnabled": (
         "Deletion protection is the per-stage setting `deletion_protection`: on in prod. Dev "
         "stages are disposable by design and must be removable by `make destroy` without a "
