@@ -4,7 +4,8 @@
 with a diff when a committed page differs from what this generates (the tests run it too).
 Every row comes from the code it describes: settings (with their descriptions) from
 `infra/config/`, acknowledgments from `infra/nag_reasons.py` and `security/exceptions.yaml`,
-the targets page from the configs that feed the deploy files. No page needs the CDK.
+the targets page from the configs that feed the deploy files, the alarms from the same specs
+the CDK code builds them from (`infra/monitoring_design.py`). No page needs the CDK.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import yaml
 
 from generators.generate import REPO_ROOT, default_configs, stale_diffs, write_files
 from generators.targets_page import targets_page
+from infra import monitoring_design
 from infra.config import ConfigError, load_stage, setting_paths
 from infra.nag_reasons import REASONS
 
 SETTINGS_PAGE: Final = "docs/reference/settings.md"
 SECURITY_PAGE: Final = "docs/reference/security-acknowledgments.md"
 TARGETS_PAGE: Final = "docs/reference/targets.md"
+ALARMS_PAGE: Final = "docs/reference/alarms.md"
 EXCEPTIONS_FILE: Final = "security/exceptions.yaml"
 
 _NOTICE: Final = (
@@ -93,6 +96,35 @@ def security_page() -> str:
     return "".join(rows)
 
 
+def alarms_page() -> str:
+    dev = load_stage("dev")
+    prod = load_stage("prod", image_tag="GIT_SHA")
+    prod_specs = {s.key: s for s in monitoring_design.alarm_specs(prod, waf=True)}
+    rows = [
+        _NOTICE.format(source="infra/monitoring_design.py and the settings in infra/config/"),
+        "# Alarms\n\n",
+        "Every alarm of a stage, named `fyntrix-<stage>-<alarm>`, with the condition it fires on "
+        "in dev and prod. Every alarm notifies the stage's SNS topic `fyntrix-<stage>-alarms`; "
+        "change a threshold with the setting named (`-c set:<setting>=<value>`). **Composite**: "
+        f"part of `fyntrix-<stage>-{monitoring_design.COMPOSITE_KEY}`, which fires when any of "
+        "them does. **Rollback**: listed in the ECS service's deployment alarms, so a deploy "
+        "that trips it rolls back on its own (beside the deployment circuit breaker). "
+        "`waf-blocked-spike` exists only where a web ACL guards the load balancer.\n\n",
+        "| alarm | watches | dev | prod | setting | composite / rollback | missing data | why |\n",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    ]
+    for spec in monitoring_design.alarm_specs(dev, waf=True):
+        role = " / ".join(
+            word for word, on in (("composite", spec.critical), ("rollback", spec.rollback)) if on
+        )
+        rows.append(
+            f"| `{spec.key}` | {_cell(spec.watches)} | {_cell(spec.condition)} "
+            f"| {_cell(prod_specs[spec.key].condition)} | `{spec.setting}` | {role or '-'} "
+            f"| {spec.missing_data}: {_cell(spec.missing_reason)} | {_cell(spec.why)} |\n"
+        )
+    return "".join(rows)
+
+
 def _targets_page() -> str:
     notice = _NOTICE.format(source="infra/config/ (text: generators/targets_page.py)")
     return notice + targets_page(default_configs())
@@ -102,6 +134,7 @@ PAGES: Final[dict[str, Callable[[], str]]] = {
     SETTINGS_PAGE: settings_page,
     SECURITY_PAGE: security_page,
     TARGETS_PAGE: _targets_page,
+    ALARMS_PAGE: alarms_page,
 }
 
 
