@@ -1,0 +1,175 @@
+"""The GitHub deploy workflow: valid, pinned, build-once, and aligned with Fyntrix-CI's trust.
+
+The schema is GitHub's workflow schema as vendored in the pinned check-jsonschema
+(requirements-dev.txt), so the check runs offline and changes only when the pin does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import CI_STACK_NAME, load_stage, service_stack_name
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
+SMOKE_SH = ROOT / "scripts" / "smoke.sh"
+PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)\s*$")
+
+
+def doc() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def steps(job: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = doc()["jobs"][job]["steps"]
+    return found
+
+
+def runs(job: str) -> str:
+    return "\n".join(s.get("run", "") for s in steps(job))
+
+
+def test_deploy_workflow_matches_githubs_schema() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(WORKFLOW),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_tag() -> None:
+    lines = [line for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
+    assert lines
+    pins: dict[str, set[str]] = {}
+    for line in lines:
+        match = PIN.match(line)
+        assert match, f"not pinned to a commit SHA with a version comment: {line.strip()}"
+        pins.setdefault(match.group(1), set()).add(match.group(2))
+    # One commit per action across the workflow.
+    assert all(len(shas) == 1 for shas in pins.values()), pins
+
+
+def test_triggers_and_least_privilege_permissions() -> None:
+    d = doc()
+    # PyYAML reads the `on` key as True.
+    on = d.get("on", d.get(True))
+    assert on == {"push": {"branches": [load_stage("dev").ci.deploy_branch]}, "pull_request": None}
+    assert d["permissions"] == {"contents": "read"}
+    for name, job in d["jobs"].items():
+        perms = job["permissions"]
+        assert perms["contents"] == "read", name
+        assert perms["id-token"] == "write", name  # each job assumes a role via OIDC
+        assert set(perms) <= {"contents", "id-token", "pull-requests"}, name
+    assert "pull-requests" in d["jobs"]["diff"]["permissions"]
+
+
+def test_the_image_is_built_once_tagged_with_the_commit_sha() -> None:
+    d = doc()
+    assert d["jobs"]["build"]["outputs"] == {"image_tag": "${{ steps.tag.outputs.image_tag }}"}
+    (tag,) = [s for s in steps("build") if s.get("id") == "tag"]
+    assert tag["run"] == 'echo "image_tag=$GITHUB_SHA" >> "$GITHUB_OUTPUT"'
+    build = runs("build")
+    assert build.count("docker build") == 1 and build.count("docker push") == 1
+    # A re-run finds the immutable tag already pushed and does not try to overwrite it.
+    assert "aws ecr describe-images" in build
+    for job in ("diff", "deploy-dev", "deploy-prod"):
+        assert "docker" not in runs(job), job
+
+
+def test_dev_then_prod_deploy_the_same_tag() -> None:
+    d = doc()
+    dev, prod = d["jobs"]["deploy-dev"], d["jobs"]["deploy-prod"]
+    assert dev["needs"] == "build"
+    assert prod["needs"] == ["build", "deploy-dev"]
+    tag = "-c imageTag=${{ needs.build.outputs.image_tag }}"
+    assert tag in runs("deploy-dev") and tag in runs("deploy-prod")
+    assert f"cdk deploy {service_stack_name('dev')} -c stage=dev" in runs("deploy-dev")
+    assert f"cdk deploy {service_stack_name('prod')} -c stage=prod" in runs("deploy-prod")
+    for job in ("deploy-dev", "deploy-prod"):
+        assert "--outputs-file cdk-outputs.json" in runs(job)
+        assert CI_STACK_NAME not in runs(job)  # Fyntrix-CI is deployed by hand, once
+
+
+def test_jobs_match_the_subjects_the_deploy_role_trusts() -> None:
+    ci = load_stage("dev").ci
+    d = doc()
+    # Without an environment the token's sub is ref:refs/heads/<branch>; with one, it is
+    # environment:<name>. The deploy role trusts exactly those two.
+    for job in ("build", "deploy-dev"):
+        assert "environment" not in d["jobs"][job], job
+    assert d["jobs"]["deploy-prod"]["environment"] == {"name": ci.prod_environment}
+    role_of = {
+        job: [
+            s["with"]["role-to-assume"] for s in steps(job) if "role-to-assume" in s.get("with", {})
+        ]
+        for job in d["jobs"]
+    }
+    assert role_of == {
+        "diff": ["${{ vars.AWS_DIFF_ROLE_ARN }}"],
+        "build": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
+        "deploy-dev": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
+        "deploy-prod": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
+    }
+    assert d["jobs"]["build"]["if"] == "github.event_name == 'push'"
+    assert (
+        "github.event.pull_request.head.repo.full_name == github.repository"
+        in d["jobs"]["diff"]["if"]
+    )
+
+
+def test_pull_requests_get_a_read_only_diff_posted_as_one_comment() -> None:
+    diff = runs("diff")
+    assert "cdk diff --no-change-set" in diff  # the lookup role cannot create change sets
+    assert "for stage in dev prod" in diff
+    (post,) = [s for s in steps("diff") if s.get("uses", "").startswith("actions/github-script@")]
+    script = post["with"]["script"]
+    assert "<!-- fyntrix-cdk-diff -->" in script
+    assert "updateComment" in script and "createComment" in script
+
+
+def test_each_deploy_is_smoke_tested_with_an_authenticated_read() -> None:
+    for job, stack, prefix in (
+        ("deploy-dev", service_stack_name("dev"), "SMOKE_DEV_"),
+        ("deploy-prod", service_stack_name("prod"), "SMOKE_"),
+    ):
+        (smoke,) = [s for s in steps(job) if s.get("run", "").startswith("scripts/smoke.sh")]
+        assert smoke["run"] == f"scripts/smoke.sh {stack}"
+        env = smoke["env"]
+        assert env["SMOKE_USERNAME"] == f"${{{{ secrets.{prefix}USERNAME }}}}"
+        assert env["SMOKE_PASSWORD"] == f"${{{{ secrets.{prefix}PASSWORD }}}}"
+        assert env["CLIENT_SECRET"].startswith("${{ secrets.")
+    text = SMOKE_SH.read_text()
+    assert "aws cognito-idp initiate-auth" in text and "USER_PASSWORD_AUTH" in text
+    assert "::add-mask::" in text
+    assert "python -m tools.smoke" in text
+
+
+def test_smoke_script_refuses_without_the_test_user(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "CLIENT_ID": "abc", "SMOKE_USERNAME": "smoke"}
+    result = subprocess.run(
+        ["bash", str(SMOKE_SH), "Fyntrix-Service-dev"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "SMOKE_PASSWORD is empty" in result.stderr
+    assert "docs/deploy.md" in result.stderr
