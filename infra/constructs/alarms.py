@@ -110,9 +110,13 @@ class ServiceAlarms(Construct):
         self.service_unhealthy.add_alarm_action(action)
         self.service_unhealthy.add_ok_action(action)
 
-        # Tokens (Refs), not plain names: CloudFormation creates the alarms before the service
-        # that names them, and the alarms refer to the service only by its configured name.
+        # The configured names, not Refs (a Ref couples the service to the alarm resource, the
+        # dependency-cycle risk CDK warns about); an explicit dependency still has
+        # CloudFormation create the alarms before the service that lists them. The alarms
+        # refer to the service only by its configured name, so there is no cycle.
+        rollback = d.deployment_alarms(self.specs)
         service.enable_deployment_alarms(
-            [self.alarms[s.key].alarm_name for s in d.deployment_alarms(self.specs)],
-            behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+            [s.name(config) for s in rollback], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
+        for spec in rollback:
+            service.node.add_dependency(self.alarms[spec.key])

@@ -271,14 +271,7 @@ def test_deployment_alarms_roll_a_bad_deploy_back_beside_the_circuit_breaker(
     s: Synth = request.getfixturevalue(stage)
     tpl = s.service_template
     rollback = ["target-5xx-rate", "target-p99-latency", "unhealthy-hosts"]
-    names = [
-        {
-            "Ref": logical_id(
-                tpl, "AWS::CloudWatch::Alarm", AlarmName=f"{s.config.alarm_name_prefix}-{k}"
-            )
-        }
-        for k in rollback
-    ]
+    names = [f"{s.config.alarm_name_prefix}-{k}" for k in rollback]
     tpl.has_resource_properties(
         "AWS::ECS::Service",
         {
@@ -291,6 +284,10 @@ def test_deployment_alarms_roll_a_bad_deploy_back_beside_the_circuit_breaker(
         },
     )
     assert [sp.key for sp in d.deployment_alarms(d.alarm_specs(s.config, waf=True))] == rollback
+    # CloudFormation creates those alarms before the service that lists them.
+    (service,) = tpl.find_resources("AWS::ECS::Service").values()
+    for name in names:
+        assert logical_id(tpl, "AWS::CloudWatch::Alarm", AlarmName=name) in service["DependsOn"]
 
 
 # ---------------------------------------------------------------- topic

@@ -119,6 +119,17 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     # THEN every check passes and the service answers MISS then HIT from the sidecar's Redis
     assert_all_checks_pass(run_dir, first.stdout)
     assert "created" in first.stdout
+    # AND the alarms, composite, topic, dashboard and Fyntrix-CI are in the emulator
+    names = {c["name"] for c in json.loads((run_dir / "verify.json").read_text())}
+    assert {
+        "alarms: every alarm and threshold",
+        "alarms: composite service-unhealthy",
+        "alarm topic: KMS-encrypted",
+        "dashboard: graphs with thresholds",
+        "ci: GitHub OIDC provider",
+        "ci: deploy role trust (branch, prod environment)",
+    } <= names
+    assert "Fyntrix-CI" in first.stdout
     assert "X-Cache: MISS, then HIT" in first.stdout
     assert "without a token -> 401" in first.stdout
     assert all(reg.running(n) for n in ("emulator", "redis", "service"))

@@ -13,6 +13,7 @@ What it does not: the emulator does not run containers, pull images or route tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import REGISTRY_STACK_NAME, ConfigError, StageConfig, load_stage
+from infra.config import (
+    CI_STACK_NAME,
+    REGISTRY_STACK_NAME,
+    ConfigError,
+    StageConfig,
+    load_stage,
+)
 from infra.task_design import ECS_REDIS_BIND
 from tools.rehearsal.processes import (
     ProcessRegistry,
@@ -44,6 +51,7 @@ EMULATOR, REDIS, SERVICE = "emulator", "redis", "service"
 # Dummy credentials: the emulator accepts any; they can never reach a real account because
 # every call goes to AWS_ENDPOINT_URL on loopback.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,6 +172,11 @@ class _EndpointSession:
 
 def up(opts: Options) -> int:
     timer = Timer()
+    # Fyntrix-CI needs a repository to trust; the rehearsal deploys it with a placeholder
+    # (`--set ci.github_repository=...` picks another).
+    opts = dataclasses.replace(
+        opts, overrides={"ci.github_repository": REHEARSAL_REPOSITORY, **opts.overrides}
+    )
     try:
         config = load_stage(opts.stage, image_tag=opts.image_tag, overrides=opts.overrides)
     except ConfigError as exc:
@@ -202,6 +215,8 @@ def up(opts: Options) -> int:
         t = timer.mark("bootstrap", t)
 
         cdk_out = opts.run_dir / "cdk.out"
+        emulator_log = opts.run_dir / f"{EMULATOR}.log"
+        log_mark = emulator_log.stat().st_size if emulator_log.exists() else 0
         try:
             output = _run_cli(
                 [
@@ -225,6 +240,7 @@ def up(opts: Options) -> int:
             raise RehearsalError(
                 f"{exc}\nfailing resources:\n{_stack_failures(session, config.service_stack_name)}"
             ) from exc
+        _emulator_errors(emulator_log, log_mark)
         if not reused:
             verb = "created"
         elif f"{config.service_stack_name} (no changes)" in output:
@@ -233,7 +249,8 @@ def up(opts: Options) -> int:
             verb = "updated"
         _say(
             "3/6 deploy",
-            f"cdk deploy --all: {REGISTRY_STACK_NAME}, {config.service_stack_name} {verb}",
+            f"cdk deploy --all: {REGISTRY_STACK_NAME}, {CI_STACK_NAME}, "
+            f"{config.service_stack_name} {verb}",
         )
         t = timer.mark("deploy", t)
 
@@ -264,6 +281,26 @@ def up(opts: Options) -> int:
     )
     _summary(opts, config, endpoint, first, second, total, timer)
     return 0
+
+
+def _emulator_errors(log: Path, since: int) -> None:
+    """Fail on an emulator crash during the deploy. An exception inside moto answers 500 to
+    one request, and the CDK CLI can still report success while every resource after the
+    failing one is missing (an unsupported `Fn::GetAtt` did exactly that)."""
+    if not log.exists():
+        return
+    with log.open("rb") as fh:
+        fh.seek(since)
+        text = fh.read().decode(errors="replace")
+    if "Traceback (most recent call last)" not in text:
+        return
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line and not line.startswith((" ", "127.0.0.1"))]
+    raise RehearsalError(
+        "the AWS emulator failed a request during the deploy, so resources may be missing "
+        f"even though the CLI succeeded:\n{chr(10).join(errors[-5:])}\n"
+        f"(full log: {log}; teach tools/rehearsal/emulator.py what moto mishandles)"
+    )
 
 
 def _preflight(opts: Options, reg: ProcessRegistry) -> None:

@@ -12,6 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+# The models registered below. moto finds CloudFormation models through
+# CloudFormationModel.__subclasses__(), which holds classes only weakly: a class defined inside
+# a fix function must be kept alive here, or a garbage collection unregisters it.
+_MODELS: list[type] = []
+
 
 def _kms_key_tags_from_cloudformation() -> None:
     """AWS::KMS::Key `Tags` use CloudFormation's Key/Value form; moto's CloudFormation handler
@@ -136,6 +141,265 @@ def _secrets_manager_secret_in_cloudformation() -> None:
                 recovery_window_in_days=None,
                 force_delete_without_recovery=True,
             )
+
+    _MODELS.append(EmulatedSecret)
+
+
+def _cloudwatch_alarms_in_cloudformation() -> None:
+    """moto's CloudFormation has no AWS::CloudWatch::Alarm or AWS::CloudWatch::CompositeAlarm:
+    both are skipped, and the first `Fn::GetAtt` on one (the composite's rule, the dashboard's
+    alarm widget) fails the whole stack with "references undefined resource". Register models
+    that store them through moto's own CloudWatch backend, which already keeps composite
+    alarms (PutCompositeAlarm is PutMetricAlarm with a rule there), so DescribeAlarms lists
+    both kinds."""
+    from moto.cloudwatch.models import (
+        Dimension,
+        Metric,
+        MetricDataQuery,
+        MetricStat,
+        cloudwatch_backends,
+    )
+    from moto.core.common_models import CloudFormationModel
+
+    def queries(metrics: list[Any]) -> list[MetricDataQuery] | None:
+        if not metrics:
+            return None
+        out = []
+        for m in metrics:
+            stat = m.get("MetricStat")
+            metric_stat = None
+            if stat:
+                metric = stat["Metric"]
+                dims = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+                metric_stat = MetricStat(
+                    Metric(metric["MetricName"], metric["Namespace"], dims),
+                    stat.get("Period"),
+                    stat.get("Stat"),
+                    stat.get("Unit"),
+                )
+            out.append(
+                MetricDataQuery(
+                    m["Id"],
+                    m.get("Label"),
+                    m.get("Period"),
+                    m.get("ReturnData"),
+                    m.get("Expression"),
+                    metric_stat,
+                )
+            )
+        return out
+
+    def put(props: Any, name: str, account_id: str, region_name: str) -> Any:
+        backend = cloudwatch_backends[account_id][region_name]
+        return backend.put_metric_alarm(
+            name=name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            metric_data_queries=queries(props.get("Metrics", [])),
+            comparison_operator=props.get("ComparisonOperator"),
+            evaluation_periods=props.get("EvaluationPeriods"),
+            datapoints_to_alarm=props.get("DatapointsToAlarm"),
+            period=props.get("Period"),
+            threshold=props.get("Threshold"),
+            statistic=props.get("Statistic"),
+            extended_statistic=props.get("ExtendedStatistic"),
+            description=props.get("AlarmDescription"),
+            dimensions=[
+                {"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])
+            ],
+            alarm_actions=props.get("AlarmActions", []),
+            ok_actions=props.get("OKActions", []),
+            insufficient_data_actions=props.get("InsufficientDataActions", []),
+            unit=props.get("Unit"),
+            actions_enabled=props.get("ActionsEnabled", True),
+            treat_missing_data=props.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=props.get("ThresholdMetricId"),
+            rule=props.get("AlarmRule"),
+            tags=props.get("Tags", []),
+        )
+
+    def model(cfn_type: str, name_key: str) -> None:
+        class EmulatedAlarm(CloudFormationModel):
+            __module__ = "moto.cloudwatch.models"
+
+            def __init__(self, name: str, arn: str) -> None:
+                self.name = name
+                self.arn = arn
+
+            @property
+            def physical_resource_id(self) -> str:
+                return self.name  # `Ref` of an alarm is its name
+
+            @staticmethod
+            def cloudformation_name_type() -> str:
+                return name_key
+
+            @staticmethod
+            def cloudformation_type() -> str:
+                return cfn_type
+
+            @classmethod
+            def has_cfn_attr(cls, attr: str) -> bool:
+                return attr == "Arn"
+
+            def get_cfn_attribute(self, attribute_name: str) -> str:
+                return self.arn
+
+            @classmethod
+            def create_from_cloudformation_json(
+                cls,
+                resource_name: str,
+                cloudformation_json: Any,
+                account_id: str,
+                region_name: str,
+                **kwargs: Any,
+            ) -> EmulatedAlarm:
+                props = cloudformation_json.get("Properties", {})
+                name = props.get(name_key, resource_name)
+                alarm = put(props, name, account_id, region_name)
+                return cls(name, alarm.alarm_arn)
+
+            @classmethod
+            def update_from_cloudformation_json(
+                cls,
+                original_resource: EmulatedAlarm,
+                new_resource_name: str,
+                cloudformation_json: Any,
+                account_id: str,
+                region_name: str,
+            ) -> EmulatedAlarm:
+                # PutMetricAlarm replaces an alarm of the same name, as an update does.
+                return cls.create_from_cloudformation_json(
+                    original_resource.name, cloudformation_json, account_id, region_name
+                )
+
+            @classmethod
+            def delete_from_cloudformation_json(
+                cls,
+                resource_name: str,
+                cloudformation_json: Any,
+                account_id: str,
+                region_name: str,
+            ) -> None:
+                props = cloudformation_json.get("Properties", {})
+                backend = cloudwatch_backends[account_id][region_name]
+                backend.delete_alarms([props.get(name_key, resource_name)])
+
+        EmulatedAlarm.__name__ = EmulatedAlarm.__qualname__ = cfn_type.split("::")[-1]
+        _MODELS.append(EmulatedAlarm)
+
+    model("AWS::CloudWatch::Alarm", "AlarmName")
+    model("AWS::CloudWatch::CompositeAlarm", "AlarmName")
+
+
+def _iam_oidc_provider_in_cloudformation() -> None:
+    """moto's CloudFormation has no AWS::IAM::OIDCProvider: it is skipped, its `Ref` (the
+    provider's ARN) resolves to nothing, and the deploy role's trust policy loses its
+    federated principal. Create it through moto's IAM backend, which keeps OIDC providers."""
+    from moto.core.common_models import CloudFormationModel
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    class EmulatedOidcProvider(CloudFormationModel):
+        __module__ = "moto.iam.models"
+
+        def __init__(self, arn: str) -> None:
+            self.arn = arn
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.arn  # `Ref` of an OIDC provider is its ARN
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::IAM::OIDCProvider"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.arn
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> EmulatedOidcProvider:
+            props = cloudformation_json.get("Properties", {})
+            backend = iam_backends[account_id][get_partition(region_name)]
+            provider = backend.create_open_id_connect_provider(
+                url=props["Url"],
+                thumbprint_list=props.get("ThumbprintList", []),
+                client_id_list=props.get("ClientIdList", []),
+                tags=props.get("Tags", []),
+            )
+            return cls(provider.arn)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: EmulatedOidcProvider,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> EmulatedOidcProvider:
+            return original_resource
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> None:
+            url = cloudformation_json.get("Properties", {}).get("Url", "")
+            host = url.removeprefix("https://")
+            partition = get_partition(region_name)
+            iam_backends[account_id][partition].delete_open_id_connect_provider(
+                f"arn:{partition}:iam::{account_id}:oidc-provider/{host}"
+            )
+
+    _MODELS.append(EmulatedOidcProvider)
+
+
+def _target_group_attributes() -> None:
+    """moto's target group has no `Fn::GetAtt` support at all: the alarms' `TargetGroupFullName`
+    dimension crashes the change set with AttributeError (a 500 the CLI does not report, so
+    every resource after it is silently missing). Answer the attributes CloudFormation
+    documents, derived from the ARN the way AWS forms them."""
+    from moto.elbv2.models import FakeTargetGroup
+
+    def get(self: FakeTargetGroup, attribute_name: str) -> Any:
+        if attribute_name == "TargetGroupFullName":
+            return self.arn.split(":", 5)[5]  # targetgroup/<name>/<id>
+        if attribute_name == "TargetGroupName":
+            return self.name
+        if attribute_name == "TargetGroupArn":
+            return self.arn
+        if attribute_name == "LoadBalancerArns":
+            return list(getattr(self, "load_balancer_arns", []))
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    FakeTargetGroup.get_cfn_attribute = get  # type: ignore[attr-defined]
+    FakeTargetGroup.has_cfn_attr = classmethod(  # type: ignore[method-assign,assignment]
+        lambda cls, attr: (
+            attr in ("TargetGroupFullName", "TargetGroupName", "TargetGroupArn", "LoadBalancerArns")
+        )
+    )
 
 
 def _change_set_outputs() -> None:
@@ -266,6 +530,9 @@ FIXES = (
     _ssm_parameter_previous_value,
     _kms_key_tags_from_cloudformation,
     _secrets_manager_secret_in_cloudformation,
+    _cloudwatch_alarms_in_cloudformation,
+    _iam_oidc_provider_in_cloudformation,
+    _target_group_attributes,
     _change_set_outputs,
 )
 

@@ -375,6 +375,12 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
         return str(out["LoadBalancerUrl"])
 
     rec.add("stack outputs", "api", outputs)
+
+    # Local import: that module builds on this one's helpers.
+    from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
+
+    verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl)
+    verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
     return rec.checks
 
 

@@ -1,0 +1,187 @@
+"""Rehearsal checks of the monitoring and the CI stack: alarms, composite alarm, topic,
+deployment alarms, dashboard, task-stop rule, GitHub OIDC provider and deploy role.
+
+Through the AWS APIs where the emulator keeps the setting (CloudWatch alarms and dashboards,
+SNS topic attributes, EventBridge rules, IAM roles and OIDC providers), from the synthesized
+template where it does not (topic policies, the ECS service's deployment configuration)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from infra import monitoring_design as d
+from infra.config import CI_STACK_NAME, StageConfig
+from tools.rehearsal.verify import _expect, _one, _Recorder, _resources
+
+
+def verify_monitoring(
+    rec: _Recorder, *, config: StageConfig, session: Any, service_tpl: dict[str, Any]
+) -> None:
+    cw = session.client("cloudwatch")
+    sns = session.client("sns")
+    specs = d.alarm_specs(config, waf=bool(list(_resources(service_tpl, "AWS::WAFv2::WebACL"))))
+    topic_arn = f"arn:aws:sns:{config.region}:{_account(session)}:{config.alarm_name_prefix}-alarms"
+
+    def alarms() -> str:
+        found = cw.describe_alarms(AlarmNamePrefix=f"{config.alarm_name_prefix}-")["MetricAlarms"]
+        by_name = {a["AlarmName"]: a for a in found}
+        _expect(
+            sorted(by_name) == sorted(s.name(config) for s in specs), f"alarms {sorted(by_name)}"
+        )
+        for spec in specs:
+            alarm = by_name[spec.name(config)]
+            _expect(
+                alarm["Threshold"] == spec.threshold, f"{spec.key} threshold {alarm['Threshold']}"
+            )
+            _expect(alarm.get("TreatMissingData") == spec.missing_data, f"{spec.key} missing data")
+            _expect(alarm.get("AlarmActions") == [topic_arn], f"{spec.key} actions")
+        return f"{len(specs)} alarms, thresholds from the config, all notify the topic"
+
+    rec.add("alarms: every alarm and threshold", "api", alarms)
+
+    def composite() -> str:
+        name = f"{config.alarm_name_prefix}-{d.COMPOSITE_KEY}"
+        (found,) = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])[
+            "CompositeAlarms"
+        ]
+        rule = found["AlarmRule"]
+        children = d.composite_children(specs)
+        for spec in children:
+            _expect(f':alarm:{spec.name(config)}"' in rule, f"{spec.key} not in the rule")
+        _expect(rule.count("ALARM(") == len(children), rule)
+        _expect(found.get("AlarmActions") == [topic_arn], "composite actions")
+        return f"{name} = any of {', '.join(s.key for s in children)}"
+
+    rec.add("alarms: composite service-unhealthy", "api", composite)
+
+    def topic() -> str:
+        attrs = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+        _expect(":key/" in attrs.get("KmsMasterKeyId", ""), "topic not KMS-encrypted")
+        key_id = attrs["KmsMasterKeyId"].rsplit("/", 1)[1]
+        return f"{topic_arn.rsplit(':', 1)[1]} encrypted with key {key_id[:8]}..."
+
+    rec.add("alarm topic: KMS-encrypted", "api", topic)
+
+    def topic_policy() -> str:
+        policy = _one(service_tpl, "AWS::SNS::TopicPolicy")
+        statements = policy["PolicyDocument"]["Statement"]
+        _expect(
+            any(
+                s["Effect"] == "Deny"
+                and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+                for s in statements
+            ),
+            "no TLS-only statement",
+        )
+        return "denies requests without TLS"
+
+    rec.add("alarm topic: TLS-only policy", "template", topic_policy)
+
+    def deployment_alarms() -> str:
+        dc = _one(service_tpl, "AWS::ECS::Service")["DeploymentConfiguration"]
+        expected = [s.name(config) for s in d.deployment_alarms(specs)]
+        _expect(
+            dc.get("Alarms") == {"AlarmNames": expected, "Enable": True, "Rollback": True},
+            f"deployment alarms {dc.get('Alarms')}",
+        )
+        return f"rollback on {', '.join(s.key for s in d.deployment_alarms(specs))}"
+
+    rec.add("service: deployment alarms roll back", "template", deployment_alarms)
+
+    def dashboard() -> str:
+        body = json.loads(cw.get_dashboard(DashboardName=config.dashboard_name)["DashboardBody"])
+        graphs = [w for w in body["widgets"] if w["type"] == "metric"]
+        notes = [
+            n for g in graphs for n in g["properties"].get("annotations", {}).get("horizontal", [])
+        ]
+        _expect(len(graphs) >= 10, f"{len(graphs)} graphs")
+        _expect(len(notes) >= 10, f"{len(notes)} threshold annotations")
+        return f"{config.dashboard_name}: {len(graphs)} graphs, {len(notes)} threshold lines"
+
+    rec.add("dashboard: graphs with thresholds", "api", dashboard)
+
+    def task_stops() -> str:
+        name = f"{config.alarm_name_prefix}-task-stops"
+        rule = session.client("events").describe_rule(Name=name)
+        pattern = json.loads(rule["EventPattern"])
+        _expect(pattern["detail"]["group"] == [f"service:{config.service_name}"], "group")
+        return f"{name} matches unexpected stops of {config.service_name}"
+
+    rec.add("task restarts: EventBridge rule", "api", task_stops)
+
+    def dashboard_url() -> str:
+        stack = session.client("cloudformation").describe_stacks(
+            StackName=config.service_stack_name
+        )["Stacks"][0]
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        _expect(out.get("DashboardUrl") == config.dashboard_url, f"{out.get('DashboardUrl')}")
+        return "DashboardUrl output = make dashboard-url"
+
+    rec.add("dashboard: console link output", "api", dashboard_url)
+
+
+def verify_ci(rec: _Recorder, *, config: StageConfig, session: Any, cdk_out: Path) -> None:
+    repository = config.ci.github_repository
+    if repository is None:
+        return
+    iam = session.client("iam")
+    cfn = session.client("cloudformation")
+
+    def stack() -> str:
+        status = cfn.describe_stacks(StackName=CI_STACK_NAME)["Stacks"][0]["StackStatus"]
+        _expect(status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), status)
+        return f"{CI_STACK_NAME} {status}"
+
+    rec.add("ci: stack deployed", "api", stack)
+
+    def provider() -> str:
+        arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+        (arn,) = [a for a in arns if a.endswith("/token.actions.githubusercontent.com")]
+        found = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        _expect(found["ClientIDList"] == ["sts.amazonaws.com"], f"audience {found['ClientIDList']}")
+        return f"{arn.split(':', 5)[5]}, audience sts.amazonaws.com"
+
+    rec.add("ci: GitHub OIDC provider", "api", provider)
+
+    def deploy_role() -> str:
+        resources = cfn.list_stack_resources(StackName=CI_STACK_NAME)["StackResourceSummaries"]
+        (name,) = [
+            r["PhysicalResourceId"]
+            for r in resources
+            if r["ResourceType"] == "AWS::IAM::Role" and "DeployRole" in r["LogicalResourceId"]
+        ]
+        trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+        if isinstance(trust, str):
+            trust = json.loads(trust)
+        (statement,) = trust["Statement"]
+        subjects = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        expected = [
+            f"repo:{repository}:ref:refs/heads/{config.ci.deploy_branch}",
+            f"repo:{repository}:environment:{config.ci.prod_environment}",
+        ]
+        _expect(subjects == expected, f"subjects {subjects}")
+        _expect(":oidc-provider/" in json.dumps(statement["Principal"]), "not the OIDC provider")
+        return f"trusts {', '.join(s.split(':', 2)[2] for s in subjects)} of {repository}"
+
+    rec.add("ci: deploy role trust (branch, prod environment)", "api", deploy_role)
+
+    def permissions() -> str:
+        tpl = json.loads((cdk_out / f"{CI_STACK_NAME}.template.json").read_text())
+        actions = sorted(
+            a
+            for _, p in _resources(tpl, "AWS::IAM::Policy")
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        )
+        _expect(all(a.startswith(("sts:", "ecr:")) for a in actions), f"actions {actions}")
+        _expect("ecr:PutImage" in actions, "cannot push")
+        return "assume the CDK bootstrap roles, push to the app repository; nothing else"
+
+    rec.add("ci: role permissions", "template", permissions)
+
+
+def _account(session: Any) -> str:
+    account: str = session.client("sts").get_caller_identity()["Account"]
+    return account
