@@ -118,5 +118,8 @@ class ServiceAlarms(Construct):
         service.enable_deployment_alarms(
             [s.name(config) for s in rollback], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
+        # On the CfnService alone: the service construct's children (autoscaling) need not wait.
+        cfn_service = service.node.default_child
+        assert cfn_service is not None
         for spec in rollback:
-            service.node.add_dependency(self.alarms[spec.key])
+            cfn_service.node.add_dependency(self.alarms[spec.key])

@@ -59,3 +59,9 @@ def test_normalise_removes_only_noise() -> None:
     assert normalise(tpl) == {
         "Resources": {"A": {"Properties": {"Key": "<asset-hash>.json", "Port": 6379}}}
     }
+
+
+def test_ci_stack_snapshot(snapshot_json: SnapshotAssertion) -> None:
+    from tests.infra.test_ci_stack import synth_ci
+
+    assert normalise(synth_ci().template.to_json()) == snapshot_json
