@@ -9,6 +9,7 @@ from aws_cdk import Validations
 
 from infra.nag_reasons import REASONS
 from tests.infra.conftest import Synth
+from tests.infra.test_ci_stack import CiSynth, synth_ci
 
 
 @pytest.mark.synth
@@ -23,7 +24,7 @@ def test_no_unacknowledged_findings(stage: str, request: pytest.FixtureRequest) 
         ]
 
 
-def acknowledgments(s: Synth) -> list[tuple[str, str, str]]:
+def acknowledgments(s: Synth | CiSynth) -> list[tuple[str, str, str]]:
     """(construct path, rule id, reason) for every cdk-nag acknowledgment in the app.
 
     CDK itself records a few CloudFormation-Validate acknowledgments; they are not ours.
@@ -57,7 +58,9 @@ def test_acknowledgments_sit_on_leaf_constructs_not_stacks(dev: Synth) -> None:
 
 def test_every_reason_is_used(dev: Synth, prod: Synth, with_tls: Synth) -> None:
     # A reason nobody uses is an exception nobody needs: delete it from infra/nag.py.
-    used = {reason for s in (dev, prod, with_tls) for _, _, reason in acknowledgments(s)}
+    # Fyntrix-CI exists only with a repository to trust: synthesize it too.
+    apps: tuple[Synth | CiSynth, ...] = (dev, prod, with_tls, synth_ci())
+    used = {reason for s in apps for _, _, reason in acknowledgments(s)}
     assert set(REASONS.values()) - used == set()
 
 
