@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from types import ModuleType
 
 import pytest
 
 from infra import monitoring_design as d
 
 
-def catalogue():  # type: ignore[no-untyped-def]
+def catalogue() -> ModuleType:
     if importlib.util.find_spec("service.emf_catalog") is None:
         pytest.skip("service/emf_catalog.py is not merged yet (EMF emitter, issue 13)")
     return importlib.import_module("service.emf_catalog")
