@@ -58,32 +58,46 @@ _STATUS_COLUMN: dict[bytes | None, int] = {b"HIT": 0, b"MISS": 1, b"BYPASS": 2}
 _NONE_COLUMN = 3
 
 
-class LatencyHistogram:
-    """Counts of latencies in fixed exponential buckets, plus exact count, sum, min and max."""
+def _bucket_of(ms: float) -> int:
+    index = int((math.log(ms) - _LOG_FLOOR) * _INV_LOG_GROWTH) if ms > _FLOOR_MS else 0
+    return index if index < _BUCKETS else _BUCKETS - 1
 
-    __slots__ = ("count", "counts", "max_ms", "min_ms", "sum_ms")
+
+# Bucket of every whole microsecond below 16.384 ms: most requests find their bucket with one
+# list index instead of a logarithm (which costs several times more than the rest of add()).
+_FAST_US = 16_384
+_FAST_BUCKET = [_bucket_of(us / 1000) for us in range(_FAST_US)]
+
+
+class LatencyHistogram:
+    """Counts of latencies in fixed exponential buckets, plus exact sum, min and max."""
+
+    __slots__ = ("counts", "max_ms", "min_ms", "sum_ms")
 
     def __init__(self) -> None:
         self.counts = [0] * _BUCKETS
-        self.count = 0
         self.sum_ms = 0.0
         self.min_ms = math.inf
         self.max_ms = 0.0
 
     def add(self, seconds: float) -> None:
         ms = seconds * 1000.0
-        self.count += 1
         self.sum_ms += ms
         if ms > self.max_ms:
             self.max_ms = ms
         if ms < self.min_ms:
             self.min_ms = ms
-        index = int((math.log(ms) - _LOG_FLOOR) * _INV_LOG_GROWTH) if ms > _FLOOR_MS else 0
-        self.counts[index if index < _BUCKETS else _BUCKETS - 1] += 1
+        us = int(ms * 1000.0)  # never negative: callers time with perf_counter (monotonic)
+        self.counts[_FAST_BUCKET[us] if us < _FAST_US else _bucket_of(ms)] += 1
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def to_emf(self) -> dict[str, Any] | None:
         """The EMF histogram value, at most MAX_HISTOGRAM_VALUES buckets; None when empty."""
-        if not self.count:
+        count = self.count
+        if not count:
             return None
         used = [(i, c) for i, c in enumerate(self.counts) if c]
         shift = 0
@@ -106,7 +120,7 @@ class LatencyHistogram:
             "Counts": counts,
             "Max": round(self.max_ms, 4),
             "Min": round(self.min_ms, 4),
-            "Count": self.count,
+            "Count": count,
             "Sum": round(self.sum_ms, 4),
         }
 
