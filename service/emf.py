@@ -197,18 +197,24 @@ class EmfPublisher:
         self._since = time.monotonic()
         self._last_flush_ms = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="emf-flush")
 
     async def stop(self) -> None:
         """Stop the timer, then flush what the last (partial) interval saw."""
+        # Asked, not cancelled: redis-py may turn a cancellation during INFO into a connection
+        # error, which would swallow it and leave the task asleep for a whole interval.
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task  # ends after its current step (an INFO read is bounded)
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            # A failed last flush must not stop the rest of the shutdown.
+            log.exception("EMF flush at stop failed")
 
     async def _run(self) -> None:
         # Baseline for the eviction delta: evictions before this process started are not ours.
@@ -216,9 +222,11 @@ class EmfPublisher:
         if redis is not None:
             self._prev.evicted = redis[2]
         deadline = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             deadline += self._interval_s
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), deadline - time.monotonic())
+                return
             try:
                 await self.flush()
             except Exception:

@@ -7,6 +7,7 @@ compares the figures with what the test did.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
@@ -20,10 +21,11 @@ import psycopg
 import pytest
 
 from service import emf_catalog as cat
+from service.app import create_app
 from service.emf import MAX_HISTOGRAM_VALUES, EmfRecorder, LatencyHistogram
 from testkit import emf
 from testkit.servers import RedisServer
-from testkit.service import ServiceProcess
+from testkit.service import ServiceProcess, service_settings
 
 MAXMEMORY_BYTES = 2 * 1024 * 1024
 FLUSH_S = "0.3"
@@ -150,6 +152,25 @@ def test_schema_rejects_what_the_specification_forbids() -> None:
     for bad in bad_records:
         with pytest.raises((AssertionError, emf.jsonschema.ValidationError)):
             emf.validate_record(bad)
+
+
+async def test_stop_right_after_start_flushes_and_returns(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GIVEN an app stopped while its first Redis INFO is still in flight (60 s interval)
+    THEN the stop neither waits for the interval nor skips the final flush."""
+    app = create_app(service_settings(redis_server, sqlite_path=tmp_path / "db.sqlite3"))
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    for _ in range(6):  # let the flush task get inside its first INFO (connecting to Redis)
+        await asyncio.sleep(0)
+    stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+    # Waited on, never cancelled (a swallowed cancellation is the bug): a hang, not a speed limit.
+    done, _ = await asyncio.wait([stopping], timeout=10)
+    assert done, "the stop waited for the 60 s interval"
+    records = emf.records_from(capsys.readouterr().out)
+    emf.validate_all(records)
+    assert [r[cat.PROP_RECORD] for r in records] == ["service"]
 
 
 # ------------------------------------------------------------------------- the real service
