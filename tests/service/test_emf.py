@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 import psycopg
 import pytest
 
@@ -127,7 +128,7 @@ def test_recorder_counts_by_route_and_cache_status() -> None:
 
 def test_schema_rejects_what_the_specification_forbids() -> None:
     """The checker can fail: a missing dimension member, a string metric, 101 values."""
-    good = {
+    good: dict[str, Any] = {
         "_aws": {
             "Timestamp": 1,
             "CloudWatchMetrics": [
@@ -150,7 +151,7 @@ def test_schema_rejects_what_the_specification_forbids() -> None:
     unit = {**good["_aws"]["CloudWatchMetrics"][0], "Metrics": [{"Name": "M", "Unit": "ms"}]}
     bad_records.append({**good, "_aws": {"Timestamp": 1, "CloudWatchMetrics": [unit]}})
     for bad in bad_records:
-        with pytest.raises((AssertionError, emf.jsonschema.ValidationError)):
+        with pytest.raises((AssertionError, jsonschema.ValidationError)):
             emf.validate_record(bad)
 
 
