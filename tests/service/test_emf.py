@@ -25,6 +25,7 @@ from service import emf_catalog as cat
 from service.app import create_app
 from service.emf import MAX_HISTOGRAM_VALUES, EmfRecorder, LatencyHistogram
 from testkit import emf
+from testkit.auth import default_issuer
 from testkit.servers import RedisServer
 from testkit.service import ServiceProcess, service_settings
 
@@ -32,6 +33,12 @@ MAXMEMORY_BYTES = 2 * 1024 * 1024
 FLUSH_S = "0.3"
 
 Factory = Callable[..., ServiceProcess]
+
+
+def admin_headers() -> dict[str, str]:
+    """An admin token of the issuer the test services trust (it may read every user)."""
+    issuer = default_issuer()
+    return issuer.bearer(issuer.token(sub="test-admin", admin=True))
 
 
 def redis_env(redis: RedisServer, tmp_path: Path, **env: str) -> dict[str, str]:
@@ -188,7 +195,7 @@ def drive(base_url: str) -> Counter[tuple[str, str]]:
         + [("GET", "/no/such/path", cat.UNMATCHED_ROUTE)] * 3
         + [("PUT", "/api/portfolio/1/holdings/AAPL", "/api/portfolio/{user_id}/holdings/{symbol}")]
     )
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+    with httpx.Client(base_url=base_url, timeout=10, headers=admin_headers()) as client:
         for method, path, route in calls:
             body = {"quantity": 3, "cost_basis": 100.0} if method == "PUT" else None
             response = client.request(method, path, json=body)
@@ -291,7 +298,7 @@ def test_breaker_state_changes_are_published(
     open, and no memory share while Redis could not answer."""
     # No L1: every read goes to Redis, so its death shows at once.
     service = service_process_factory(redis_env(redis_server, tmp_path, CACHE_L1_MAX_ENTRIES="0"))
-    with httpx.Client(base_url=service.base_url, timeout=10) as client:
+    with httpx.Client(base_url=service.base_url, timeout=10, headers=admin_headers()) as client:
         assert client.get("/api/portfolio/1").status_code == 200
         redis_server.kill()
         statuses = Counter(client.get("/api/portfolio/1").headers["x-cache"] for _ in range(20))
@@ -343,7 +350,8 @@ def test_emf_can_be_switched_off(
 ) -> None:
     env = redis_env(redis_server, tmp_path, METRICS_EMF_ENABLED="false")
     service = service_process_factory(env)
-    assert httpx.get(f"{service.base_url}/api/portfolio/1", timeout=5).status_code == 200
+    url = f"{service.base_url}/api/portfolio/1"
+    assert httpx.get(url, headers=admin_headers(), timeout=5).status_code == 200
     time.sleep(float(FLUSH_S) * 3)
     assert service.terminate() == 0
     assert emf.records_from(service.log_path.read_text()) == []
