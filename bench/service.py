@@ -405,7 +405,7 @@ def main() -> int:
             ),
         ]
         for label, value, goal, ok in checks:
-            print(f"{label:<16} {value:8.5f}  goal {goal:<7} {'PASS' if ok else 'MISS'}")
+            print(f"{label:<16} {value:10.4g}  goal {goal:<7} {'PASS' if ok else 'MISS'}")
         if b.x_cache != "HIT" or n.x_cache != "HIT" or c.x_cache != "BYPASS":
             print(f"unexpected X-Cache: (n) {n.x_cache}, (b) {b.x_cache}, (c) {c.x_cache}")
             return 1
