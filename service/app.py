@@ -21,6 +21,7 @@ from starlette.routing import Match
 from service.api import Services, api, mount_bench_routes, router
 from service.auth.guard import AuthMiddleware, Authorizer
 from service.cache import Cache
+from service.emf import EmfPublisher, EmfRecorder
 from service.fastpath import CachedReadFastPath
 from service.invalidation import InvalidationListener
 from service.limits import BodyLimitMiddleware
@@ -44,6 +45,7 @@ _INT64 = 2**63
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     metrics = Metrics()
+    emf = EmfRecorder() if settings.metrics_emf_enabled else None
     instance_id = uuid.uuid4().hex[:12]
 
     @asynccontextmanager
@@ -65,6 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 await listener.start(wait_s=_LISTENER_START_WAIT_S)
                 started.push_async_callback(listener.stop)
+            if emf is not None:
+                # Stopped first (started last): its final flush still reads Redis.
+                publisher = EmfPublisher(settings, emf, cache, listener, instance_id)
+                await publisher.start()
+                started.push_async_callback(publisher.stop)
             authorizer = Authorizer.from_settings(settings, source)
             # Keys before the first request (bounded by AUTH_JWKS_TIMEOUT_MS; a failure is only
             # logged: requests then get 503 until the JWKS endpoint answers).
@@ -101,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CachedReadFastPath, state=app.state)
     app.add_middleware(AuthMiddleware, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, emf=emf)
     app.include_router(api)
     app.include_router(router)
     if settings.bench_endpoints:

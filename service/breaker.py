@@ -39,6 +39,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self.trips = 0  # how many times the breaker opened, for metrics and tests
+        self.closes = 0  # how many times it closed again after a successful probe
 
     @property
     def state(self) -> BreakerState:
@@ -88,6 +89,7 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN:
             self._state = BreakerState.CLOSED
             self._failures = 0
+            self.closes += 1
 
     def probe_failed(self) -> None:
         if self._state is BreakerState.HALF_OPEN:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.cache import CacheStatus
+    from service.emf import EmfRecorder
 
 
 # Request latency buckets in seconds: sub-millisecond cache hits up to multi-second stalls.
@@ -105,11 +106,15 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware timing every HTTP request by route template (not raw path)."""
+    """Pure ASGI middleware timing every HTTP request by route template (not raw path).
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    With an EMF recorder it also counts each request by route and X-Cache status (service/emf.py).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, emf: EmfRecorder | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.emf = emf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,11 +122,15 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        x_cache: bytes | None = None
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, x_cache
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-cache":
+                        x_cache = value
             await send(message)
 
         try:
@@ -130,6 +139,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             # Unmatched paths share one label so random URLs cannot blow up the series count.
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(
-                scope["method"], template, status, time.perf_counter() - start
-            )
+            seconds = time.perf_counter() - start
+            self.metrics.observe_request(scope["method"], template, status, seconds)
+            if self.emf is not None:
+                self.emf.record(template, x_cache, seconds)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.emf_catalog import DEFAULT_NAMESPACE as DEFAULT_METRICS_NAMESPACE
+
 Stage = Literal["local", "dev", "prod"]
 DEPLOYED_STAGES: tuple[Stage, ...] = ("dev", "prod")
 # The issuer and app client of tokens minted by `python -m service.ops token` (local stage only).
@@ -50,6 +52,9 @@ _EMPTY_MEANS_UNSET = (
     "redis_expected_maxmemory_bytes",
     "redis_expected_maxmemory_policy",
 )
+
+# CloudWatch's namespace characters (PutMetricData); EMF uses the same namespaces.
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9.\-_/#: ]+")
 
 
 def _default_sqlite_path() -> str:
@@ -158,6 +163,15 @@ class Settings(BaseSettings):
     # Local stage only: the dev signing key (created on first use, mode 0600).
     auth_dev_key_path: str = Field(default_factory=_default_dev_key_path, min_length=1)
 
+    # CloudWatch embedded metric format records on stdout (service/emf.py), aggregated in the
+    # process and flushed every interval; names in service/emf_catalog.py.
+    metrics_emf_enabled: bool = True
+    metrics_flush_interval_s: float = Field(default=60.0, ge=0.05, le=3600)
+    metrics_namespace: str = Field(default=DEFAULT_METRICS_NAMESPACE, min_length=1, max_length=255)
+    # Dimension values: the stage (dev, prod, ...) and the service's name.
+    metrics_stage: str = Field(default="local", min_length=1, max_length=255)
+    metrics_service: str = Field(default="fyntrix-service", min_length=1, max_length=255)
+
     # Mounts GET /bench/baseline/{user_id} for the load benchmark only.
     bench_endpoints: bool = False
 
@@ -264,6 +278,23 @@ class Settings(BaseSettings):
             if not url.startswith(("postgresql://", "postgres://")):
                 # The value may hold a password: name the rule, never echo the value.
                 raise ValueError("must be a postgresql:// or postgres:// URL")
+        return value
+
+    @field_validator("metrics_namespace")
+    @classmethod
+    def _cloudwatch_namespace(cls, value: str) -> str:
+        if not _NAMESPACE_RE.fullmatch(value) or value.startswith((":", "AWS/")):
+            raise ValueError(
+                "must be a CloudWatch namespace: letters, digits and . - _ / # : or space, "
+                "not starting with ':' or 'AWS/' (e.g. Fyntrix/Service)"
+            )
+        return value
+
+    @field_validator("metrics_stage", "metrics_service")
+    @classmethod
+    def _dimension_value(cls, value: str) -> str:
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("must be printable text without leading or trailing spaces")
         return value
 
     @property

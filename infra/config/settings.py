@@ -41,6 +41,7 @@ from infra.config.spec import (
     setting,
     settings_class,
 )
+from service.emf_catalog import DEFAULT_NAMESPACE as METRICS_NAMESPACE
 
 # Rules shared by several settings.
 _TCP_PORT: Final = between(1, 65535, "{value} is not a TCP port", "choose a port from {lo} to {hi}")
@@ -572,6 +573,10 @@ class StageConfig:
             # What the live Redis must look like; `python -m service.ops doctor` compares.
             "REDIS_EXPECTED_MAXMEMORY_BYTES": str(self.redis.maxmemory_bytes),
             "REDIS_EXPECTED_MAXMEMORY_POLICY": self.redis.maxmemory_policy,
+            # EMF metrics (service/emf.py): the alarms and dashboard read these same names.
+            "METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "METRICS_STAGE": self.stage,
+            "METRICS_SERVICE": self.service_name,
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)

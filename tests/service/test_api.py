@@ -347,10 +347,12 @@ async def test_405_lists_every_method_of_the_resource(
 async def test_cache_stats_under_memory_pressure(
     redis_server_factory: Callable[..., RedisServer], make_app: AppFactory
 ) -> None:
-    """GIVEN the app's Redis limited to 1 MB (allkeys-lru)
+    """GIVEN the app's Redis limited to 2 MB (allkeys-lru)
     WHEN 3 MB of cache entries are written, then every endpoint is read
     THEN no write fails, /cache/stats reports evictions and memory near the limit, no 5xx."""
-    redis = redis_server_factory(maxmemory="1mb", maxmemory_policy="allkeys-lru")
+    # 2 MB, not 1: an empty Redis 7 with a few clients already uses about 1 MB, which left no
+    # key to evict (every SET refused with OOM) once one more connection was open.
+    redis = redis_server_factory(maxmemory="2mb", maxmemory_policy="allkeys-lru")
     app = await make_app(redis)
     cache = app.services.cache
     blob = {"pad": "x" * 10_000}
@@ -360,6 +362,6 @@ async def test_cache_stats_under_memory_pressure(
         assert (await app.client.get(path)).status_code == 200
     stats = (await app.client.get("/cache/stats")).json()
     assert stats["redis"]["evicted_keys"] > 0
-    assert stats["redis"]["maxmemory_bytes"] == 1024 * 1024
+    assert stats["redis"]["maxmemory_bytes"] == 2 * 1024 * 1024
     assert stats["redis"]["used_memory_ratio"] < 1.5
     assert stats["redis_errors"] == 0

@@ -51,6 +51,11 @@ DEFAULTS = {
     "AUTH_JWKS_TIMEOUT_MS": 2000,
     "AUTH_JWKS_MIN_REFRESH_S": 30,
     "AUTH_IDENTITY_CACHE_TTL_S": 30,
+    "METRICS_EMF_ENABLED": True,
+    "METRICS_FLUSH_INTERVAL_S": 60.0,
+    "METRICS_NAMESPACE": "Fyntrix/Service",
+    "METRICS_STAGE": "local",
+    "METRICS_SERVICE": "fyntrix-service",
     "BENCH_ENDPOINTS": False,
 }
 
@@ -139,6 +144,12 @@ def test_secrets_never_show_in_repr(clean_env: pytest.MonkeyPatch) -> None:
         ("LOG_LEVEL", "chatty"),
         ("SEED_DEMO_DATA", "maybe"),
         ("DATABASE_URL", "mysql://root@db/fyntrix"),
+        ("METRICS_FLUSH_INTERVAL_S", "0"),
+        ("METRICS_NAMESPACE", "AWS/ECS"),
+        ("METRICS_NAMESPACE", "Fyntrix|Service"),
+        ("METRICS_NAMESPACE", ":Fyntrix"),
+        ("METRICS_STAGE", ""),
+        ("METRICS_SERVICE", " padded "),
     ],
 )
 def test_invalid_values_name_the_variable(
