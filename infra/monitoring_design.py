@@ -4,10 +4,9 @@
 each `key` lives there) and `generators/docs.py` renders the same specs as the alarm table of
 docs/reference/alarms.md, so the documentation cannot drift from the template.
 
-The service's own figures come from its CloudWatch embedded metric format records (the
-service's EMF emitter): the names below restate the service's metric catalogue because that
-module is not on main yet; tests/infra/test_monitoring_parity.py pins the two together once it
-is.
+The service's own figures come from its CloudWatch embedded metric format records; their names
+are read from the service's metric catalogue (service/emf_catalog.py, standard library only), so
+the alarms and the emitter cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,19 +16,20 @@ from typing import Final, Literal
 
 from infra.config import StageConfig
 from infra.task_design import APP_CONTAINER, REDIS_CONTAINER
+from service import emf_catalog as emf
 
-# ---- the service's EMF metrics (namespace, dimensions, names)
-EMF_NAMESPACE: Final = "Fyntrix/Service"
-EMF_DIM_STAGE: Final = "Stage"
-EMF_DIM_SERVICE: Final = "Service"
-EMF_CACHE_HITS: Final = "CacheHits"
-EMF_CACHE_MISSES: Final = "CacheMisses"
-EMF_CACHE_BYPASSES: Final = "CacheBypasses"
-EMF_CACHED_READ_LATENCY: Final = "CachedReadLatency"
-EMF_UNCACHED_READ_LATENCY: Final = "UncachedReadLatency"
-EMF_REDIS_MEMORY_USED_PERCENT: Final = "RedisMemoryUsedPercent"
-EMF_REDIS_EVICTED_KEYS: Final = "RedisEvictedKeys"
-EMF_BREAKER_OPEN: Final = "BreakerOpen"
+# ---- the service's EMF metrics (namespace, dimensions, names): from the emitter's catalogue
+EMF_NAMESPACE: Final = emf.DEFAULT_NAMESPACE
+EMF_DIM_STAGE: Final = emf.DIM_STAGE
+EMF_DIM_SERVICE: Final = emf.DIM_SERVICE
+EMF_CACHE_HITS: Final = emf.CACHE_HITS.name
+EMF_CACHE_MISSES: Final = emf.CACHE_MISSES.name
+EMF_CACHE_BYPASSES: Final = emf.CACHE_BYPASSES.name
+EMF_CACHED_READ_LATENCY: Final = emf.CACHED_READ_LATENCY.name
+EMF_UNCACHED_READ_LATENCY: Final = emf.UNCACHED_READ_LATENCY.name
+EMF_REDIS_MEMORY_USED_PERCENT: Final = emf.REDIS_MEMORY_USED_PERCENT.name
+EMF_REDIS_EVICTED_KEYS: Final = emf.REDIS_EVICTED_KEYS.name
+EMF_BREAKER_OPEN: Final = emf.BREAKER_OPEN.name
 
 # Container Insights (enhanced observability) and the load balancer's namespaces.
 CONTAINER_INSIGHTS_NAMESPACE: Final = "ECS/ContainerInsights"
