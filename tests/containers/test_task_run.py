@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from docker.models.containers import Container
+from docker.types import Mount
 
+from infra.task_design import EXEC_AGENT_PATHS
+from testkit.containers import Containers
 from testkit.servers import free_port
 from tests.containers.conftest import empty_secret
 from tools.containers.engine import Engine
@@ -133,6 +136,55 @@ def test_ecs_agent_labels(running: RunningTask, task_definition: dict[str, Any])
         assert labels["com.amazonaws.ecs.task-definition-version"] == "1"
         assert labels["com.amazonaws.ecs.task-arn"].endswith(running.spec.task_id)
         assert labels[TASK_LABEL] == running.spec.task_id
+
+
+# Who writes each kind of path: the container's own user, or the ECS Exec agent (root).
+_EXEC_AGENT = {path for _, path in EXEC_AGENT_PATHS}
+_PROBE = "import pathlib, sys; pathlib.Path(sys.argv[1], 'probe').write_text('ok')"
+
+
+def test_every_writable_path_is_writable_by_its_writer_on_fargate_mounts(
+    running: RunningTask, task_definition: dict[str, Any]
+) -> None:
+    """Task volumes are mounted as Fargate mounts them (root-owned 0755 unless the image
+    declares a VOLUME). The app writes /tmp as uid 10001, redis writes /data as its user, the
+    ECS Exec agent (root) writes its paths."""
+    for cdef in task_definition["containerDefinitions"]:
+        container = running.containers[cdef["name"]]
+        for mp in cdef["mountPoints"]:
+            path = mp["containerPath"]
+            if cdef["name"] == "app":
+                user = "0" if path in _EXEC_AGENT else cdef["user"]
+                code, out = container.exec_run(["python", "-c", _PROBE, path], user=user)
+            elif path in _EXEC_AGENT:
+                code, out = container.exec_run(["touch", f"{path}/probe"], user="0")
+            else:
+                # Redis itself (as its own user) saves a snapshot into its working dir /data.
+                assert path == "/data"
+                code, out = container.exec_run(["redis-cli", "SAVE"])
+                assert out.decode().strip() == "OK", out
+            assert code == 0, (cdef["name"], path, out.decode())
+
+
+def test_without_a_volume_declaration_fargate_mounts_are_not_writable(
+    containers: Containers, container_images: dict[str, Built], tmp_path: Path
+) -> None:
+    """The defect the VOLUME declarations fix: a root-owned 0755 bind mount (what Fargate
+    mounts on a path the image does not declare) is not writable by uid 10001."""
+    mount_dir = tmp_path / "tmp-volume"
+    mount_dir.mkdir()
+    mount_dir.chmod(0o755)
+    container = containers.run(
+        container_images["app"].tag,
+        entrypoint=["python", "-c", _PROBE, "/scratch"],
+        command=[],
+        user="10001:10001",
+        read_only=True,
+        mounts=[Mount(target="/scratch", source=str(mount_dir), type="bind")],
+    )
+    result = container.wait(timeout=60)
+    assert result["StatusCode"] != 0
+    assert b"Permission denied" in container.logs()
 
 
 def test_sigterm_stops_both_within_their_stop_timeouts_with_exit_0(
