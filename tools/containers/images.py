@@ -9,6 +9,7 @@ packages replaces it (tools/containers/standins.py) and the output says so.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -145,8 +146,14 @@ def build_images(
     specs: tuple[ImageSpec, ...] = SPECS,
 ) -> list[Built]:
     """Resolve every base (stand-ins in parallel: debootstrap waits on the network), then build."""
+    lock = threading.Lock()
+
+    def say_whole(message: str) -> None:
+        with lock:  # one line at a time from the resolving threads
+            say(message)
+
     with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-        bases = list(pool.map(lambda s: resolve_base(client, s, environ, say), specs))
+        bases = list(pool.map(lambda s: resolve_base(client, s, environ, say_whole), specs))
     built = []
     for spec, (base, kind) in zip(specs, bases, strict=True):
         result = build_one(client, spec, base, kind)

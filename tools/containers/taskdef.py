@@ -77,7 +77,12 @@ def from_emulator(session: Any, stack_name: str, cdk_out: Path, region: str) -> 
     template = json.loads((cdk_out / f"{stack_name}.template.json").read_text())
     cfn = session.client("cloudformation")
     resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources}
+    # moto lists the resources it skipped without ids: nothing to resolve there.
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in resources
+        if "LogicalResourceId" in r
+    }
     account = session.client("sts").get_caller_identity()["Account"]
     pseudo = {
         "AWS::AccountId": account,

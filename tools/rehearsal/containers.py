@@ -72,7 +72,18 @@ def _secret_reader(session: Any) -> Any:
     return value
 
 
-def start(
+def start(**kwargs: Any) -> tuple[str, str, dict[str, float]]:
+    """`_start`, with every unexpected failure turned into one line (the caller then stops
+    what this run started: nothing is left running)."""
+    try:
+        return _start(**kwargs)
+    except RehearsalError:
+        raise
+    except Exception as exc:
+        raise RehearsalError(f"running the task failed: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _start(
     *,
     config: StageConfig,
     session: Any,
