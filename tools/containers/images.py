@@ -9,6 +9,7 @@ packages replaces it (tools/containers/standins.py) and the output says so.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -116,16 +117,18 @@ def build_one(client: docker.DockerClient, spec: ImageSpec, base: str, kind: str
     )
     for chunk in stream:
         if "error" in chunk:
-            detail = " | ".join(line.strip() for line in last[-3:] if line.strip())
+            detail = " | ".join(last[-3:])
             raise BuildError(
                 f"building {spec.tag} from service/{spec.dockerfile} failed: "
-                f"{chunk['error'].strip()} (last output: {detail}); fix that step and rerun "
+                f"{_one_line(chunk['error'])} (last output: {detail}); fix that step and rerun "
                 "`make images`"
             )
-        text = chunk.get("stream")
-        if text:
-            last.append(text)
-            del last[:-20]
+        for line in str(chunk.get("stream", "")).splitlines():
+            line = _one_line(line)
+            # The builder's own bookkeeping says nothing about why a step failed.
+            if line and not line.startswith(("--->", "Removing intermediate", "Running in")):
+                last.append(line)
+        del last[:-20]
     took = time.monotonic() - started
     image = client.images.get(spec.tag)
     return Built(
@@ -136,6 +139,11 @@ def build_one(client: docker.DockerClient, spec: ImageSpec, base: str, kind: str
         size_bytes=int(image.attrs["Size"]),
         image_id=str(image.id),
     )
+
+
+def _one_line(text: str) -> str:
+    no_colour = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return " ".join(no_colour.split())
 
 
 def build_images(
