@@ -64,7 +64,8 @@ def targets_page(configs: TargetConfigs) -> str:
                 "what the generator writes; `python -m generators --check` prints the diff."
             ),
             "\n| file | stage | for |\n| --- | --- | --- |\n",
-            f"| `docker-compose.yml` | {dev.stage} | local run with `docker compose` |\n",
+            f"| `docker-compose.yml` | {dev.stage} | local run (docker-compose 1.29 or v2) |\n",
+            f"| `docker-compose.postgres.yml` | {dev.stage} | adds Postgres to the local run |\n",
             f"| `.env.example` | {dev.stage} | template of the `.env` that compose reads |\n",
             f"| `render.yaml` | {rnd.stage} | Render Blueprint (Render reads it from the root) |\n",
             f"| `{render_blueprint.REDIS_CONF_PATH}` | {rnd.stage} | Redis of the Render private "

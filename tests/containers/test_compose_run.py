@@ -114,7 +114,15 @@ def test_up_serves_miss_then_hit_and_down_leaves_nothing(
     }
     base = f"http://127.0.0.1:{compose.app_port}"
     wait_http(f"{base}/health")
-    statuses = [httpx.get(f"{base}/api/portfolio/1", timeout=10).headers["x-cache"] for _ in "ab"]
+    assert httpx.get(f"{base}/api/portfolio/1", timeout=10).status_code == 401
+    # The guide's way to a local token: mint it in the app container.
+    token = compose("exec", "-T", "app", "python", "-m", "service.ops", "token", "--user", "1")
+    assert token.returncode == 0, token.stderr
+    auth = {"Authorization": f"Bearer {token.stdout.strip()}"}
+    statuses = [
+        httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10).headers["x-cache"]
+        for _ in "ab"
+    ]
     assert statuses == ["MISS", "HIT"]
     ping = compose("exec", "-T", "redis", "redis-cli", "ping")
     assert (ping.returncode, ping.stdout.strip()) == (0, "PONG"), ping.stderr

@@ -17,6 +17,7 @@ from testkit.containers import Containers, wait_healthy, wait_http
 from testkit.servers import free_port
 from tools.containers.engine import Engine
 from tools.containers.images import Built
+from tools.containers.task import LOCAL_AUTH_ENV, mint_token
 
 pytestmark = pytest.mark.containers
 _NO_INSTALLER = (
@@ -56,7 +57,8 @@ def test_app_runs_read_only_with_no_shell_at_all(
         read_only=True,
         user="10001:10001",
         tmpfs={"/tmp": "size=64m"},
-        environment={"REDIS_HOST": "127.0.0.1"},  # no Redis: the app runs without it
+        # No Redis: the app runs without it.
+        environment={"REDIS_HOST": "127.0.0.1", **LOCAL_AUTH_ENV},
         ports={"8000/tcp": ("127.0.0.1", port)},
         mounts=[Mount(target=s, source=str(empty), type="bind", read_only=True) for s in shells],
     )
@@ -65,7 +67,8 @@ def test_app_runs_read_only_with_no_shell_at_all(
     took = wait_healthy(app)  # the image's own exec-form HEALTHCHECK
     print(f"app healthy without a shell after {took:.1f} s", file=sys.stderr)
     wait_http(f"http://127.0.0.1:{port}/health")
-    response = httpx.get(f"http://127.0.0.1:{port}/api/portfolio/1", timeout=10)
+    auth = {"Authorization": f"Bearer {mint_token(app)}"}  # exec form: no shell either
+    response = httpx.get(f"http://127.0.0.1:{port}/api/portfolio/1", headers=auth, timeout=10)
     assert (response.status_code, response.headers["x-cache"]) == (200, "BYPASS")
 
 

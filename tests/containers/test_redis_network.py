@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from testkit.containers import Containers, wait_healthy, wait_http
 from testkit.servers import free_port
 from tools.containers.images import Built
+from tools.containers.task import LOCAL_AUTH_ENV, mint_token
 
 pytestmark = pytest.mark.containers
 REDIS_NAME = "fyntrix-redis"  # render.yaml's private service name
@@ -41,7 +42,7 @@ def render_pair(
     port = free_port()
     app = containers.run(
         images["app"].tag,
-        environment={"REDIS_HOST": REDIS_NAME, "REDIS_PORT": "6379", **app_env},
+        environment={"REDIS_HOST": REDIS_NAME, "REDIS_PORT": "6379", **LOCAL_AUTH_ENV, **app_env},
         network=network.name,
         ports={"8000/tcp": ("127.0.0.1", port)},
         read_only=True,
@@ -59,9 +60,13 @@ def ready(base: str) -> dict[str, Any]:
 def test_app_reaches_redis_by_service_name_on_a_redis_with_upstream_defaults(
     containers: Containers, container_images: dict[str, Built]
 ) -> None:
-    redis_c, _, base = render_pair(containers, container_images, [])
+    redis_c, app, base = render_pair(containers, container_images, [])
     wait_healthy(redis_c)  # the image's own check: redis-cli ping | grep -q PONG
-    statuses = [httpx.get(f"{base}/api/portfolio/1", timeout=10).headers["x-cache"] for _ in "ab"]
+    auth = {"Authorization": f"Bearer {mint_token(app)}"}
+    statuses = [
+        httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10).headers["x-cache"]
+        for _ in "ab"
+    ]
     assert statuses == ["MISS", "HIT"]
     assert ready(base)["cache"] == "ok"
     # The generated config says it explicitly: it never relies on a compiled-in default.
@@ -74,7 +79,8 @@ def test_protected_mode_denied_is_named_by_ready_and_explained_by_the_doctor(
 ) -> None:
     # What a Redis running the upstream default (no explicit protected-mode) does to the app.
     _, app, base = render_pair(containers, container_images, ["--protected-mode", "yes"])
-    response = httpx.get(f"{base}/api/portfolio/1", timeout=10)
+    auth = {"Authorization": f"Bearer {mint_token(app)}"}
+    response = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10)
     assert (response.status_code, response.headers["x-cache"]) == (200, "BYPASS")
     body = ready(base)
     assert body["cache"] == "degraded"
@@ -92,8 +98,9 @@ def test_protected_mode_denied_is_named_by_ready_and_explained_by_the_doctor(
 def test_noauth_is_named_by_ready(
     containers: Containers, container_images: dict[str, Built]
 ) -> None:
-    _, _, base = render_pair(containers, container_images, ["--requirepass", "s3cret-pass"])
-    httpx.get(f"{base}/api/portfolio/1", timeout=10)
+    _, app, base = render_pair(containers, container_images, ["--requirepass", "s3cret-pass"])
+    auth = {"Authorization": f"Bearer {mint_token(app)}"}
+    httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10)
     body = ready(base)
     assert body["cache"] == "degraded"
     assert body["cache_reason"].startswith("NOAUTH: ")

@@ -26,11 +26,13 @@ from tests.containers.conftest import empty_secret
 from tools.containers.engine import Engine
 from tools.containers.images import Built
 from tools.containers.task import (
+    LOCAL_AUTH_ENV,
     PAUSE,
     TASK_LABEL,
     RunningTask,
     TaskError,
     TaskSpec,
+    mint_token,
     run_task,
     stop_task,
 )
@@ -47,6 +49,7 @@ def spec_for(
         # The task's redis image is the upstream Redis (its base here), not Dockerfile.redis.
         images={"app": images["app"].tag, "redis": images["redis"].base},
         secret_value=empty_secret,
+        environment_overrides={"app": LOCAL_AUTH_ENV},
         host_ports={8000: port},
         work_dir=tmp,
         cluster="fyntrix-dev",
@@ -77,8 +80,10 @@ def attrs(task: RunningTask, name: str) -> dict[str, Any]:
 
 def test_serves_miss_then_hit_through_the_published_port(running: RunningTask) -> None:
     base = f"http://127.0.0.1:{running.spec.host_ports[8000]}"
-    first = httpx.get(f"{base}/api/portfolio/1", timeout=10)
-    second = httpx.get(f"{base}/api/portfolio/1", timeout=10)
+    assert httpx.get(f"{base}/api/portfolio/1", timeout=10).status_code == 401
+    auth = {"Authorization": f"Bearer {mint_token(running.containers['app'])}"}
+    first = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10)
+    second = httpx.get(f"{base}/api/portfolio/1", headers=auth, timeout=10)
     assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
     assert (second.status_code, second.headers["x-cache"]) == (200, "HIT")
     ready = httpx.get(f"{base}/ready", timeout=10).json()
@@ -119,6 +124,8 @@ def test_task_definition_settings_are_applied(
         env = dict(e.split("=", 1) for e in config["Env"])
         for entry in cdef.get("environment", []):
             assert env[entry["name"]] == entry["value"]
+        if cdef["name"] == "app":
+            assert {k: env[k] for k in LOCAL_AUTH_ENV} == dict(LOCAL_AUTH_ENV)
         for secret in cdef.get("secrets", []):
             assert env[secret["name"]] == ""
         mounts = {m["Destination"]: m for m in a["Mounts"]}

@@ -49,6 +49,19 @@ DEFAULT_START_TIMEOUT_S = 180
 _PAUSE_MEMORY_MIB = 32
 
 
+# What a local run of the deployed app container needs instead of Cognito (no AWS here): the
+# service's local stage and its dev issuer, whose key it keeps on the task's /tmp volume. Mint a
+# token inside the container: `python -m service.ops token --user 1` (see `mint_token`).
+LOCAL_AUTH_ENV: Mapping[str, str] = {
+    "APP_STAGE": "local",
+    "AUTH_ISSUER": "",
+    "AUTH_JWKS_URL": "",
+    "AUTH_CLIENT_IDS": "",
+    "AWS_COGNITO_USER_POOL_ID": "",
+    "AWS_COGNITO_CLIENT_ID": "",
+}
+
+
 class TaskError(RuntimeError):
     """The task could not be run: one line saying what happened and what to do."""
 
@@ -62,6 +75,8 @@ class TaskSpec:
     secret_value: Callable[[str], str]  # valueFrom -> value
     host_ports: Mapping[int, int]  # containerPort -> 127.0.0.1 port
     work_dir: Path  # volume directories live under <work_dir>/<task id>/
+    # Per container: environment set over the task definition's (a local run's stand-ins).
+    environment_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     cluster: str = "local"
     task_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     region: str = "us-east-1"
@@ -151,6 +166,16 @@ def run_task(
     return task
 
 
+def mint_token(container: Container, user_id: int = 1) -> str:
+    """A token of the local dev issuer for `user_id`, minted in the running app container."""
+    argv = ["python", "-m", "service.ops", "token", "--user", str(user_id)]
+    code, out = container.exec_run(argv, demux=False, stream=False)
+    text = out.decode().strip() if isinstance(out, bytes) else ""
+    if code != 0:
+        raise TaskError(f"minting a token in {container.name} failed: {text}")
+    return text
+
+
 def _container_summary(cdef: Mapping[str, Any]) -> str:
     parts = [f"memory {cdef.get('memory', '-')} MiB"]
     if cdef.get("user"):
@@ -198,6 +223,7 @@ def _environment(spec: TaskSpec, cdef: Mapping[str, Any]) -> dict[str, str]:
     env = {e["name"]: e["value"] for e in cdef.get("environment", [])}
     for secret in cdef.get("secrets", []):
         env[secret["name"]] = spec.secret_value(secret["valueFrom"])
+    env.update(spec.environment_overrides.get(cdef["name"], {}))
     return env
 
 

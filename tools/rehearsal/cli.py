@@ -287,8 +287,8 @@ def up(opts: Options) -> int:
             took = ", ".join(f"{name} {secs:.1f} s" for name, secs in healthy.items())
             _say(
                 "6/6 task",
-                f"healthy after start: {took}; GET /api/portfolio/1 -> "
-                f"X-Cache: {first}, then {second}",
+                f"healthy after start: {took}; GET /api/portfolio/1 without a token -> 401; "
+                f"with user 1's -> X-Cache: {first}, then {second}",
             )
         else:
             _start_redis(opts, config, reg, started)
@@ -565,20 +565,22 @@ def _summary(
 ) -> None:
     phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in timer.phases)
     base = f"http://127.0.0.1:{opts.app_port}"
+    pad = " " * 16
     if runtime == "containers":
-        token_lines = (
-            "                TOKEN=$(DOCKER_HOST=<the engine above> docker exec \\\n"
-            "                  $(docker ps -qf label=com.amazonaws.ecs.container-name=app) \\\n"
-            "                  python -m service.ops token --user 1)"
+        mint = (
+            f"{pad}TOKEN=$(DOCKER_HOST={containers.docker_host(opts.run_dir)} docker exec \\\n"
+            f"{pad}  $(docker ps -qf label=com.amazonaws.ecs.container-name=app) \\\n"
+            f"{pad}  python -m service.ops token --user 1)"
         )
         redis_line = (
             "containers    the task's app and redis containers (label "
             "com.amazonaws.ecs.cluster); redis is reachable only inside the task"
         )
     else:
-        token_lines = (
-            f"                TOKEN=$(APP_STAGE=local AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem"
-            " \\\n                  .venv/bin/python -m service.ops token --user 1)"
+        mint = (
+            f"{pad}TOKEN=$(APP_STAGE=local \\\n"
+            f"{pad}  AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem \\\n"
+            f"{pad}  .venv/bin/python -m service.ops token --user 1)"
         )
         redis_line = f"redis         redis-cli -p {opts.redis_port} INFO memory"
     print(
@@ -591,7 +593,7 @@ Rehearsal complete in {total:.1f} s ({phases}).
                 aws ecs describe-services --cluster {config.cluster_name} \\
                   --services {config.service_name}
   service       {base}   ({base}/docs); /api/* needs a token, e.g. user 1's:
-{token_lines}
+{mint}
                 curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1
   {redis_line}
   logs          {opts.run_dir}/*.log

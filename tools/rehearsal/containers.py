@@ -25,7 +25,14 @@ from tools.containers.engine import (
 )
 from tools.containers.images import APP, BuildError, build_images, write_report
 from tools.containers.standins import StandInError
-from tools.containers.task import TaskError, TaskSpec, remove_task, run_task
+from tools.containers.task import (
+    LOCAL_AUTH_ENV,
+    TaskError,
+    TaskSpec,
+    mint_token,
+    remove_task,
+    run_task,
+)
 from tools.containers.taskdef import from_emulator
 from tools.rehearsal.processes import RehearsalError, http_get
 
@@ -110,6 +117,8 @@ def _start(
         # The task's redis image is the upstream Redis: its base (or stand-in) here.
         images={"app": by_tag[APP.tag].tag, "redis": redis_base},
         secret_value=_secret_reader(session),
+        # No Cognito here: the app runs its local stage (its dev issuer), as RUNTIME=processes.
+        environment_overrides={"app": LOCAL_AUTH_ENV},
         host_ports={config.app.port: app_port},
         work_dir=run_dir / "tasks",
         cluster=config.cluster_name,
@@ -117,23 +126,42 @@ def _start(
         account=account,
     )
     (run_dir / STATE_FILE).write_text(
-        json.dumps({"task_id": spec.task_id, "work_dir": str(spec.work_dir)})
+        json.dumps(
+            {
+                "task_id": spec.task_id,
+                "work_dir": str(spec.work_dir),
+                "docker_host": engine.base_url,
+            }
+        )
     )
     try:
         task = run_task(engine.client, spec, say=lambda m: say("6/6 task", m))
     except TaskError as exc:
         raise RehearsalError(str(exc)) from exc
-    first, second = _miss_then_hit(f"http://127.0.0.1:{app_port}")
+    base = f"http://127.0.0.1:{app_port}"
+    anonymous, _, _ = http_get(f"{base}/api/portfolio/1")
+    if anonymous != 401:
+        raise RehearsalError(f"GET {base}/api/portfolio/1 without a token answered {anonymous}")
+    token = mint_token(task.containers["app"], user_id=1)
+    first, second = _miss_then_hit(base, {"Authorization": f"Bearer {token}"})
     return first, second, task.healthy_s
 
 
-def _miss_then_hit(base: str) -> tuple[str, str]:
+def docker_host(run_dir: Path) -> str:
+    """The engine the recorded task runs on (for the summary's commands)."""
+    state_file = run_dir / STATE_FILE
+    if not state_file.exists():
+        return "unix:///var/run/docker.sock"
+    return str(json.loads(state_file.read_text()).get("docker_host", ""))
+
+
+def _miss_then_hit(base: str, headers: dict[str, str]) -> tuple[str, str]:
     statuses = []
     deadline = time.monotonic() + 30
     for _ in range(2):
         while True:
             try:
-                code, headers, _ = http_get(f"{base}/api/portfolio/1")
+                code, answer, _ = http_get(f"{base}/api/portfolio/1", headers=headers)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -141,7 +169,7 @@ def _miss_then_hit(base: str) -> tuple[str, str]:
                 time.sleep(0.2)
         if code != 200:
             raise RehearsalError(f"GET {base}/api/portfolio/1 answered {code}")
-        statuses.append(headers.get("x-cache", "?"))
+        statuses.append(answer.get("x-cache", "?"))
     if statuses != ["MISS", "HIT"]:
         raise RehearsalError(f"expected X-Cache MISS then HIT, got {statuses}")
     return statuses[0], statuses[1]
