@@ -1,13 +1,9 @@
-"""Container tier: the synthesized task definition, its images, a stopwatch for the tier.
-
-The tier's wall time (first container test set up to last torn down, image builds included) is
-printed at the end of the run, apart from the rest of the suite.
-"""
+"""Container tier: the synthesized task definition (the engine, the images and the tier's
+stopwatch are in testkit/containers.py)."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -18,7 +14,6 @@ from tools.containers.taskdef import from_template
 
 # The secret's ARN as the task definition would carry it after a deploy (the suffix is random).
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:fyntrix/dev/app-AbCdEf"
-_TIER: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
@@ -42,26 +37,10 @@ def task_definition(dev_config: StageConfig) -> dict[str, Any]:
         if res["Type"] == "AWS::SecretsManager::Secret"
     }
     pseudo = {"AWS::AccountId": "000000000000", "AWS::Region": dev_config.region}
-    return from_template(template, secrets, pseudo)
+    return from_template(dict(template), secrets, pseudo)
 
 
 def empty_secret(value_from: str) -> str:
     """What the deployed secret holds until an operator fills it: an empty value per key."""
     assert value_from.startswith(SECRET_ARN + ":"), value_from
     return ""
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    _TIER.setdefault("start", time.monotonic())
-
-
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    _TIER["end"] = time.monotonic()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if "start" in _TIER and "end" in _TIER:
-        terminalreporter.write_line(
-            f"container tier: {_TIER['end'] - _TIER['start']:.1f} s wall time "
-            "(image builds included)"
-        )

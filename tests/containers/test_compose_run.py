@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testkit.containers import wait_http
+from testkit.containers import label_filter, wait_http
 from testkit.servers import free_port, missing_binary
 from testkit.service import ROOT
 from tools.containers.engine import Engine
@@ -77,7 +77,7 @@ def compose(
 
 
 def project_leftovers(engine: Engine, project: str) -> list[str]:
-    selector = {"label": f"{PROJECT_LABEL}={project}"}
+    selector = label_filter(f"{PROJECT_LABEL}={project}")
     client = engine.client
     return (
         [f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
@@ -87,7 +87,7 @@ def project_leftovers(engine: Engine, project: str) -> list[str]:
 
 
 def wait_all_healthy(engine: Engine, project: str, timeout_s: float = 180) -> dict[str, str]:
-    selector = {"label": f"{PROJECT_LABEL}={project}"}
+    selector = label_filter(f"{PROJECT_LABEL}={project}")
     deadline = time.monotonic() + timeout_s
     health: dict[str, str] = {}
     while time.monotonic() < deadline:

@@ -77,7 +77,9 @@ def write(port: int, total_bytes: int) -> dict[str, Any]:
 
 
 def peak_mib(container: Container) -> float:
-    stats = container.stats(stream=False)["memory_stats"]
+    sample = container.stats(stream=False)
+    assert isinstance(sample, dict)
+    stats = sample["memory_stats"]
     return float(stats.get("max_usage", stats.get("usage", 0))) / MIB
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from testkit.containers import Containers, wait_healthy, wait_http
+from testkit.containers import Containers, exec_text, wait_healthy, wait_http
 from testkit.servers import free_port
 from tools.containers.images import Built
 from tools.containers.task import LOCAL_AUTH_ENV, mint_token
@@ -70,8 +70,8 @@ def test_app_reaches_redis_by_service_name_on_a_redis_with_upstream_defaults(
     assert statuses == ["MISS", "HIT"]
     assert ready(base)["cache"] == "ok"
     # The generated config says it explicitly: it never relies on a compiled-in default.
-    _, out = redis_c.exec_run(["redis-cli", "CONFIG", "GET", "protected-mode"])
-    assert out.decode().split() == ["protected-mode", "no"]
+    _, out = exec_text(redis_c, ["redis-cli", "CONFIG", "GET", "protected-mode"])
+    assert out.split() == ["protected-mode", "no"]
 
 
 def test_protected_mode_denied_is_named_by_ready_and_explained_by_the_doctor(
@@ -87,8 +87,7 @@ def test_protected_mode_denied_is_named_by_ready_and_explained_by_the_doctor(
     assert body["cache_reason"].startswith("DENIED: ")
     stats = httpx.get(f"{base}/cache/stats", timeout=10).json()
     assert stats["reason"].startswith("DENIED: ")
-    code, out = app.exec_run(["python", "-m", "service.ops", "doctor", "--target", "render"])
-    text = out.decode()
+    code, text = exec_text(app, ["python", "-m", "service.ops", "doctor", "--target", "render"])
     assert code != 0
     assert "protected mode" in text and "protected-mode no" in text, text
     logs = app.logs().decode()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.containers import label_filter
 from testkit.servers import free_port
 from testkit.service import ROOT
 from tools.containers.engine import Engine
@@ -65,7 +66,7 @@ def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
     assert lines[0].startswith("Runtime: containers")
     assert "X-Cache: MISS, then HIT" in up.stdout
     task_id = json.loads((Path(env["RUN_DIR"]) / "containers.json").read_text())["task_id"]
-    selector = {"label": f"{TASK_LABEL}={task_id}"}
+    selector = label_filter(f"{TASK_LABEL}={task_id}")
     made = docker_engine.client.containers.list(filters=selector)
     names = sorted(c.labels["com.amazonaws.ecs.container-name"] for c in made)
     assert names == ["app", "pause", "redis"]

@@ -20,7 +20,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from infra.task_design import EXEC_AGENT_PATHS
-from testkit.containers import Containers
+from testkit.containers import Containers, exec_text, label_filter
 from testkit.servers import free_port
 from tests.containers.conftest import empty_secret
 from tools.containers.engine import Engine
@@ -162,15 +162,15 @@ def test_every_writable_path_is_writable_by_its_writer_on_fargate_mounts(
             path = mp["containerPath"]
             if cdef["name"] == "app":
                 user = "0" if path in _EXEC_AGENT else cdef["user"]
-                code, out = container.exec_run(["python", "-c", _PROBE, path], user=user)
+                code, out = exec_text(container, ["python", "-c", _PROBE, path], user=user)
             elif path in _EXEC_AGENT:
-                code, out = container.exec_run(["touch", f"{path}/probe"], user="0")
+                code, out = exec_text(container, ["touch", f"{path}/probe"], user="0")
             else:
                 # Redis itself (as its own user) saves a snapshot into its working dir /data.
                 assert path == "/data"
-                code, out = container.exec_run(["redis-cli", "SAVE"])
-                assert out.decode().strip() == "OK", out
-            assert code == 0, (cdef["name"], path, out.decode())
+                code, out = exec_text(container, ["redis-cli", "SAVE"])
+                assert out.strip() == "OK", out
+            assert code == 0, (cdef["name"], path, out)
 
 
 def test_without_a_volume_declaration_fargate_mounts_are_not_writable(
@@ -256,6 +256,6 @@ def _with_redis(definition: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 def _leftovers(engine: Engine, task_id: str) -> list[str]:
-    selector = {"label": f"{TASK_LABEL}={task_id}"}
-    names = [c.name for c in engine.client.containers.list(all=True, filters=selector)]
-    return names + [n.name for n in engine.client.networks.list(filters=selector)]
+    selector = label_filter(f"{TASK_LABEL}={task_id}")
+    names = [str(c.name) for c in engine.client.containers.list(all=True, filters=selector)]
+    return names + [str(n.name) for n in engine.client.networks.list(filters=selector)]
