@@ -15,7 +15,7 @@ CDK     := node_modules/.bin/cdk
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets up down check clean
+.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets images up down check clean
 
 # Every target carries a description after `##` (tests/tools/test_makefile.py checks).
 help: ## list every target
@@ -41,7 +41,7 @@ $(STAMP_N): package.json package-lock.json | $(STAMP_V)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-system-deps: ## install redis-server, postgresql and wrk (apt) when missing
+system-deps: ## install redis-server, postgresql, wrk, docker.io, docker-compose, debootstrap (apt) when missing
 	@bash scripts/system-deps.sh
 
 setup: $(STAMP_V) $(STAMP_N) $(STAMP_C) system-deps render-schema ## create .venv and node_modules, install system packages, cache the Render schema
@@ -104,10 +104,13 @@ docs: $(STAMP_V) ## regenerate docs/reference/, then build the site into site/ (
 snapshot-update: setup ## accept intended template changes into the snapshots
 	$(PY) -m pytest tests/infra --snapshot-update -q -n 0
 
-up: setup ## rehearse the AWS deployment locally (emulator + real cdk deploy + redis + service)
+images: $(STAMP_V) ## build service/Dockerfile + Dockerfile.redis (PYTHON_IMAGE=, REDIS_IMAGE= for a mirror)
+	$(PY) -m tools.containers images
+
+up: setup ## rehearse the AWS deploy locally: emulator + cdk deploy + the task (RUNTIME=containers|processes)
 	$(PY) -m tools.rehearsal up
 
-down: ## stop exactly what `make up` started
+down: ## stop exactly what `make up` started (processes, or the task's containers and the engine)
 	@test -x $(PY) && $(PY) -m tools.rehearsal down || echo "nothing to stop"
 
 bench: setup ## synth/test-suite/service/rehearsal benchmarks, with figures and ratios

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project, with figures, goals and ratios.
 
-Run one part with `python -m bench synth|test-fast|test-suite|infra-tests|service|rehearsal`.
+Run one part with `python -m bench synth|test-fast|test-suite|infra-tests|service|rehearsal|images`.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ PARTS: dict[str, Callable[[], bool]] = {
     "infra-tests": bench_infra_tests,
     "service": bench_module("bench.service"),
     "rehearsal": bench_module("bench.rehearsal"),
+    "images": bench_module("bench.images"),
 }
 
 

@@ -1,10 +1,16 @@
-"""`docker-compose.yml` and `.env.example`: the ECS task's design on one machine.
+"""`docker-compose.yml`, `docker-compose.postgres.yml` and `.env.example`: the ECS task's
+design on one machine.
 
 `redis` runs the sidecar's image and settings (bound to all interfaces of the compose network,
-published on the host's loopback only), `app` is built from `service/` and reaches Redis by
-its service name, and an optional `postgres` (profile `postgres`) stands in for the database.
+protected mode said explicitly, published on the host's loopback only), `app` is built from
+`service/` and reaches Redis by its service name. Postgres is optional: an override file adds it
+(`docker-compose -f docker-compose.yml -f docker-compose.postgres.yml up -d`). Both files work
+with docker-compose 1.29 (Debian 12's, the deployment guide's) and Compose v2: no top-level
+`name:`, no `depends_on.required` (Compose 2.20+ keys that 1.29 rejects).
 Hardening mirrors the task: read-only root filesystems with tmpfs where writes are needed, an
 init process, the app's non-root user, the containers' memory limits and stop timeouts.
+Base images are variables (REDIS_IMAGE, PYTHON_IMAGE, POSTGRES_IMAGE), for a registry mirror.
+A Redis password (later) is one more `--requirepass` argument and one REDIS_PASSWORD variable.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from infra.task_design import (
     APP_CONTAINER,
     APP_STOP_TIMEOUT_S,
     APP_WRITABLE_PATHS,
+    NETWORK_REDIS_PROTECTED_MODE,
     REDIS_CONTAINER,
     REDIS_STOP_TIMEOUT_S,
     REDIS_WRITABLE_PATHS,
@@ -24,7 +31,7 @@ from infra.task_design import (
 )
 
 POSTGRES_SERVICE: Final = "postgres"
-POSTGRES_PROFILE: Final = "postgres"
+POSTGRES_OVERRIDE: Final = "docker-compose.postgres.yml"
 # Postgres is compose-only (ECS and Render take DATABASE_URL from a secret).
 POSTGRES_IMAGE: Final = "postgres:16-alpine"
 POSTGRES_PORT: Final = 5432
@@ -38,8 +45,20 @@ COMPOSE_REDIS_BIND: Final = "0.0.0.0"
 REDIS_HOST_PORT_VAR: Final = "REDIS_HOST_PORT"
 APP_HOST_PORT_VAR: Final = "APP_HOST_PORT"
 POSTGRES_PASSWORD_VAR: Final = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
-# Variables the compose file reads for itself (besides the app's secrets).
-COMPOSE_OWN_VARIABLES: Final = (POSTGRES_PASSWORD_VAR, REDIS_HOST_PORT_VAR, APP_HOST_PORT_VAR)
+# Base images, as the Dockerfiles' build arguments name them: a mirror can stand in.
+REDIS_IMAGE_VAR: Final = "REDIS_IMAGE"
+PYTHON_IMAGE_VAR: Final = "PYTHON_IMAGE"
+POSTGRES_IMAGE_VAR: Final = "POSTGRES_IMAGE"
+PYTHON_IMAGE_DEFAULT: Final = "python:3.11-slim"  # service/Dockerfile's ARG default
+# Variables the compose files read for themselves (besides the app's secrets).
+COMPOSE_OWN_VARIABLES: Final = (
+    POSTGRES_PASSWORD_VAR,
+    REDIS_HOST_PORT_VAR,
+    APP_HOST_PORT_VAR,
+    REDIS_IMAGE_VAR,
+    PYTHON_IMAGE_VAR,
+    POSTGRES_IMAGE_VAR,
+)
 
 
 def literal(value: str) -> str:
@@ -65,9 +84,31 @@ def _mem_limit(mib: int) -> str:
     return f"{mib}m"  # compose reads `m` as MiB
 
 
-def compose_document(config: StageConfig) -> dict[str, Any]:
-    redis_port = config.redis.port
-    app_port = config.app.port
+def _variable(name: str, default: str) -> str:
+    return f"${{{name}:-{literal(default)}}}"
+
+
+def _redis_service(config: StageConfig) -> dict[str, Any]:
+    port = config.redis.port
+    args = [
+        *config.redis.command_args(bind=COMPOSE_REDIS_BIND),
+        "--protected-mode",
+        NETWORK_REDIS_PROTECTED_MODE,
+    ]
+    return {
+        "image": _variable(REDIS_IMAGE_VAR, config.redis.image),
+        "command": [literal(arg) for arg in args],
+        "ports": [f"127.0.0.1:${{{REDIS_HOST_PORT_VAR}:-{port}}}:{port}"],
+        "healthcheck": _healthcheck(config.redis.health_check, redis_health_command(port)),
+        "mem_limit": _mem_limit(config.redis.memory_mib),
+        "read_only": True,
+        "tmpfs": [path for _, path in REDIS_WRITABLE_PATHS],
+        "init": True,
+        "stop_grace_period": _duration(REDIS_STOP_TIMEOUT_S),
+    }
+
+
+def _app_service(config: StageConfig) -> dict[str, Any]:
     app_env: dict[str, str] = {
         key: literal(value)
         for key, value in config.app_environment(redis_host=REDIS_CONTAINER).items()
@@ -76,32 +117,47 @@ def compose_document(config: StageConfig) -> dict[str, Any]:
     # instead of Postgres, no Cognito), which is a safe default on a laptop.
     app_env.update({key: f"${{{key}:-}}" for key in config.app.secret_keys})
     # A laptop run: the service's local stage trusts the local dev issuer (tokens from
-    # `docker compose exec app python -m service.ops token --user 1`), or the Cognito pool
+    # `docker-compose exec app python -m service.ops token --user 1`), or the Cognito pool
     # named in .env. Deployed stages never run from this file.
     app_env["APP_STAGE"] = "local"
+    app_port = config.app.port
+    return {
+        "build": {
+            "context": "./service",
+            "dockerfile": "Dockerfile",
+            "args": {PYTHON_IMAGE_VAR: _variable(PYTHON_IMAGE_VAR, PYTHON_IMAGE_DEFAULT)},
+        },
+        "image": f"{config.repository_name}:local",
+        "ports": [f"127.0.0.1:${{{APP_HOST_PORT_VAR}:-{app_port}}}:{app_port}"],
+        "environment": app_env,
+        "depends_on": {REDIS_CONTAINER: {"condition": "service_healthy"}},
+        "healthcheck": _healthcheck(config.app.health_check, app_health_command()),
+        "mem_limit": _mem_limit(config.app.memory_mib),
+        "read_only": True,
+        "tmpfs": [path for _, path in APP_WRITABLE_PATHS],
+        "user": literal(config.app.user),
+        "init": True,
+        "stop_grace_period": _duration(APP_STOP_TIMEOUT_S),
+    }
+
+
+def compose_document(config: StageConfig) -> dict[str, Any]:
+    return {
+        "services": {
+            REDIS_CONTAINER: _redis_service(config),
+            APP_CONTAINER: _app_service(config),
+        },
+    }
+
+
+def postgres_override(config: StageConfig) -> dict[str, Any]:
+    """`docker-compose.postgres.yml`: adds Postgres and makes the app wait for it."""
     pg_user = PROJECT
     pg_db = PROJECT
     return {
-        "name": PROJECT,
         "services": {
-            REDIS_CONTAINER: {
-                "image": literal(config.redis.image),
-                "command": [
-                    literal(arg) for arg in config.redis.command_args(bind=COMPOSE_REDIS_BIND)
-                ],
-                "ports": [f"127.0.0.1:${{{REDIS_HOST_PORT_VAR}:-{redis_port}}}:{redis_port}"],
-                "healthcheck": _healthcheck(
-                    config.redis.health_check, redis_health_command(redis_port)
-                ),
-                "mem_limit": _mem_limit(config.redis.memory_mib),
-                "read_only": True,
-                "tmpfs": [path for _, path in REDIS_WRITABLE_PATHS],
-                "init": True,
-                "stop_grace_period": _duration(REDIS_STOP_TIMEOUT_S),
-            },
             POSTGRES_SERVICE: {
-                "image": POSTGRES_IMAGE,
-                "profiles": [POSTGRES_PROFILE],
+                "image": _variable(POSTGRES_IMAGE_VAR, POSTGRES_IMAGE),
                 "environment": {
                     "POSTGRES_USER": pg_user,
                     "POSTGRES_DB": pg_db,
@@ -118,26 +174,28 @@ def compose_document(config: StageConfig) -> dict[str, Any]:
                 ),
             },
             APP_CONTAINER: {
-                "build": {"context": "./service", "dockerfile": "Dockerfile"},
-                "image": f"{config.repository_name}:local",
-                "ports": [f"127.0.0.1:${{{APP_HOST_PORT_VAR}:-{app_port}}}:{app_port}"],
-                "environment": app_env,
-                "depends_on": {
-                    REDIS_CONTAINER: {"condition": "service_healthy"},
-                    # Only when the `postgres` profile is active; otherwise SQLite.
-                    POSTGRES_SERVICE: {"condition": "service_healthy", "required": False},
-                },
-                "healthcheck": _healthcheck(config.app.health_check, app_health_command()),
-                "mem_limit": _mem_limit(config.app.memory_mib),
-                "read_only": True,
-                "tmpfs": [path for _, path in APP_WRITABLE_PATHS],
-                "user": literal(config.app.user),
-                "init": True,
-                "stop_grace_period": _duration(APP_STOP_TIMEOUT_S),
+                "depends_on": {POSTGRES_SERVICE: {"condition": "service_healthy"}},
             },
         },
         "volumes": {POSTGRES_VOLUME: {}},
     }
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """What Compose loads from `-f base -f override` for these two files: services merged
+    key by key, mappings (environment, depends_on) merged, everything else replaced."""
+    out: dict[str, Any] = {**base, "services": dict(base["services"])}
+    for name, service in override["services"].items():
+        current = dict(out["services"].get(name, {}))
+        for key, value in service.items():
+            if isinstance(value, dict) and isinstance(current.get(key), dict):
+                current[key] = {**current[key], **value}
+            else:
+                current[key] = value
+        out["services"][name] = current
+    if "volumes" in override:
+        out["volumes"] = {**base.get("volumes", {}), **override["volumes"]}
+    return out
 
 
 def database_url_example() -> str:
@@ -151,7 +209,7 @@ def database_url_example() -> str:
 _SECRET_HINTS: Final[dict[str, str]] = {
     "DATABASE_URL": (
         "Postgres URL. Empty: the app serves its embedded SQLite demo data.\n"
-        "With the postgres profile (COMPOSE_PROFILES=postgres), use:\n"
+        f"With the postgres override ({POSTGRES_OVERRIDE}), use:\n"
         "DATABASE_URL=" + database_url_example()
     ),
     "AWS_COGNITO_USER_POOL_ID": "Cognito user pool id, e.g. us-east-1_AbCdEf123",
@@ -165,17 +223,6 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
     """(section comment, [(comment, `KEY=value` line)]) for `.env.example`."""
     pg_var = POSTGRES_PASSWORD_VAR
     return [
-        (
-            "Required",
-            [
-                (
-                    "Password of the local postgres container. Required even without the\n"
-                    "postgres profile: compose checks every variable when it reads the file.\n"
-                    "Generate one: openssl rand -hex 16",
-                    f"{pg_var}=",
-                ),
-            ],
-        ),
         (
             "Optional: host ports (published on 127.0.0.1 only)",
             [
@@ -197,12 +244,25 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
             ],
         ),
         (
-            "Optional: compose itself",
+            f"Postgres ({POSTGRES_OVERRIDE}): docker-compose -f docker-compose.yml "
+            f"-f {POSTGRES_OVERRIDE} up -d",
             [
                 (
-                    "Start postgres too (the app then waits for it to be healthy)",
-                    f"# COMPOSE_PROFILES={POSTGRES_PROFILE}",
+                    "Password of the local postgres container; required with the override.\n"
+                    "Generate one: openssl rand -hex 16",
+                    f"{pg_var}=",
                 ),
+            ],
+        ),
+        (
+            "Optional: base images (point them at a registry mirror)",
+            [
+                ("Redis image", f"{REDIS_IMAGE_VAR}={config.redis.image}"),
+                (
+                    "Base of the app image (service/Dockerfile)",
+                    f"{PYTHON_IMAGE_VAR}={PYTHON_IMAGE_DEFAULT}",
+                ),
+                ("Postgres image (with the override)", f"{POSTGRES_IMAGE_VAR}={POSTGRES_IMAGE}"),
             ],
         ),
     ]

@@ -35,10 +35,18 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 
 RENDER_YAML: Final = "render.yaml"
 COMPOSE_YAML: Final = "docker-compose.yml"
+COMPOSE_POSTGRES_YAML: Final = compose.POSTGRES_OVERRIDE
 ENV_EXAMPLE: Final = ".env.example"
 ECS_TASK_JSON: Final = "ecs-task-definition.json"
 REDIS_CONF: Final = render_blueprint.REDIS_CONF_PATH
-TARGET_FILES: Final = (RENDER_YAML, COMPOSE_YAML, ENV_EXAMPLE, ECS_TASK_JSON, REDIS_CONF)
+TARGET_FILES: Final = (
+    RENDER_YAML,
+    COMPOSE_YAML,
+    COMPOSE_POSTGRES_YAML,
+    ENV_EXAMPLE,
+    ECS_TASK_JSON,
+    REDIS_CONF,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +173,7 @@ def render_all(configs: TargetConfigs | None = None) -> dict[str, str]:
 
     blueprint_doc = render_blueprint.blueprint(configs.render)
     compose_doc = compose.compose_document(configs.compose)
+    postgres_doc = compose.postgres_override(configs.compose)
     task_doc = ecs.task_definition(configs.ecs)
     files = {
         RENDER_YAML: header(
@@ -178,11 +187,19 @@ def render_all(configs: TargetConfigs | None = None) -> dict[str, str]:
         COMPOSE_YAML: header(
             configs.compose.stage,
             "",
-            "The ECS task's design on one machine: docker compose up -d --build",
-            "Needs Docker Compose 2.20+ (depends_on.required). Values come from .env "
-            "(.env.example).",
+            "The ECS task's design on one machine: docker-compose up -d (docker-compose 1.29",
+            "and Compose v2 alike). Values come from .env (.env.example). With Postgres:",
+            f"docker-compose -f {COMPOSE_YAML} -f {COMPOSE_POSTGRES_YAML} up -d",
         )
         + dump_yaml(compose_doc),
+        COMPOSE_POSTGRES_YAML: header(
+            configs.compose.stage,
+            "",
+            f"Adds Postgres to {COMPOSE_YAML}; the app waits for it to be healthy:",
+            f"docker-compose -f {COMPOSE_YAML} -f {COMPOSE_POSTGRES_YAML} up -d",
+            "Set POSTGRES_PASSWORD and DATABASE_URL in .env (.env.example says how).",
+        )
+        + dump_yaml(postgres_doc),
         ENV_EXAMPLE: _env_example(configs.compose),
         ECS_TASK_JSON: dump_json(task_doc),
         REDIS_CONF: _redis_conf(configs.render),
@@ -193,22 +210,27 @@ def render_all(configs: TargetConfigs | None = None) -> dict[str, str]:
     written = {
         RENDER_YAML: yaml.safe_load(files[RENDER_YAML]),
         COMPOSE_YAML: yaml.safe_load(files[COMPOSE_YAML]),
+        COMPOSE_POSTGRES_YAML: yaml.safe_load(files[COMPOSE_POSTGRES_YAML]),
         ECS_TASK_JSON: json.loads(files[ECS_TASK_JSON]),
     }
     for rel, doc, stage in (
         (RENDER_YAML, blueprint_doc, configs.render.stage),
         (COMPOSE_YAML, compose_doc, configs.compose.stage),
+        (COMPOSE_POSTGRES_YAML, postgres_doc, configs.compose.stage),
         (ECS_TASK_JSON, task_doc, configs.ecs.stage),
     ):
         if written[rel] != doc:
             raise TargetValidationError(stage, [f"{rel}: does not parse back as it was built"])
+    # Both files together, as Compose loads them: the override is checked in context.
+    with_postgres = compose.merged(written[COMPOSE_YAML], written[COMPOSE_POSTGRES_YAML])
     for stage, errors in (
         (
             configs.render.stage,
             validate_render(written[RENDER_YAML], schema=_render_schema()),
         ),
         (configs.compose.stage, validate_compose(written[COMPOSE_YAML])),
-        (configs.compose.stage, validate_env_example(files[ENV_EXAMPLE], written[COMPOSE_YAML])),
+        (configs.compose.stage, validate_compose(with_postgres)),
+        (configs.compose.stage, validate_env_example(files[ENV_EXAMPLE], with_postgres)),
         (configs.ecs.stage, validate_task_definition(written[ECS_TASK_JSON])),
     ):
         if errors:

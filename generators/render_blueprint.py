@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from infra.config import PROJECT, ConfigError, StageConfig
-from infra.task_design import APP_STOP_TIMEOUT_S
+from infra.task_design import APP_STOP_TIMEOUT_S, NETWORK_REDIS_PROTECTED_MODE
 
 REDIS_SERVICE: Final = f"{PROJECT}-redis"
 WEB_SERVICE: Final = f"{PROJECT}-backend"
@@ -112,5 +112,7 @@ def blueprint(config: StageConfig) -> dict[str, Any]:
 
 
 def redis_conf_lines(config: StageConfig) -> list[str]:
-    """`redis.conf` directives: the ECS sidecar's settings with the Render bind address."""
-    return [f"{key} {value}" for key, value in config.redis.directives(bind=RENDER_REDIS_BIND)]
+    """`redis.conf` directives: the ECS sidecar's settings with the Render bind address, and
+    protected mode said explicitly (never left to how the Redis was compiled)."""
+    lines = [f"{key} {value}" for key, value in config.redis.directives(bind=RENDER_REDIS_BIND)]
+    return [*lines, f"protected-mode {NETWORK_REDIS_PROTECTED_MODE}"]

@@ -64,7 +64,8 @@ def targets_page(configs: TargetConfigs) -> str:
                 "what the generator writes; `python -m generators --check` prints the diff."
             ),
             "\n| file | stage | for |\n| --- | --- | --- |\n",
-            f"| `docker-compose.yml` | {dev.stage} | local run with `docker compose` |\n",
+            f"| `docker-compose.yml` | {dev.stage} | local run (docker-compose 1.29 or v2) |\n",
+            f"| `docker-compose.postgres.yml` | {dev.stage} | adds Postgres to the local run |\n",
             f"| `.env.example` | {dev.stage} | template of the `.env` that compose reads |\n",
             f"| `render.yaml` | {rnd.stage} | Render Blueprint (Render reads it from the root) |\n",
             f"| `{render_blueprint.REDIS_CONF_PATH}` | {rnd.stage} | Redis of the Render private "
@@ -101,33 +102,35 @@ def targets_page(configs: TargetConfigs) -> str:
             ),
             "\n## docker-compose\n\n",
             _para(
-                "Needs Docker with Compose 2.20 or later. The containers keep the task's "
-                "hardening (read-only root filesystems, init, the app's non-root user, memory "
-                "limits)."
+                "Works with docker-compose 1.29 (Debian 12) and Compose v2 (`docker compose`). "
+                "The containers keep the task's hardening (read-only root filesystems, init, "
+                "the app's non-root user, memory limits). Behind a registry mirror, set "
+                "`REDIS_IMAGE` and `PYTHON_IMAGE` in `.env`; `make images` builds both images "
+                "(with stand-in bases where no registry is reachable)."
             ),
             "\n",
             _fence(
                 "cp .env.example .env",
-                f'sed -i "s/^{pg_var}=.*/{pg_var}=$(openssl rand -hex 16)/" .env   # required',
-                "docker compose up -d --build     # the app starts once redis is healthy",
-                "docker compose ps                # both (healthy)",
+                "docker-compose up -d --build     # the app starts once redis is healthy",
+                "docker-compose ps                # both (healthy)",
                 f"curl -s localhost:{app_port}{dev.app.health_check_path}",
-                f"docker compose logs -f {APP_CONTAINER} {REDIS_CONTAINER}",
-                f"docker compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} ping   # PONG",
-                f"docker compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} config get "
+                f"docker-compose logs -f {APP_CONTAINER} {REDIS_CONTAINER}",
+                f"docker-compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} ping   # PONG",
+                f"docker-compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} config get "
                 f"maxmemory   # {dev.redis.maxmemory_bytes} "
                 f"({dev.redis.effective_maxmemory_mib} MiB)",
-                f"docker compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} info stats "
+                f"docker-compose exec {REDIS_CONTAINER} redis-cli -p {redis_port} info stats "
                 "| grep keyspace_",
                 f"redis-cli -h 127.0.0.1 -p {redis_port} ping   # from the host "
                 f"({compose.REDIS_HOST_PORT_VAR} in .env)",
-                "docker compose down              # add -v to drop the postgres volume",
+                "docker-compose down -v           # -v: also the volumes it made",
             ),
             "\n",
             _para(
-                "Postgres instead of the embedded SQLite demo data: in `.env`, uncomment "
-                f"`COMPOSE_PROFILES={compose.POSTGRES_PROFILE}` and set "
-                f"`DATABASE_URL={compose.database_url_example()}`, then `docker compose up -d`."
+                "Postgres instead of the embedded SQLite demo data: in `.env`, set "
+                f"`{pg_var}` (`openssl rand -hex 16`) and "
+                f"`DATABASE_URL={compose.database_url_example()}`, then `docker-compose -f "
+                f"docker-compose.yml -f {compose.POSTGRES_OVERRIDE} up -d`."
             ),
             "\n## Render\n\n",
             _para("1. Push the repository to GitHub, GitLab or Bitbucket.", indent="   "),

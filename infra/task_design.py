@@ -27,6 +27,12 @@ REDIS_STOP_TIMEOUT_S: Final = 10
 # Loopback only, IPv4 and IPv6 (`-` makes ::1 optional where IPv6 is off): the app shares the
 # task's network namespace, nothing else may reach Redis.
 ECS_REDIS_BIND: Final = "127.0.0.1 -::1"
+# Where Redis listens on a network (compose, Render) it says `protected-mode` explicitly: Redis's
+# compiled-in default is `yes`, which answers every non-loopback client DENIED while there is no
+# password; only the official images compile `no` in. Its network is private to the app (the
+# compose network, Render's private network), so `no`; a password (requirepass) is the
+# protection to add there, and protected mode changes nothing once one is set.
+NETWORK_REDIS_PROTECTED_MODE: Final = "no"
 APP_PORT_NAME: Final = "http"
 REDIS_PORT_NAME: Final = "redis"
 # Writable paths under the read-only root filesystems (besides ECS Exec's agent paths).

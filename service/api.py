@@ -269,6 +269,9 @@ async def ready(request: Request) -> JSONResponse:
     else:
         body["invalidation"] = "listening" if svc.listener.synced.is_set() else "reconnecting"
     body["cache"] = "ok" if redis_ok and svc.cache.available else "degraded"
+    if body["cache"] == "degraded" and svc.cache.problem:
+        # Say why: a refusal (DENIED, NOAUTH, WRONGPASS) is a fix to make, not an outage.
+        body["cache_reason"] = svc.cache.problem
     # Informational: without keys, /api/* answers 503 until the JWKS endpoint answers.
     body["auth_keys"] = "loaded" if svc.authorizer.verifier.keys.loaded else "not loaded"
     return JSONResponse(body, status_code=code)

@@ -42,8 +42,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.breaker import CircuitBreaker
@@ -73,6 +73,36 @@ class CacheStatus(enum.StrEnum):
     HIT = "HIT"
     MISS = "MISS"
     BYPASS = "BYPASS"
+
+
+# Replies of a Redis that is up but refuses this client by configuration. Retrying cannot help,
+# so they open the breaker at once, and they are logged at WARNING (once per change) and named
+# by /ready and /cache/stats: a misconfigured cache must never look like a healthy one.
+_REFUSALS: dict[str, str] = {
+    "DENIED": "Redis refuses non-loopback clients (protected mode on, no password): run it "
+    "with `protected-mode no` on a private network, or give it a password",
+    "NOAUTH": "Redis requires a password and REDIS_PASSWORD is not set",
+    "WRONGPASS": "Redis rejected REDIS_PASSWORD (wrong password or user)",
+    "NOPASS": "REDIS_PASSWORD is set but Redis has no password",
+}
+
+
+def refusal(exc: BaseException) -> str | None:
+    """DENIED, NOAUTH, WRONGPASS or NOPASS when `exc` is such a refusal, else None."""
+    message = str(exc)
+    if message.startswith("DENIED") or "protected mode" in message:
+        return "DENIED"
+    if "without any password configured" in message:
+        return "NOPASS"
+    if isinstance(exc, AuthenticationError) or message.startswith(("NOAUTH", "WRONGPASS")):
+        # redis-py strips the code: NOAUTH reads "Authentication required." (or, for its HELLO
+        # handshake, "... must be called with the client already authenticated ...").
+        lowered = message.lower()
+        required = message.startswith("NOAUTH") or any(
+            hint in lowered for hint in ("authentication required", "already authenticated")
+        )
+        return "NOAUTH" if required else "WRONGPASS"
+    return None
 
 
 class CacheUnavailableError(RuntimeError):
@@ -131,6 +161,8 @@ class Cache:
         self.misses = 0
         self.bypasses = 0
         self.redis_errors = 0
+        # Why the cache is not used right now ("DENIED: ..."), None while it is healthy.
+        self.problem: str | None = None
 
     @classmethod
     def from_settings(
@@ -483,13 +515,35 @@ class Cache:
 
     def _redis_failed(self, op: str, exc: BaseException) -> None:
         self._count_error(op, exc)
+        if self._note_refusal(exc):
+            self._trip()
+            return
         # Only "Redis is not answering" counts towards opening; a command error (e.g. OOM on a
         # SET under `noeviction`) comes from a Redis that is up.
         unreachable = not isinstance(exc, RedisError) or isinstance(
             exc, RedisConnectionError | RedisTimeoutError
         )
         if unreachable and self.breaker.record_failure():
+            # Not logged here: _on_open says it, with this reason.
+            self.problem = f"UNREACHABLE: {exc.__class__.__name__}: {exc}"
             self._on_open()
+
+    def _note_refusal(self, exc: BaseException) -> bool:
+        """Record a configuration refusal (DENIED, NOAUTH, ...); True if `exc` was one."""
+        code = refusal(exc)
+        if code is None:
+            return False
+        self._set_problem(f"{code}: {_REFUSALS[code]}")
+        return True
+
+    def _set_problem(self, problem: str | None) -> None:
+        """Logged once per change of kind (DENIED -> NOAUTH ...), not once per request; the
+        way back is logged when the breaker closes."""
+        before = None if self.problem is None else self.problem.partition(":")[0]
+        after = None if problem is None else problem.partition(":")[0]
+        self.problem = problem
+        if problem is not None and after != before:
+            log.warning("redis cache not used: %s", problem)
 
     def _trip(self) -> None:
         # OPEN or HALF_OPEN already skip Redis, and the probe pays what is owed before closing.
@@ -498,7 +552,10 @@ class Cache:
             self._on_open()
 
     def _on_open(self) -> None:
-        log.warning("redis circuit breaker open: serving from the source of truth")
+        log.warning(
+            "redis circuit breaker open (%s): serving from the source of truth",
+            self.problem or "tripped",
+        )
         self._probe_needed.set()
         if self._metrics is not None:
             self._metrics.breaker_open.set(1)
@@ -514,6 +571,7 @@ class Cache:
             if await self._probe():
                 self.breaker.probe_succeeded()
                 self._probe_needed.clear()
+                self._set_problem(None)
                 log.info("redis reachable again: circuit breaker closed")
                 if self._metrics is not None:
                     self._metrics.breaker_open.set(0)
@@ -536,6 +594,7 @@ class Cache:
                     self._dirty.difference_update(keys)
         except REDIS_ERRORS as exc:
             self._count_error("probe", exc)
+            self._note_refusal(exc)
             return False
         return True
 
@@ -602,7 +661,9 @@ class Cache:
         try:
             async with asyncio.timeout(timeout_s):
                 return bool(await self.redis.ping())
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            if self._note_refusal(exc):
+                self._trip()
             return False
 
     def local_stats(self) -> dict[str, Any]:
@@ -615,6 +676,7 @@ class Cache:
             "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
             "redis_errors": self.redis_errors,
             "breaker": self.breaker.state.value,
+            "reason": self.problem,
             "coherent": self._coherent,
             "l1_entries": len(self._l1),
         }

@@ -12,11 +12,11 @@ import pytest
 _VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
 os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
-pytest_plugins = ["testkit.servers", "testkit.service"]
+pytest_plugins = ["testkit.servers", "testkit.service", "testkit.containers"]
 
 # The slower tiers (markers registered in pyproject.toml). The unit tier, `make test-fast` or
 # `pytest --unit`, is every test carrying none of them.
-SLOW_TIERS = ("servers", "synth", "cli_synth", "integration", "slow")
+SLOW_TIERS = ("servers", "synth", "cli_synth", "integration", "slow", "containers")
 # Tests using these fixtures get their tier without anyone having to remember the marker.
 _TIER_BY_FIXTURE = {
     "redis_server_factory": "servers",
@@ -28,6 +28,7 @@ _TIER_BY_FIXTURE = {
     "dev": "synth",  # tests/infra/conftest.py: one in-process synth per stage per session
     "prod": "synth",
     "with_tls": "synth",
+    "docker_engine": "containers",  # testkit/containers.py: a Docker engine and the images
 }
 
 

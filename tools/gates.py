@@ -174,6 +174,8 @@ def run_checkov(template_dirs: Iterable[Path]) -> list[dict[str, Any]]:
             "-f",
             "docker-compose.yml",
             "-f",
+            "docker-compose.postgres.yml",
+            "-f",
             ".env.example",
             "-f",
             "render.yaml",

@@ -194,6 +194,31 @@ def tcp_connect(addresses: list[str], port: int, timeout_s: float) -> tuple[str,
     raise last
 
 
+def first_reply(address: str, port: int, timeout_s: float) -> str | None:
+    """The first line a Redis answers to a bare PING, or None.
+
+    A Redis in protected mode answers `-DENIED ...` and closes the connection; client
+    libraries report that in ways that lose the reply ("Connection not ready"), so the doctor
+    asks the server directly when a failure has no clearer cause.
+    """
+    try:
+        with socket.create_connection((address, port), timeout=timeout_s) as sock:
+            sock.sendall(b"PING\r\n")
+            data = sock.recv(512)
+    except OSError:
+        return None
+    return data.split(b"\r\n", 1)[0].decode(errors="replace") or None
+
+
+def denied(where: str, config_fix: str) -> OpsError:
+    return OpsError(
+        f"{where} refuses this client: DENIED (protected mode is on and Redis has no "
+        "password, so it answers only loopback clients)",
+        f"run Redis with `protected-mode no` (it is on a private network) or a password; "
+        f"{config_fix}",
+    )
+
+
 def os_cause(exc: BaseException) -> OSError | None:
     """The socket error under a redis-py exception (redis-py wraps them in its own types)."""
     seen: set[int] = set()

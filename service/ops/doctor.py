@@ -17,7 +17,16 @@ import redis
 from redis.exceptions import RedisError, ResponseError
 
 from service.ops import units
-from service.ops.conn import Endpoint, OpsError, explain, make_client, resolve, tcp_connect
+from service.ops.conn import (
+    Endpoint,
+    OpsError,
+    denied,
+    explain,
+    first_reply,
+    make_client,
+    resolve,
+    tcp_connect,
+)
 from service.settings import Settings
 
 # Facts of the infra that the doctor needs where the stage's environment may be missing. The
@@ -464,6 +473,9 @@ def run(
         server = _info(client, "server") or {}
     except (RedisError, OSError) as exc:
         problem = explain(exc, ep)
+        reply = first_reply(address, ep.port, timeout_s)
+        if reply is not None and reply.startswith("-DENIED"):
+            problem = denied(f"Redis at {ep.where}", config_fix)
         checks.append(Check(name="redis", status=Status.FAIL, detail=problem.what, fix=problem.fix))
         client.close()
         return [*checks, *skip_all(LIVE_CHECKS, "redis")]

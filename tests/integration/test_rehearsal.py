@@ -35,6 +35,8 @@ def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "RUN_DIR": str(tmp_path / "run"),
+        # These tests check the process runtime; tests/containers runs RUNTIME=containers.
+        "RUNTIME": "processes",
         "AWS_PORT": str(free_port()),
         "REDIS_PORT": str(free_port()),
         "APP_PORT": str(free_port()),

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.task_design import APP_WRITABLE_PATHS, EXEC_AGENT_PATHS
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer, free_port, redis_binary
 from testkit.service import ROOT
@@ -90,12 +91,16 @@ def test_app_image_shape() -> None:
     steps = instructions(APP_DOCKERFILE)
     froms = [args for k, args in steps if k == "FROM"]
     assert len(froms) >= 2, "multi-stage build"
-    assert all(f.split()[0] == "python:3.11-slim" for f in froms)
+    # The base is a build argument (a registry mirror, or this machine's stand-in).
+    assert steps[0] == ("ARG", "PYTHON_IMAGE=python:3.11-slim")
+    assert all(f.split()[0] == "${PYTHON_IMAGE}" for f in froms)
     runtime = final_stage(APP_DOCKERFILE)
     users = [args for k, args in runtime if k == "USER"]
     assert users == ["10001:10001"]
     assert ("WORKDIR", "/app") in runtime
-    assert any(k == "COPY" and args.endswith("/app/service") for k, args in runtime)
+    # One copy of the build stage's /rootfs (venv at /opt/venv, the package at /app/service).
+    assert [args for k, args in runtime if k == "COPY"] == ["--from=build /rootfs/ /"]
+    assert any("mv service /rootfs/app/service" in args for k, args in instructions(APP_DOCKERFILE))
     assert runtime[-1] == ("CMD", '["python", "-m", "service"]')
     healthcheck = next(args for k, args in runtime if k == "HEALTHCHECK")
     assert healthcheck.endswith('CMD ["python", "-m", "service.healthcheck"]')
@@ -103,6 +108,19 @@ def test_app_image_shape() -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     pip = [args for k, args in steps if k == "RUN" and "pip install" in args]
     assert pip and all("-r requirements.txt" in p and "--no-cache-dir" in p for p in pip)
+
+
+def test_app_declares_every_writable_path_as_a_volume() -> None:
+    """Fargate mounts a task volume root-owned 0755 unless the image declares the path as a
+    VOLUME (then the image's owner and mode carry over): uid 10001 could not write /tmp."""
+    volumes = [json.loads(args) for k, args in final_stage(APP_DOCKERFILE) if k == "VOLUME"]
+    wanted = [path for _, path in (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS)]
+    assert volumes == [wanted]
+
+
+def test_runtime_venv_ships_no_installer() -> None:
+    venv_step = next(args for k, args in instructions(APP_DOCKERFILE) if "python -m venv" in args)
+    assert venv_step.endswith("pip uninstall --yes --quiet pip setuptools")
 
 
 def test_no_curl_in_either_image() -> None:
@@ -113,7 +131,10 @@ def test_no_curl_in_either_image() -> None:
 
 def test_redis_image_shape() -> None:
     steps = instructions(REDIS_DOCKERFILE)
-    assert steps[0] == ("FROM", "redis:7-alpine")
+    assert steps[:2] == [("ARG", "REDIS_IMAGE=redis:7-alpine"), ("FROM", "${REDIS_IMAGE}")]
+    healthcheck = next(args for k, args in steps if k == "HEALTHCHECK")
+    # redis-cli exits 0 on an error reply (LOADING, NOAUTH, DENIED): only PONG is healthy.
+    assert healthcheck.endswith('"redis-cli -p 6379 ping | grep -q PONG"]')
     assert ("COPY", "redis.conf /usr/local/etc/redis/redis.conf") in steps
     users = [args for k, args in steps if k == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")

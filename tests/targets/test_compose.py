@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from generators import default_configs
+from generators.compose import merged
 from generators.validate import compose_variables, validate_compose, validate_env_example
 from infra.task_design import app_health_command, redis_health_command
 from tests.targets.conftest import ROOT, committed, mutated
@@ -36,8 +37,23 @@ def redis_args_settings(args: list[str]) -> dict[str, str]:
     return {k: " ".join(v) for k, v in settings.items()}
 
 
+def with_postgres(compose_doc: Any) -> Any:
+    return merged(compose_doc, yaml.safe_load(committed("docker-compose.postgres.yml")))
+
+
 def test_committed_compose_file_is_valid(compose_doc: Any) -> None:
     assert validate_compose(compose_doc) == []
+    assert validate_compose(with_postgres(compose_doc)) == []
+
+
+def test_no_compose_v2_only_keys(compose_doc: Any) -> None:
+    """docker-compose 1.29 (Debian 12, the deployment guide's) rejects a top-level `name:` and
+    `depends_on.<service>.required`; tests/containers/test_compose_run.py runs it for real."""
+    for doc in (compose_doc, yaml.safe_load(committed("docker-compose.postgres.yml"))):
+        assert "name" not in doc
+        for service in doc["services"].values():
+            for spec in (service.get("depends_on") or {}).values():
+                assert "required" not in spec
 
 
 def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Path) -> None:
@@ -65,8 +81,12 @@ def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Pat
 
 def test_redis_runs_the_sidecar_settings_and_health_check(compose_doc: Any) -> None:
     redis = compose_doc["services"]["redis"]
-    assert redis["image"] == DEV.redis.image
-    assert redis_args_settings(redis["command"]) == dict(DEV.redis.directives(bind="0.0.0.0"))
+    assert redis["image"] == f"${{REDIS_IMAGE:-{DEV.redis.image}}}"
+    # The sidecar's settings, plus protected mode said explicitly (Redis is on a network).
+    assert redis_args_settings(redis["command"]) == {
+        **dict(DEV.redis.directives(bind="0.0.0.0")),
+        "protected-mode": "no",
+    }
     assert redis["healthcheck"]["test"] == redis_health_command(DEV.redis.port)
     assert redis["healthcheck"]["test"][1].endswith("ping | grep -q PONG")
     assert redis["ports"] == [f"127.0.0.1:${{REDIS_HOST_PORT:-{DEV.redis.port}}}:{DEV.redis.port}"]
@@ -75,26 +95,32 @@ def test_redis_runs_the_sidecar_settings_and_health_check(compose_doc: Any) -> N
 
 def test_app_reaches_redis_by_service_name_with_the_ecs_environment(compose_doc: Any) -> None:
     app = compose_doc["services"]["app"]
-    assert app["build"] == {"context": "./service", "dockerfile": "Dockerfile"}
+    assert app["build"] == {
+        "context": "./service",
+        "dockerfile": "Dockerfile",
+        "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}"},
+    }
     assert app["ports"] == [f"127.0.0.1:${{APP_HOST_PORT:-{DEV.app.port}}}:{DEV.app.port}"]
     plain = {k: v for k, v in app["environment"].items() if k not in DEV.app.secret_keys}
     # A laptop run: the service's local stage (the local dev issuer; never a deployed stage).
     assert plain == {**DEV.app_environment(redis_host="redis"), "APP_STAGE": "local"}
     assert app["healthcheck"]["test"] == app_health_command()
     assert app["user"] == DEV.app.user
-    assert app["depends_on"] == {
-        "redis": {"condition": "service_healthy"},
-        "postgres": {"condition": "service_healthy", "required": False},
-    }
+    assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert "postgres" not in compose_doc["services"]
 
 
-def test_postgres_is_profiled_checked_and_needs_a_password(compose_doc: Any) -> None:
-    pg = compose_doc["services"]["postgres"]
-    assert pg["profiles"] == ["postgres"]
+def test_postgres_override_adds_it_checked_and_needing_a_password(compose_doc: Any) -> None:
+    both = with_postgres(compose_doc)
+    pg = both["services"]["postgres"]
     assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
-    assert pg["volumes"][0].split(":")[0] in compose_doc["volumes"]
+    assert pg["volumes"][0].split(":")[0] in both["volumes"]
     assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?.+\}", pg["environment"]["POSTGRES_PASSWORD"])
-    assert compose_variables(compose_doc)["POSTGRES_PASSWORD"] is True
+    assert compose_variables(both)["POSTGRES_PASSWORD"] is True
+    assert both["services"]["app"]["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
 
 
 def _svc(name: str, key: str, value: Any) -> Callable[[Any], None]:
@@ -113,7 +139,7 @@ def _depends_on_missing(doc: Any) -> None:
 
 
 def _profiled_dependency_required(doc: Any) -> None:
-    del doc["services"]["app"]["depends_on"]["postgres"]["required"]
+    doc["services"]["postgres"]["profiles"] = ["postgres"]
 
 
 BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
@@ -154,13 +180,13 @@ BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_validator_catches_a_broken_copy(case: str, compose_doc: Any) -> None:
     change, message = BROKEN[case]
-    errors = validate_compose(mutated(compose_doc, change))
+    errors = validate_compose(mutated(with_postgres(compose_doc), change))
     assert any(message in e for e in errors), errors
 
 
 def test_env_example_lists_exactly_what_compose_reads(compose_doc: Any) -> None:
     text = committed(".env.example")
-    assert validate_env_example(text, compose_doc) == []
+    assert validate_env_example(text, with_postgres(compose_doc)) == []
     assert text.startswith("# GENERATED by `make targets`")
     # Safe placeholders: the required password and every secret ship empty.
     values = dict(line.split("=", 1) for line in text.splitlines() if line[:1].isalpha())
@@ -171,6 +197,7 @@ def test_env_example_lists_exactly_what_compose_reads(compose_doc: Any) -> None:
 def test_env_example_validator_catches_missing_extra_and_duplicate_keys(
     compose_doc: Any,
 ) -> None:
+    compose_doc = with_postgres(compose_doc)
     text = committed(".env.example")
     missing = text.replace("\nMARKET_DATA_API_KEY=\n", "\n")
     assert validate_env_example(missing, compose_doc) == [
@@ -191,4 +218,4 @@ def test_env_example_validator_catches_missing_extra_and_duplicate_keys(
 def test_compose_header_says_generated() -> None:
     text = committed("docker-compose.yml")
     assert text.startswith("# GENERATED by `make targets` (python -m generators)")
-    assert yaml.safe_load(text)["name"] == "fyntrix"
+    assert "docker-compose up -d" in text

@@ -75,7 +75,11 @@ def test_redis_conf_has_the_sidecar_settings_with_an_all_interfaces_bind() -> No
         for line in committed("service/redis.conf").splitlines()
         if line and not line.startswith("#")
     ]
-    assert lines == [f"{k} {v}" for k, v in DEV.redis.directives(bind="0.0.0.0")]
+    assert lines == [
+        *(f"{k} {v}" for k, v in DEV.redis.directives(bind="0.0.0.0")),
+        # Never left to how the Redis was compiled (Debian's and upstream's default: yes).
+        "protected-mode no",
+    ]
     assert 'save ""' in lines
     assert "appendonly no" in lines
     assert f"maxmemory {DEV.redis.effective_maxmemory_mib}mb" in lines

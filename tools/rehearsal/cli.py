@@ -1,13 +1,18 @@
-"""`make up` / `make down`: rehearse the AWS deployment locally, no AWS account, no Docker.
+"""`make up` / `make down`: rehearse the AWS deployment locally, no AWS account.
 
 up:   local AWS emulator -> real `cdk bootstrap` + `cdk deploy --all` (pinned CLI) -> verify via
-      the AWS APIs and the template -> redis-server with the sidecar's exact settings -> the
-      service (`python -m service`) with the ECS environment -> first request MISS, second HIT.
-down: stops exactly the processes `up` started (pid files with process start times).
+      the AWS APIs and the template -> then, by RUNTIME:
+      containers (default where a Docker engine answers or can be started): both images built,
+      the deployed task definition run as real containers with Fargate's semantics
+      (tools/rehearsal/containers.py);
+      processes: redis-server with the sidecar's exact settings and the service
+      (`python -m service`) with the ECS environment -> first request MISS, second HIT.
+down: stops exactly what `up` started (pid files with process start times; the task's
+      containers, network and volumes by its label; the engine if the tooling started it).
 
 What it proves: the templates deploy through the same CLI, bootstrap stack, asset publishing
 and change sets as a real deploy, and the deployed resources carry the intended settings.
-What it does not: the emulator does not run containers, pull images or route traffic.
+What it does not: the emulator itself does not run containers, pull images or route traffic.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from infra.config import (
     load_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
+from tools.rehearsal import containers
 from tools.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
@@ -47,7 +53,7 @@ from tools.rehearsal.verify import Check, format_table, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the emulator's default account
-EMULATOR, REDIS, SERVICE = "emulator", "redis", "service"
+EMULATOR, REDIS, SERVICE, CONTAINERS = "emulator", "redis", "service", "containers"
 # Dummy credentials: the emulator accepts any; they can never reach a real account because
 # every call goes to AWS_ENDPOINT_URL on loopback.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -63,6 +69,7 @@ class Options:
     redis_port: int = 6379
     app_port: int = 8000
     run_dir: Path = ROOT / ".run"
+    runtime: str = "auto"  # auto | containers | processes
 
 
 @dataclass
@@ -186,7 +193,9 @@ def up(opts: Options) -> int:
     opts.run_dir.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
     try:
-        _preflight(opts, reg)
+        runtime, why = containers.choose_runtime(opts.runtime, opts.run_dir)
+        print(f"Runtime: {runtime} ({why}); RUNTIME=processes|containers chooses")
+        _preflight(opts, reg, runtime)
         print(
             f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
             f"region {config.region}, image tag {opts.image_tag}"
@@ -263,14 +272,36 @@ def up(opts: Options) -> int:
             raise RehearsalError(f"{len(failed)} verification check(s) failed (see the table)")
         t = timer.mark("verify", t)
 
-        _start_redis(opts, config, reg, started)
-        t = timer.mark("redis", t)
-        first, second = _start_service(opts, config, reg, started)
-        timer.mark("service", t)
+        if runtime == "containers":
+            started.append(CONTAINERS)
+            first, second, healthy = containers.start(
+                config=config,
+                session=session,
+                cdk_out=cdk_out,
+                run_dir=opts.run_dir,
+                app_port=opts.app_port,
+                account=ACCOUNT,
+                say=_say,
+            )
+            timer.mark("containers", t)
+            took = ", ".join(f"{name} {secs:.1f} s" for name, secs in healthy.items())
+            _say(
+                "6/6 task",
+                f"healthy after start: {took}; GET /api/portfolio/1 without a token -> 401; "
+                f"with user 1's -> X-Cache: {first}, then {second}",
+            )
+        else:
+            _start_redis(opts, config, reg, started)
+            t = timer.mark("redis", t)
+            first, second = _start_service(opts, config, reg, started)
+            timer.mark("service", t)
     except RehearsalError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         for name in reversed(started):
-            reg.stop(name)
+            if name == CONTAINERS:
+                containers.stop(opts.run_dir)
+            else:
+                reg.stop(name)
         if started:
             print(f"stopped what this run started: {', '.join(started)}", file=sys.stderr)
         return 1
@@ -279,7 +310,7 @@ def up(opts: Options) -> int:
     (opts.run_dir / "timings.json").write_text(
         json.dumps({"total_s": total, "phases": dict(timer.phases)}, indent=1)
     )
-    _summary(opts, config, endpoint, first, second, total, timer)
+    _summary(opts, config, endpoint, first, second, total, timer, runtime)
     return 0
 
 
@@ -303,7 +334,10 @@ def _emulator_errors(log: Path, since: int) -> None:
     )
 
 
-def _preflight(opts: Options, reg: ProcessRegistry) -> None:
+def _preflight(opts: Options, reg: ProcessRegistry, runtime: str) -> None:
+    if runtime == "containers":
+        require_free_port(opts.app_port, "service (the task's published port)", "APP_PORT")
+        return
     if shutil.which("redis-server") is None:
         raise RehearsalError(
             "redis-server is not installed. Install it with `sudo apt-get install -y "
@@ -527,9 +561,28 @@ def _summary(
     second: str,
     total: float,
     timer: Timer,
+    runtime: str,
 ) -> None:
     phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in timer.phases)
     base = f"http://127.0.0.1:{opts.app_port}"
+    pad = " " * 16
+    if runtime == "containers":
+        mint = (
+            f"{pad}TOKEN=$(DOCKER_HOST={containers.docker_host(opts.run_dir)} docker exec \\\n"
+            f"{pad}  $(docker ps -qf label=com.amazonaws.ecs.container-name=app) \\\n"
+            f"{pad}  python -m service.ops token --user 1)"
+        )
+        redis_line = (
+            "containers    the task's app and redis containers (label "
+            "com.amazonaws.ecs.cluster); redis is reachable only inside the task"
+        )
+    else:
+        mint = (
+            f"{pad}TOKEN=$(APP_STAGE=local \\\n"
+            f"{pad}  AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem \\\n"
+            f"{pad}  .venv/bin/python -m service.ops token --user 1)"
+        )
+        redis_line = f"redis         redis-cli -p {opts.redis_port} INFO memory"
     print(
         f"""
 Rehearsal complete in {total:.1f} s ({phases}).
@@ -540,10 +593,9 @@ Rehearsal complete in {total:.1f} s ({phases}).
                 aws ecs describe-services --cluster {config.cluster_name} \\
                   --services {config.service_name}
   service       {base}   ({base}/docs); /api/* needs a token, e.g. user 1's:
-                TOKEN=$(APP_STAGE=local AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem \\
-                  .venv/bin/python -m service.ops token --user 1)
+{mint}
                 curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1
-  redis         redis-cli -p {opts.redis_port} INFO memory
+  {redis_line}
   logs          {opts.run_dir}/*.log
 
 Stop everything with: make down"""
@@ -552,7 +604,8 @@ Stop everything with: make down"""
 
 def down(opts: Options) -> int:
     reg = ProcessRegistry(opts.run_dir)
-    stopped = [name for name in (SERVICE, REDIS, EMULATOR) if reg.stop(name)]
+    stopped = containers.stop(opts.run_dir)
+    stopped += [name for name in (SERVICE, REDIS, EMULATOR) if reg.stop(name)]
     (opts.run_dir / "state.json").unlink(missing_ok=True)
     if stopped:
         print(f"stopped: {', '.join(stopped)}")
@@ -588,6 +641,12 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
     p.add_argument("--redis-port", type=int, default=_int(environ.get("REDIS_PORT")) or 6379)
     p.add_argument("--app-port", type=int, default=_int(environ.get("APP_PORT")) or 8000)
     p.add_argument("--run-dir", type=Path, default=Path(environ.get("RUN_DIR") or ROOT / ".run"))
+    p.add_argument(
+        "--runtime",
+        choices=["auto", "containers", "processes"],
+        default=environ.get("RUNTIME") or "auto",
+        help="containers where a Docker engine answers or can be started (auto), else processes",
+    )
     a = p.parse_args(list(argv))
     overrides = {}
     for item in a.set:
@@ -603,6 +662,7 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         redis_port=a.redis_port,
         app_port=a.app_port,
         run_dir=a.run_dir.resolve(),
+        runtime=a.runtime,
     )
 
 

@@ -1,0 +1,46 @@
+"""Container tier: the synthesized task definition (the engine, the images and the tier's
+stopwatch are in testkit/containers.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.config import StageConfig, load_stage
+from testkit.service import ROOT
+from tools.containers.taskdef import from_template
+
+# The secret's ARN as the task definition would carry it after a deploy (the suffix is random).
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:fyntrix/dev/app-AbCdEf"
+
+
+@pytest.fixture(scope="session")
+def dev_config() -> StageConfig:
+    return load_stage("dev", image_tag="containers-test")
+
+
+@pytest.fixture(scope="session")
+def task_definition(dev_config: StageConfig) -> dict[str, Any]:
+    """The dev stage's task definition, synthesized by the CDK app (cdk.json's context)."""
+    from aws_cdk.assertions import Template
+
+    from infra.app_factory import build_app
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    _, _, service, _ = build_app(dev_config, context=context)
+    template = Template.from_stack(service).to_json()
+    secrets = {
+        lid: SECRET_ARN
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::SecretsManager::Secret"
+    }
+    pseudo = {"AWS::AccountId": "000000000000", "AWS::Region": dev_config.region}
+    return from_template(dict(template), secrets, pseudo)
+
+
+def empty_secret(value_from: str) -> str:
+    """What the deployed secret holds until an operator fills it: an empty value per key."""
+    assert value_from.startswith(SECRET_ARN + ":"), value_from
+    return ""

@@ -1,0 +1,79 @@
+"""`make up RUNTIME=containers`: emulator, real `cdk deploy`, then the deployed task definition
+run as real containers; `make down` removes exactly what it made.
+
+The run uses the session's Docker engine (DOCKER_HOST), so it neither starts a second daemon
+nor stops the session's one on `down`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testkit.containers import label_filter
+from testkit.servers import free_port
+from testkit.service import ROOT
+from tools.containers.engine import Engine
+from tools.containers.images import Built
+from tools.containers.task import TASK_LABEL
+
+pytestmark = [pytest.mark.containers, pytest.mark.integration]
+
+
+def rehearsal(cmd: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.rehearsal", cmd],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(
+    docker_engine: Engine, container_images: dict[str, Built], tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{ROOT / 'node_modules' / '.bin'}"
+        f"{os.pathsep}{os.environ.get('PATH', '')}",
+        "RUN_DIR": str(tmp_path / "run"),
+        "AWS_PORT": str(free_port()),
+        "APP_PORT": str(free_port()),
+        "RUNTIME": "containers",
+        "DOCKER_HOST": docker_engine.base_url,
+    }
+    env.pop("SET", None)
+    yield env
+    rehearsal("down", env)
+
+
+def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
+    env: dict[str, str], docker_engine: Engine
+) -> None:
+    up = rehearsal("up", env)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    lines = up.stdout.splitlines()
+    assert lines[0].startswith("Runtime: containers")
+    assert "X-Cache: MISS, then HIT" in up.stdout
+    task_id = json.loads((Path(env["RUN_DIR"]) / "containers.json").read_text())["task_id"]
+    selector = label_filter(f"{TASK_LABEL}={task_id}")
+    made = docker_engine.client.containers.list(filters=selector)
+    names = sorted(c.labels["com.amazonaws.ecs.container-name"] for c in made)
+    assert names == ["app", "pause", "redis"]
+    assert all(c.labels["com.amazonaws.ecs.cluster"] == "fyntrix-cluster-dev" for c in made)
+    down = rehearsal("down", env)
+    assert down.returncode == 0, down.stderr
+    assert docker_engine.client.containers.list(all=True, filters=selector) == []
+    assert docker_engine.client.networks.list(filters=selector) == []
+    assert not (Path(env["RUN_DIR"]) / "tasks" / task_id).exists()
+    docker_engine.client.ping()  # the session's engine is not ours to stop
