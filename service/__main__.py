@@ -6,9 +6,12 @@ import logging
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 # Exit statuses: 2 for invalid settings (like a usage error), 3 when the app failed to start.
 EXIT_INVALID_SETTINGS = 2
@@ -30,6 +33,26 @@ def _server_class() -> type[Any]:
     return Server
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments besides the app (bench/ceiling.py serves with the same)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        # uvloop and httptools, chosen explicitly: the service's throughput assumes both (they
+        # are pinned in service/requirements.txt), so a missing one fails the start loudly.
+        "loop": "uvloop",
+        "http": "httptools",
+        # uvicorn handles SIGTERM: stop accepting, finish in-flight requests (up to this many
+        # seconds), then run the lifespan shutdown. ECS waits 30 s before SIGKILL by default.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        "access_log": False,  # per-request logs cost throughput; /metrics has the latencies
+        "server_header": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": "*",  # behind the load balancer, which is the only way in
+    }
+
+
 def main() -> int:
     from service.settings import Settings, format_errors
 
@@ -49,19 +72,7 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stdout,
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        # uvicorn handles SIGTERM: stop accepting, finish in-flight requests (up to this many
-        # seconds), then run the lifespan shutdown. ECS waits 30 s before SIGKILL by default.
-        timeout_graceful_shutdown=settings.shutdown_timeout_s,
-        access_log=False,  # per-request logs cost throughput; /metrics has the latencies
-        server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="*",  # behind the load balancer, which is the only way in
-    )
+    config = uvicorn.Config(create_app(settings), **server_options(settings))
     server = _server_class()(config)
     server.run()
     return 0 if server.started else EXIT_STARTUP_FAILED
