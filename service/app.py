@@ -17,15 +17,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from service.api import Services, api, mount_bench_routes, router
 from service.auth.guard import AuthMiddleware, Authorizer
 from service.cache import Cache
 from service.emf import EmfPublisher, EmfRecorder
 from service.fastpath import CachedReadFastPath
+from service.front import Front
 from service.invalidation import InvalidationListener
 from service.limits import BodyLimitMiddleware
-from service.metrics import Metrics, MetricsMiddleware
+from service.metrics import Metrics
 from service.settings import Settings
 from service.source import NotFoundError, SourceUnavailableError, make_source
 
@@ -97,18 +99,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         log.info("fyntrix service stopped: instance=%s", instance_id)
 
-    app = FastAPI(
+    app = _ServiceAPI(
+        metrics,
+        emf,
         title="Fyntrix API",
         version="1.0.0",
         summary="Portfolios, dashboards and ranked picks behind a Redis cache-aside layer.",
         lifespan=lifespan,
     )
-    # Outermost last: metrics time everything, including hits answered by the fast path; the
-    # body limit and the auth gate run before the fast path, routing and validation.
+    # Outermost last: the body limit and the auth gate run before the fast path, routing and
+    # validation. Outside all of them (and Starlette's own): Front (see _ServiceAPI).
     app.add_middleware(CachedReadFastPath, state=app.state)
     app.add_middleware(AuthMiddleware, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, emf=emf)
     app.include_router(api)
     app.include_router(router)
     if settings.bench_endpoints:
@@ -157,6 +160,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "source of truth unavailable"}, status_code=503)
 
     return app
+
+
+class _ServiceAPI(FastAPI):
+    """FastAPI with service/front.py as the outermost layer, outside FastAPI's own per-request
+    work (telemetry check, Starlette's error middleware): it times every request and answers
+    cache hits without entering the stack."""
+
+    def __init__(self, metrics: Metrics, emf: EmfRecorder | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front = Front(super().__call__, state=self.state, metrics=metrics, emf=emf)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._front(scope, receive, send)
 
 
 def _excerpt(value: Any) -> Any:

@@ -1,19 +1,27 @@
-"""Prometheus metrics on a per-app registry (several apps in one process must not clash)."""
+"""Request and cache figures, recorded as plain counters and aggregated on scrape.
+
+Every request adds to one series (method, route template, HTTP status, X-Cache): a list of
+latency bucket counts and a sum. That is a dict lookup, a bisect and two additions, where a
+prometheus_client Histogram.observe plus Counter.inc took a lock per bucket and per counter
+(several microseconds on a cache hit that is itself a few microseconds). The event loop is the
+only writer, so no lock is needed; a scrape (/metrics) runs on the same loop and reads a
+consistent snapshot. Prometheus sees the same histogram as before, plus a request counter by
+cache status; rare events (Redis errors, invalidations, breaker) stay prometheus_client metrics.
+"""
 
 from __future__ import annotations
 
-import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from service.keys import NAMESPACES as NAMESPACES  # re-exported: the labels it counts by
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
     from service.cache import CacheStatus
-    from service.emf import EmfRecorder
 
 
 # Request latency buckets in seconds: sub-millisecond cache hits up to multi-second stalls.
@@ -32,37 +40,39 @@ LATENCY_BUCKETS_S = (
     2.5,
     5.0,
 )
+# Bounds as prometheus_client writes them (repr of the float: 0.0005, 1.0, 2.5).
+_LE = [repr(float(b)) for b in LATENCY_BUCKETS_S] + ["+Inf"]
+# X-Cache values a response may carry; anything else (no header) is counted as NONE.
+CACHE_LABELS = ("HIT", "MISS", "BYPASS", "NONE")
+_CACHE_LABEL: dict[bytes | None, str] = {b"HIT": "HIT", b"MISS": "MISS", b"BYPASS": "BYPASS"}
+_CACHE_STATUSES = ("HIT", "MISS", "BYPASS")
+
+
+class Series:
+    """One (method, route, status, cache) combination: latency bucket counts and their sum."""
+
+    __slots__ = ("counts", "sum_s")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS_S) + 1)  # the last one is +Inf
+        self.sum_s = 0.0
+
+    def add(self, seconds: float) -> None:
+        # bisect_left: the first bound >= seconds, Prometheus' `le` (a value on a bound is in it).
+        self.counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+        self.sum_s += seconds
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.request_latency = Histogram(
-            "fyntrix_http_request_duration_seconds",
-            "HTTP request latency in seconds, by method, route template and status code.",
-            ("method", "route", "status"),
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.cache_hits = Counter(
-            "fyntrix_cache_hits",
-            "Cached reads served from L1 or Redis.",
-            ("namespace",),
-            registry=r,
-        )
-        self.cache_misses = Counter(
-            "fyntrix_cache_misses",
-            "Cached reads that missed and were loaded from the source of truth.",
-            ("namespace",),
-            registry=r,
-        )
-        self.cache_bypasses = Counter(
-            "fyntrix_cache_bypasses",
-            "Reads served from the source of truth because the cache was unavailable.",
-            ("namespace",),
-            registry=r,
-        )
+        self.series: dict[tuple[str, str, int, str], Series] = {}
+        # (namespace, HIT|MISS|BYPASS) -> cache lookups; every namespace shows from the start.
+        self.lookups: dict[tuple[str, str], int] = {
+            (ns, status): 0 for ns in NAMESPACES for status in _CACHE_STATUSES
+        }
+        r.register(_Collector(self))
         self.redis_errors = Counter(
             "fyntrix_redis_errors", "Failed Redis operations, by operation.", ("op",), registry=r
         )
@@ -80,66 +90,81 @@ class Metrics:
             "Times the LISTEN connection for cross-instance invalidation was re-established.",
             registry=r,
         )
-        # Pre-bound children: labels() does a lock + dict lookup, too much for the hit path.
-        self._lookup: dict[tuple[str, str], Counter] = {}
-        self._latency: dict[tuple[str, str, int], Histogram] = {}
-        for ns in NAMESPACES:
-            self._lookup[(ns, "HIT")] = self.cache_hits.labels(ns)
-            self._lookup[(ns, "MISS")] = self.cache_misses.labels(ns)
-            self._lookup[(ns, "BYPASS")] = self.cache_bypasses.labels(ns)
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        child = self._latency.get(key)
-        if child is None:
-            child = self._latency[key] = self.request_latency.labels(method, route, str(status))
-        child.observe(seconds)
+    def series_for(self, method: str, route: str, status: int, x_cache: bytes | None) -> Series:
+        """The series a request adds to (created on first use; callers may keep it)."""
+        key = (method, route, status, _CACHE_LABEL.get(x_cache, "NONE"))
+        found = self.series.get(key)
+        if found is None:
+            found = self.series[key] = Series()
+        return found
+
+    def observe_request(
+        self, method: str, route: str, status: int, seconds: float, x_cache: bytes | None = None
+    ) -> None:
+        self.series_for(method, route, status, x_cache).add(seconds)
 
     def cache_lookup(self, namespace: str, status: CacheStatus) -> None:
-        child = self._lookup.get((namespace, status.value))
-        if child is None:
-            counter = {"HIT": self.cache_hits, "MISS": self.cache_misses}.get(
-                status.value, self.cache_bypasses
-            )
-            child = self._lookup[(namespace, status.value)] = counter.labels(namespace)
-        child.inc()
+        key = (namespace, status.value)
+        self.lookups[key] = self.lookups.get(key, 0) + 1
 
 
-class MetricsMiddleware:
-    """Pure ASGI middleware timing every HTTP request by route template (not raw path).
+class _Collector:
+    """Turns the plain counters into Prometheus families at scrape time."""
 
-    With an EMF recorder it also counts each request by route and X-Cache status (service/emf.py).
-    """
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, emf: EmfRecorder | None = None) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.emf = emf
+    def describe(self) -> list[Metric]:
+        latency, requests, lookups = _families()
+        return [latency, requests, *lookups]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        x_cache: bytes | None = None
+    def collect(self) -> Iterator[Metric]:
+        latency, requests, lookups = _families()
+        merged: dict[tuple[str, str, str], tuple[list[int], float]] = {}
+        for (method, route, status, cache), series in sorted(self._metrics.series.items()):
+            requests.add_metric([method, route, str(status), cache], sum(series.counts))
+            labels = (method, route, str(status))
+            counts, sum_s = merged.get(labels, ([0] * len(_LE), 0.0))
+            added = [a + b for a, b in zip(counts, series.counts, strict=True)]
+            merged[labels] = (added, sum_s + series.sum_s)
+        for labels, (counts, sum_s) in merged.items():
+            cumulative, buckets = 0, []
+            for le, count in zip(_LE, counts, strict=True):
+                cumulative += count
+                buckets.append((le, float(cumulative)))
+            latency.add_metric(list(labels), buckets, sum_s)
+        for (namespace, outcome), count in sorted(self._metrics.lookups.items()):
+            lookups[_CACHE_STATUSES.index(outcome)].add_metric([namespace], count)
+        yield latency
+        yield requests
+        yield from lookups
 
-        async def send_status(message: Message) -> None:
-            nonlocal status, x_cache
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"x-cache":
-                        x_cache = value
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            # Unmatched paths share one label so random URLs cannot blow up the series count.
-            template = getattr(route, "path", None) or "unmatched"
-            seconds = time.perf_counter() - start
-            self.metrics.observe_request(scope["method"], template, status, seconds)
-            if self.emf is not None:
-                self.emf.record(template, x_cache, seconds)
+def _families() -> tuple[HistogramMetricFamily, CounterMetricFamily, list[CounterMetricFamily]]:
+    latency = HistogramMetricFamily(
+        "fyntrix_http_request_duration_seconds",
+        "HTTP request latency in seconds, by method, route template and status code.",
+        labels=("method", "route", "status"),
+    )
+    requests = CounterMetricFamily(
+        "fyntrix_http_requests",
+        "HTTP requests by method, route template, status code and X-Cache (NONE: no header).",
+        labels=("method", "route", "status", "cache"),
+    )
+    lookups = [
+        CounterMetricFamily(
+            "fyntrix_cache_hits", "Cached reads served from L1 or Redis.", labels=("namespace",)
+        ),
+        CounterMetricFamily(
+            "fyntrix_cache_misses",
+            "Cached reads that missed and were loaded from the source of truth.",
+            labels=("namespace",),
+        ),
+        CounterMetricFamily(
+            "fyntrix_cache_bypasses",
+            "Reads served from the source of truth because the cache was unavailable.",
+            labels=("namespace",),
+        ),
+    ]
+    return latency, requests, lookups

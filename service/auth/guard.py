@@ -72,12 +72,20 @@ class Authorizer:
         return user_id
 
     async def may_act_for(self, principal: Principal, user_id: int) -> bool:
+        decided = self.decided(principal, user_id)  # the common case, without a coroutine
+        if decided is not None:
+            return decided
+        return await self.user_of(principal) == user_id
+
+    def decided(self, principal: Principal, user_id: int) -> bool | None:
+        """may_act_for() when it needs no database read (admin, or the link is cached), else
+        None. Synchronous: the outermost layer (service/front.py) answers hits with it."""
         if principal.admin:
             return True
-        found = self._identities.get(principal.sub)  # the common case, without a coroutine
+        found = self._identities.get(principal.sub)
         if found is not None and found[1] > time.monotonic():
             return found[0] == user_id
-        return await self.user_of(principal) == user_id
+        return None
 
 
 def bearer_token(scope: Scope) -> str:
@@ -90,6 +98,11 @@ def bearer_token(scope: Scope) -> str:
             value = raw
     if value is None:
         raise unauthorized("missing bearer token (Authorization: Bearer <access token>)")
+    return parse_bearer(value)
+
+
+def parse_bearer(value: bytes) -> str:
+    """The token of one Authorization header's value, or AuthError 401."""
     scheme, _, token = value.decode("latin-1").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Authorization must be: Bearer <access token>")

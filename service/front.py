@@ -1,0 +1,143 @@
+"""The outermost ASGI layer: times and counts every request, and answers most cache hits itself.
+
+A hit needs four dictionary lookups: the caller's token among the verified ones, the caller's
+user link (unless admin), the body in L1, and the metrics series. When all of them are already
+known, this layer sends the cached bytes without entering Starlette, the body limit, the auth
+gate or the inner fast path; each of those layers costs an await and a closure per request,
+together several times the hit itself. Anything else falls through to the full stack unchanged
+(that stack is what decides every 401, 403, 413, 422 and miss), timed here like before:
+
+    Front -> [Starlette: errors -> BodyLimit -> Auth -> CachedReadFastPath -> FastAPI routes]
+
+Every decision here is one the full stack would make the same way, from the same state:
+- the body limit: a request with any body (Content-Length or Transfer-Encoding) falls through;
+- authentication: exactly one `Authorization: Bearer` header whose token was verified before
+  and has not expired (TokenVerifier.cached, the same call the auth gate makes first);
+- authorization: Authorizer.decided, the synchronous part of may_act_for (admin, or the link
+  read from the database within AUTH_IDENTITY_CACHE_TTL_S), never a cached decision;
+- the cache: Cache.peek (L1 only, counted as a HIT), as the inner fast path does first.
+tests/service/test_fastpath.py checks the answers are the same byte for byte.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from service.auth.guard import parse_bearer
+from service.auth.tokens import AuthError
+from service.fastpath import RouteLabel, hit_messages, read_of
+
+if TYPE_CHECKING:
+    from starlette.datastructures import State
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from service.api import Services
+    from service.emf import EmfRecorder
+    from service.metrics import Metrics, Series
+
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+_HIT = b"HIT"
+
+
+class Front:
+    def __init__(
+        self, app: ASGIApp, state: State, metrics: Metrics, emf: EmfRecorder | None = None
+    ) -> None:
+        self.app = app
+        self.state = state  # the app's state: `services` appears there once the lifespan ran
+        self.metrics = metrics
+        self.emf = emf  # CloudWatch EMF (service/emf.py): every request counted there too
+        self._hit_series: dict[tuple[RouteLabel, bool], Series] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        if scope["method"] == "GET":
+            hit = self._hit(scope)
+            if hit is not None:
+                route, body, x_cache = hit
+                started, sent_body = hit_messages(body, x_cache)
+                try:
+                    await send(started)
+                    await send(sent_body)
+                finally:
+                    seconds = time.perf_counter() - start
+                    self._series(route, x_cache).add(seconds)
+                    if self.emf is not None:
+                        self.emf.record(route.path, _HIT if x_cache else None, seconds)
+                return
+        await self._through(scope, receive, send, start)
+
+    def _series(self, route: RouteLabel, x_cache: bool) -> Series:
+        series = self._hit_series.get((route, x_cache))
+        if series is None:
+            series = self._hit_series[(route, x_cache)] = self.metrics.series_for(
+                "GET", route.path, 200, b"HIT" if x_cache else None
+            )
+        return series
+
+    def _hit(self, scope: Scope) -> tuple[RouteLabel, bytes, bool] | None:
+        """(route, body, X-Cache sent) of a hit answerable without an await, else None."""
+        services: Services | None = getattr(self.state, "services", None)
+        if services is None:
+            return None
+        read = read_of(scope, services.bench_memo is not None)
+        if read is None:
+            return None
+        route, key, user_id = read
+        authorization: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is not None:
+                    return None  # the gate answers 401
+                authorization = value
+            elif name in _BODY_HEADERS:
+                return None  # the body limit decides
+        if route.protected and (
+            authorization is None or not self._allowed(services, authorization, route, user_id)
+        ):
+            return None
+        if key is None:  # the benchmark's baseline: its memo, no cache
+            memo = services.bench_memo.get(user_id) if services.bench_memo is not None else None
+            return None if memo is None else (route, memo, False)
+        body = services.cache.peek(key)
+        return None if body is None else (route, body, True)
+
+    @staticmethod
+    def _allowed(services: Services, authorization: bytes, route: RouteLabel, user_id: int) -> bool:
+        try:
+            token = parse_bearer(authorization)
+        except AuthError:
+            return False
+        principal = services.authorizer.verifier.cached(token)
+        if principal is None:
+            return False
+        return not route.per_user or services.authorizer.decided(principal, user_id) is True
+
+    async def _through(self, scope: Scope, receive: Receive, send: Send, start: float) -> None:
+        """The full stack, timed by route template (not raw path) and counted by X-Cache."""
+        status = 500
+        x_cache: bytes | None = None
+
+        async def send_status(message: Message) -> None:
+            nonlocal status, x_cache
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-cache":
+                        x_cache = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            # Unmatched paths share one label so random URLs cannot blow up the series count.
+            template = getattr(route, "path", None) or "unmatched"
+            seconds = time.perf_counter() - start
+            self.metrics.observe_request(scope["method"], template, status, seconds, x_cache)
+            if self.emf is not None:
+                self.emf.record(template, x_cache, seconds)
