@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
 
+from service.front import Front
+from testkit.auth import default_issuer
 from testkit.servers import RedisServer
+from testkit.service import RunningApp
 from tests.service.conftest import AppFactory
+
+if TYPE_CHECKING:
+    from starlette.types import Message, Receive, Scope, Send
 
 
 def comparable(response: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
@@ -100,3 +108,135 @@ async def test_bench_baseline_is_served_from_its_memo(
     assert "x-cache" not in second.headers
     assert app.services.bench_memo is not None and set(app.services.bench_memo) == {3}
     assert (await app.client.get("/bench/baseline/999")).status_code == 404
+
+
+# ------------------------------------------- every route, every cache state: the same answer
+
+EVERY_CACHED_READ = [
+    "/api/portfolio/1",
+    "/api/dashboard/4",
+    "/api/top-picks",
+    "/api/top-picks?limit=20",
+]
+
+
+@pytest.mark.parametrize("path", EVERY_CACHED_READ)
+async def test_every_layer_and_cache_state_gives_the_same_answer(
+    redis_server: RedisServer, make_app: AppFactory, path: str
+) -> None:
+    app = await make_app(redis_server)
+    issuer = default_issuer()
+    answers = {"miss (framework)": await app.client.get(path)}
+    answers["L1 hit, known token (outermost layer)"] = await app.client.get(path)
+    # A token never seen: the gate verifies it, then the inner fast path answers from L1.
+    fresh = issuer.bearer(issuer.token(sub="another-admin", admin=True))
+    answers["L1 hit, first-seen token (inner fast path)"] = await app.client.get(
+        path, headers=fresh
+    )
+    # No L1 at all: Redis (filled by the first app) answers, through the inner fast path.
+    redis_only = await make_app(redis_server, cache_l1_max_entries=0)
+    answers["Redis hit (inner fast path)"] = await redis_only.client.get(path)
+    app.services.cache.set_coherent(False)
+    answers["bypass (framework)"] = await app.client.get(path)
+
+    expected = ["MISS", "HIT", "HIT", "HIT", "BYPASS"]
+    assert [r.headers["x-cache"] for r in answers.values()] == expected
+    first = comparable(answers["miss (framework)"])
+    assert first[0] == 200
+    for state, response in answers.items():
+        assert comparable(response) == first, state
+
+
+class Recorder:
+    """The stack behind the outermost layer, recording whether a request reached it."""
+
+    def __init__(self) -> None:
+        self.reached: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def via_front(
+    app: RunningApp, path: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[Recorder, list[Message]]:
+    stack = Recorder()
+    front = Front(stack, state=app.app.state, metrics=app.services.metrics)
+    sent: list[Message] = []
+    route, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": route,
+        "query_string": query.encode(),
+        "headers": headers,
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await front(scope, receive, send)
+    return stack, sent
+
+
+def auth_header(token: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {token}".encode())
+
+
+async def test_the_outermost_layer_answers_a_known_callers_hit_by_itself(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    app = await make_app(redis_server)
+    token = default_issuer().user_token(1)
+    for _ in range(2):  # the first verifies the token and reads the user link
+        framework = await app.client.get("/api/portfolio/1", headers=default_issuer().bearer(token))
+    stack, sent = await via_front(app, "/api/portfolio/1", [auth_header(token)])
+    assert stack.reached == []
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200 and sent[1]["body"] == framework.content
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert headers == {k: v for k, v in framework.headers.items()}
+
+
+async def test_the_outermost_layer_leaves_every_other_decision_to_the_stack(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    app = await make_app(redis_server)
+    issuer = default_issuer()
+    alice, bob = issuer.user_token(1), issuer.user_token(2)
+    for user_id, token in ((1, alice), (2, bob)):  # verified, linked, and in L1
+        for _ in range(2):
+            await app.client.get(f"/api/portfolio/{user_id}", headers=issuer.bearer(token))
+    cases: dict[str, tuple[str, list[tuple[bytes, bytes]]]] = {
+        "no token": ("/api/portfolio/1", []),
+        "two Authorization headers": ("/api/portfolio/1", [auth_header(alice), auth_header(alice)]),
+        "not a bearer token": ("/api/portfolio/1", [(b"authorization", b"Basic YTpi")]),
+        "a token never verified": ("/api/portfolio/1", [auth_header(issuer.user_token(1))]),
+        "another user's data": ("/api/portfolio/1", [auth_header(bob)]),
+        "a request body": ("/api/portfolio/1", [auth_header(alice), (b"content-length", b"2")]),
+        "a chunked body": (
+            "/api/portfolio/1",
+            [auth_header(alice), (b"transfer-encoding", b"chunked")],
+        ),
+        "not in L1": ("/api/dashboard/1", [auth_header(alice)]),
+        "not canonical": ("/api/top-picks?limit=05", [auth_header(alice)]),
+    }
+    for case, (path, headers) in cases.items():
+        stack, sent = await via_front(app, path, headers)
+        assert stack.reached == [path.partition("?")[0]], case
+        assert sent[0]["status"] == 299, case
+    # Through the real stack, those that are errors get the stack's answers.
+    two = app.client.build_request("GET", "/api/portfolio/1")
+    two.headers = httpx.Headers([("authorization", f"Bearer {alice}")] * 2)
+    assert (await app.client.send(two)).status_code == 401
+    assert (await app.client.get("/api/portfolio/1", headers=issuer.bearer(bob))).status_code == 403
+    big = b"x" * (app.services.settings.max_body_bytes + 1)
+    oversized = app.client.build_request(
+        "GET", "/api/portfolio/1", headers=issuer.bearer(alice), content=big
+    )
+    assert (await app.client.send(oversized)).status_code == 413
