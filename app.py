@@ -41,11 +41,11 @@ def main() -> int:
         config = load_stage(
             stage, image_tag=str(image_tag) if image_tag else None, overrides=overrides
         )
+        account = os.environ.get("CDK_DEFAULT_ACCOUNT") if config.vpc_id else None
+        build_app(config, account=account, app=app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    account = os.environ.get("CDK_DEFAULT_ACCOUNT") if config.vpc_id else None
-    build_app(config, account=account, app=app)
     app.synth()
     return 0
 

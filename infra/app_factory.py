@@ -25,7 +25,11 @@ def build_app(
 ) -> tuple[App, RegistryStack, ServiceStack, list[NagPack]]:
     """Wire the stacks into `app` (or a new App with `context`/`outdir`, as tests do): the
     registry, the stage's service and, when `ci.github_repository` is set, Fyntrix-CI (find
-    it with `app.node.find_child(CI_STACK_NAME)`)."""
+    it with `app.node.find_child(CI_STACK_NAME)`).
+
+    Raises ConfigError for a config the generators accept but a deploy must not (prod without
+    a certificate), before any construct exists."""
+    config.check_deployable()
     if app is None:
         app = App(context=dict(context or {}), outdir=outdir)
     packs = add_nag_packs(app)

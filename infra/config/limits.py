@@ -59,3 +59,14 @@ ENV_KEY_RE: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
 ACM_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 VPC_ID_RE: Final = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+SECURITY_GROUP_ID_RE: Final = re.compile(r"^sg-[0-9a-f]{8,17}$")
+# Cognito: pool ids are `<region>_<id>`; app client ids 1-128 word characters; group names
+# 1-128 characters without whitespace (we also keep them printable ASCII).
+USER_POOL_ID_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d_[0-9a-zA-Z]+$")
+CLIENT_ID_RE: Final = re.compile(r"^[\w+]{1,128}$")
+COGNITO_GROUP_RE: Final = re.compile(r"^[!-~]{1,128}$")
+
+# AWS WAF rate-based rules: the evaluation windows WAF offers (seconds) and its request limits.
+WAF_RATE_WINDOWS_S: Final = (60, 120, 300, 600)
+WAF_RATE_LIMIT_MIN: Final = 10
+WAF_RATE_LIMIT_MAX: Final = 2_000_000_000

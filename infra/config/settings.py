@@ -16,6 +16,8 @@ from typing import Final
 from infra.config.errors import ConfigError, require
 from infra.config.limits import (
     ACM_ARN_RE,
+    CLIENT_ID_RE,
+    COGNITO_GROUP_RE,
     ECR_REPOSITORY_MAX_LEN,
     ECR_REPOSITORY_RE,
     ENV_KEY_RE,
@@ -26,7 +28,12 @@ from infra.config.limits import (
     MAXMEMORY_CEILING_RATIO,
     MAXMEMORY_DEFAULT_RATIO,
     REGION_RE,
+    SECURITY_GROUP_ID_RE,
+    USER_POOL_ID_RE,
     VPC_ID_RE,
+    WAF_RATE_LIMIT_MAX,
+    WAF_RATE_LIMIT_MIN,
+    WAF_RATE_WINDOWS_S,
 )
 from infra.config.monitoring import AlarmSettings, CiSettings
 from infra.config.names import PROJECT, STAGES, service_stack_name
@@ -368,6 +375,97 @@ class ScalingSettings:
 
 
 @settings_class
+class WafSettings:
+    """AWS WAF on the load balancer: AWS managed rule groups and a per-IP rate limit."""
+
+    enabled: bool = setting(
+        "web ACL on the load balancer; always on in prod (false is rejected there)",
+        default=True,
+    )
+    rate_limit: int = setting(
+        "requests one client IP may send per `rate_window_s` before WAF blocks it",
+        default=1000,
+        rules=[
+            between(
+                WAF_RATE_LIMIT_MIN,
+                WAF_RATE_LIMIT_MAX,
+                "{value} is outside AWS WAF's rate limits {lo}-{hi}",
+                "choose a limit from {lo} to {hi} requests",
+            )
+        ],
+    )
+    rate_window_s: int = setting(
+        "evaluation window of the rate limit (seconds)",
+        default=300,
+        rules=[
+            one_of(
+                WAF_RATE_WINDOWS_S,
+                "{value} s is not a window AWS WAF offers",
+                "use one of {choices} seconds",
+            )
+        ],
+    )
+
+
+@settings_class
+class AuthSettings:
+    """Who may call /api/*: a Cognito user pool the stack creates, or the team's existing one."""
+
+    user_pool_id: str | None = setting(
+        "existing Cognito user pool to use instead of creating one (needs auth.client_ids)",
+        default=None,
+        rules=[
+            matches(
+                USER_POOL_ID_RE,
+                "{value!r} is not a Cognito user pool id",
+                "use the pool's id, e.g. us-east-1_AbCdEf123 (aws cognito-idp list-user-pools)",
+            )
+        ],
+    )
+    client_ids: tuple[str, ...] = setting(
+        "app client ids whose access tokens the API accepts (only with auth.user_pool_id)",
+        default=(),
+        rules=[
+            matches(
+                CLIENT_ID_RE,
+                "{value!r} is not a Cognito app client id",
+                "use the ids from aws cognito-idp list-user-pool-clients, comma-separated",
+                each=True,
+            )
+        ],
+    )
+    admin_group: str = setting(
+        "Cognito group whose members may read and change every user's data",
+        default=PROJECT + "-admin",
+        rules=[
+            matches(
+                COGNITO_GROUP_RE,
+                "{value!r} is not a Cognito group name",
+                "use 1-128 printable characters without spaces",
+            )
+        ],
+    )
+
+    def cross_checks(self, prefix: str) -> None:
+        require(
+            bool(self.user_pool_id) == bool(self.client_ids),
+            f"{prefix}client_ids" if self.user_pool_id else f"{prefix}user_pool_id",
+            "an existing pool needs both its id and the app client ids the API accepts"
+            if self.user_pool_id
+            else "app client ids were given without the pool they belong to",
+            f"set both {prefix}user_pool_id and {prefix}client_ids, or neither (the stack "
+            "then creates a pool and its app client)",
+        )
+
+    def issuer(self, region: str, user_pool_id: str) -> str:
+        """The `iss` of the pool's tokens (Cognito's fixed URL scheme; no AWS call). A pool id
+        names its own region; `region` is for a pool the stack creates (its id is a token)."""
+        if USER_POOL_ID_RE.match(user_pool_id):
+            region = user_pool_id.split("_", 1)[0]
+        return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+
+@settings_class
 class StageConfig:
     """Everything one stage needs, validated as a whole when it is built."""
 
@@ -449,6 +547,20 @@ class StageConfig:
             )
         ],
     )
+    ops_access_security_group_id: str | None = setting(
+        "security group that may reach the app port directly (/metrics, /cache/stats, /docs); "
+        "unset: only from inside the task (ECS Exec)",
+        default=None,
+        rules=[
+            matches(
+                SECURITY_GROUP_ID_RE,
+                "{value!r} is not a security group id",
+                "pass an id like sg-0abc1234def567890 (the group of your bastion or monitoring)",
+            )
+        ],
+    )
+    waf: WafSettings = setting("AWS WAF on the load balancer", default_factory=WafSettings)
+    auth: AuthSettings = setting("Cognito authentication of /api/*", default_factory=AuthSettings)
     # Operations
     log_retention_days: int = setting(
         "CloudWatch Logs retention of every log group (days)",
@@ -584,6 +696,7 @@ class StageConfig:
 
     def cross_checks(self, prefix: str) -> None:
         self._check_image_tag()
+        self._check_edge()
         self._check_task_size()
         self._check_network()
         self._check_monitoring()
@@ -596,6 +709,50 @@ class StageConfig:
             "can never point at a new build and deploys would silently keep the old image",
             "deploy prod with an immutable tag, e.g. -c imageTag=$(git rev-parse --short HEAD)",
         )
+
+    def _check_edge(self) -> None:
+        require(
+            self.waf.enabled or self.stage != "prod",
+            "waf.enabled",
+            "prod's load balancer is public; it is never deployed without its web ACL",
+            "remove the override (waf.enabled may be false only in dev)",
+        )
+
+    def check_deployable(self) -> None:
+        """What only a deploy (cdk synth) needs, not the generators: prod serves HTTPS only, so
+        it cannot be synthesized without a certificate. Raises ConfigError naming the fix."""
+        require(
+            self.certificate_arn is not None or self.stage != "prod",
+            "certificate_arn",
+            "prod serves HTTPS only and no ACM certificate is configured",
+            "request one for your API's domain (aws acm request-certificate --domain-name "
+            "api.example.com --validation-method DNS, then add the DNS record ACM shows) or "
+            "import one (aws acm import-certificate), then deploy with "
+            "-c certificateArn=arn:aws:acm:REGION:ACCOUNT:certificate/UUID",
+        )
+
+    def auth_environment(self, *, user_pool_id: str, client_ids: str) -> dict[str, str]:
+        """Non-secret auth wiring of the ECS app container (values, or CloudFormation tokens
+        for a pool the stack creates): the service verifies tokens against this issuer."""
+        return {
+            "APP_STAGE": self.stage,
+            "AUTH_ISSUER": self.auth.issuer(self.region, user_pool_id),
+            "AUTH_CLIENT_IDS": client_ids,
+            "AUTH_ADMIN_GROUP": self.auth.admin_group,
+        }
+
+    @property
+    def web_acl_name(self) -> str:
+        return f"{PROJECT}-web-acl{self.suffix}"
+
+    @property
+    def waf_log_group_name(self) -> str:
+        # AWS WAF delivers only to log groups whose names start with `aws-waf-logs-`.
+        return f"aws-waf-logs-{PROJECT}{self.suffix}"
+
+    @property
+    def user_pool_name(self) -> str:
+        return f"{PROJECT}-users{self.suffix}"
 
     def _check_task_size(self) -> None:
         sizes = FARGATE_TASK_SIZES[self.task_cpu]  # task_cpu's own rule already passed

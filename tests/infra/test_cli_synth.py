@@ -66,3 +66,14 @@ def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
     (td,) = [r for r in service["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     redis = next(c for c in td["Properties"]["ContainerDefinitions"] if c["Name"] == "redis")
     assert "150mb" in redis["Command"]
+
+
+@pytest.mark.slow
+def test_cli_synth_refuses_prod_without_a_certificate(tmp_path: Path) -> None:
+    result = run_cdk("-c", "stage=prod", "-c", "imageTag=v1", outdir=tmp_path)
+    assert result.returncode != 0
+    assert "invalid setting `certificate_arn`" in result.stderr
+    assert "aws acm request-certificate" in result.stderr
+    assert "-c certificateArn=" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
