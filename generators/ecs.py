@@ -35,12 +35,17 @@ IMAGE_TAG_PLACEHOLDER: Final = "YOUR_IMAGE_TAG"
 SECRET_SUFFIX_PLACEHOLDER: Final = "XXXXXX"  # noqa: S105 - a placeholder
 EXECUTION_ROLE_PLACEHOLDER: Final = "YOUR_TASK_EXECUTION_ROLE"
 TASK_ROLE_PLACEHOLDER: Final = "YOUR_TASK_ROLE"
+# The Cognito pool and app client the stack creates (its outputs UserPoolId, AppClientIds).
+USER_POOL_PLACEHOLDER: Final = "YOUR_USER_POOL_ID"
+APP_CLIENT_PLACEHOLDER: Final = "YOUR_APP_CLIENT_ID"
 PLACEHOLDERS: Final = (
     ACCOUNT_PLACEHOLDER,
     IMAGE_TAG_PLACEHOLDER,
     SECRET_SUFFIX_PLACEHOLDER,
     EXECUTION_ROLE_PLACEHOLDER,
     TASK_ROLE_PLACEHOLDER,
+    USER_POOL_PLACEHOLDER,
+    APP_CLIENT_PLACEHOLDER,
 )
 
 
@@ -113,6 +118,16 @@ def _mounts(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     ]
 
 
+def auth_environment(config: StageConfig) -> dict[str, str]:
+    """The app's Cognito wiring: the configured pool, or placeholders for the one the stack
+    creates."""
+    if config.auth.user_pool_id:
+        pool, clients = config.auth.user_pool_id, ",".join(config.auth.client_ids)
+    else:
+        pool, clients = USER_POOL_PLACEHOLDER, APP_CLIENT_PLACEHOLDER
+    return config.auth_environment(user_pool_id=pool, client_ids=clients)
+
+
 def task_definition(config: StageConfig) -> dict[str, Any]:
     """The `register-task-definition` input for `config` (camelCase API shape)."""
     app_volumes = _writable(APP_CONTAINER, (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
@@ -128,7 +143,10 @@ def task_definition(config: StageConfig) -> dict[str, Any]:
         ],
         "environment": [
             {"name": k, "value": v}
-            for k, v in config.app_environment(redis_host="localhost").items()
+            for k, v in {
+                **config.app_environment(redis_host="localhost"),
+                **auth_environment(config),
+            }.items()
         ],
         "secrets": [{"name": k, "valueFrom": f"{arn}:{k}::"} for k in config.app.secret_keys],
         "dependsOn": [{"containerName": REDIS_CONTAINER, "condition": "HEALTHY"}],

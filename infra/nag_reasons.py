@@ -12,8 +12,10 @@ from typing import Final
 REASONS: Final[dict[str, str]] = {
     "AwsSolutions-ECS2": (
         "The app container's plain environment holds only non-secret wiring (REDIS_HOST="
-        "localhost, ports, DB index, cache TTLs, expected Redis settings). Every credential "
-        "(DATABASE_URL, AWS_COGNITO_*, API keys) is injected from Secrets Manager via `secrets`."
+        "localhost, ports, DB index, cache TTLs, expected Redis settings, APP_STAGE, and the "
+        "Cognito issuer URL, app client ids and admin group name, which appear in every token). "
+        "Every credential (DATABASE_URL, AWS_COGNITO_CLIENT_SECRET, API keys) is injected from "
+        "Secrets Manager via `secrets`."
     ),
     "AwsSolutions-IAM5[Resource::*]": (
         "ECS Exec's ssmmessages:Create*/Open* channels and logs:DescribeLogGroups, and the "
@@ -67,9 +69,9 @@ REASONS: Final[dict[str, str]] = {
         "manual console step; they hold no data (the access-log bucket is retained)."
     ),
     "NIST.800.53.R5-ELBv2ACMCertificateRequired": (
-        "No ACM certificate is configured for this stage (`certificate_arn`). With one, the load "
-        "balancer serves HTTPS on 443 with the recommended TLS policy and 80 only redirects "
-        "(tested). A certificate needs a domain the operator owns, so it cannot be a default."
+        "Only dev may run without an ACM certificate (`certificate_arn`); prod fails at synth "
+        "without one. A certificate needs a domain the operator owns, so it cannot be a default; "
+        "with one, dev too serves HTTPS on 443 (TLS 1.2/1.3 policy) and 80 only redirects."
     ),
     "NIST.800.53.R5-ELBv2ACMCertificateRequired#redirect-listener": (
         "This listener only answers port 80 with a permanent redirect to the HTTPS listener, "
@@ -77,14 +79,15 @@ REASONS: Final[dict[str, str]] = {
         "and a certificate on a redirect-only listener would protect nothing."
     ),
     "NIST.800.53.R5-ALBHttpToHttpsRedirection": (
-        "Without a certificate (`certificate_arn` unset) there is no HTTPS listener to redirect "
-        "to; configuring one adds the 443 listener and turns port 80 into a permanent redirect "
-        "to HTTPS (covered by tests)."
+        "Only dev may run without a certificate (`certificate_arn` unset; prod fails at synth), "
+        "and without one there is no HTTPS listener to redirect to; configuring one adds the 443 "
+        "listener and turns port 80 into a permanent redirect to HTTPS (covered by tests)."
     ),
     "NIST.800.53.R5-ALBWAFEnabled": (
-        "Web ACLs are owned per organisation (AWS Firewall Manager) and priced per rule; this "
-        "stack admits only the configured CIDRs on 80/443, drops invalid headers and exposes a "
-        "single API port. Associate the organisation's web ACL with the load balancer."
+        "This dev stage was deployed with `waf.enabled=false` (a config validation rejects that "
+        "for prod, where the web ACL is always associated). A disposable dev stage may skip "
+        "WAF's per-rule cost; the load balancer still forwards only /api/* and /health, admits "
+        "only the configured CIDRs and drops invalid headers."
     ),
     "NIST.800.53.R5-S3BucketLoggingEnabled": (
         "This bucket is the destination of the load balancer's access logs; logging its own "

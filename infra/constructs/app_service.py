@@ -48,6 +48,14 @@ class AppService(Construct):
             ec2.Port.tcp(config.redis.port),
             "Redis sidecar: only from tasks in this group",
         )
+        # The load balancer forwards only /api/* and /health; the ops endpoints (/metrics,
+        # /cache/stats, /docs) are reachable on the app port from this group alone, if named.
+        if config.ops_access_security_group_id:
+            self.security_group.add_ingress_rule(
+                ec2.Peer.security_group_id(config.ops_access_security_group_id),
+                ec2.Port.tcp(config.app.port),
+                "Ops endpoints (metrics, cache stats, docs) from the ops access group",
+            )
 
         self.service = ecs.FargateService(
             self,

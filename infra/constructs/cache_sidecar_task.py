@@ -58,6 +58,7 @@ class CacheSidecarTask(Construct):
         config: StageConfig,
         repository: ecr.IRepository,
         secrets: Mapping[str, ecs.Secret],
+        auth_environment: Mapping[str, str],
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -97,7 +98,12 @@ class CacheSidecarTask(Construct):
             memory_limit_mib=config.app.memory_mib,
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=config.app.port, name=APP_PORT_NAME)],
-            environment=config.app_environment(redis_host="localhost"),
+            # The shared wiring plus the stage's Cognito issuer and app client ids: public
+            # facts (tokens are verified against the pool's public keys), none of them secret.
+            environment={
+                **config.app_environment(redis_host="localhost"),
+                **auth_environment,
+            },
             secrets=dict(secrets),
             health_check=_health(config.app.health_check, app_health_command()),
             readonly_root_filesystem=True,

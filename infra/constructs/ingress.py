@@ -1,6 +1,12 @@
-"""The public entry point: an Application Load Balancer with access logs."""
+"""The public entry point: an Application Load Balancer with access logs.
+
+Only the API and the health check are routed to the app; every other path (the metrics, the
+cache statistics, the API docs) gets a fixed 404 from the load balancer itself.
+"""
 
 from __future__ import annotations
+
+from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -10,6 +16,12 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.nag import acknowledge
+
+# (listener rule priority, path pattern) forwarded to the app. ALB path patterns are
+# case-sensitive and match the path only (not the query string).
+FORWARDED_PATHS: Final[tuple[tuple[int, str], ...]] = ((10, "/api/*"), (20, "/health"))
+# TLS 1.3 and 1.2 only, forward-secret ciphers: AWS's recommended policy for new listeners.
+TLS_POLICY: Final = elbv2.SslPolicy.RECOMMENDED_TLS
 
 
 class Ingress(Construct):
@@ -75,7 +87,8 @@ class Ingress(Construct):
             deletion_protection=config.deletion_protection,
         )
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
-        acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled")
+        if not config.waf.enabled:
+            acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled")
         if not config.deletion_protection:
             acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled")
         if not config.certificate_arn:
@@ -109,9 +122,9 @@ class Ingress(Construct):
                 port=443,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
                 certificates=[elbv2.ListenerCertificate.from_arn(config.certificate_arn)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                ssl_policy=TLS_POLICY,
                 open=False,
-                default_target_groups=[self.target_group],
+                default_action=_not_found(),
             )
             # Not `add_redirect`: it opens port 80 to 0.0.0.0/0 regardless of the allowed CIDRs.
             redirect = self.load_balancer.add_listener(
@@ -130,5 +143,19 @@ class Ingress(Construct):
                 port=80,
                 protocol=elbv2.ApplicationProtocol.HTTP,
                 open=False,
-                default_target_groups=[self.target_group],
+                default_action=_not_found(),
             )
+        for priority, pattern in FORWARDED_PATHS:
+            self.listener.add_target_groups(
+                f"Forward{priority}",
+                priority=priority,
+                conditions=[elbv2.ListenerCondition.path_patterns([pattern])],
+                target_groups=[self.target_group],
+            )
+
+
+def _not_found() -> elbv2.ListenerAction:
+    """What the load balancer answers for every path it does not forward."""
+    return elbv2.ListenerAction.fixed_response(
+        404, content_type="application/json", message_body='{"detail":"Not Found"}'
+    )

@@ -17,6 +17,8 @@ from infra.constructs.encryption import Encryption
 from infra.constructs.ingress import Ingress
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
+from infra.constructs.user_auth import UserAuth
+from infra.constructs.web_firewall import WebFirewall
 
 
 class ServiceStack(Stack):
@@ -36,15 +38,31 @@ class ServiceStack(Stack):
         self.network = Network(self, "Network", config=config, key=key)
         self.cluster = ServiceCluster(self, "Cluster", config=config, vpc=self.network.vpc, key=key)
         self.secrets = AppSecrets(self, "Secrets", config=config, key=key)
+        self.auth = UserAuth(self, "Auth", config=config)
         self.task = CacheSidecarTask(
             self,
             "Task",
             config=config,
             repository=repository,
             secrets=self.secrets.container_secrets,
+            auth_environment=config.auth_environment(
+                user_pool_id=self.auth.user_pool_id, client_ids=self.auth.client_ids
+            ),
             key=key,
         )
         self.ingress = Ingress(self, "Ingress", config=config, vpc=self.network.vpc)
+        # None where the stage runs without WAF (dev only; prod rejects waf.enabled=false).
+        self.firewall: WebFirewall | None = (
+            WebFirewall(
+                self,
+                "Firewall",
+                config=config,
+                load_balancer=self.ingress.load_balancer,
+                key=key,
+            )
+            if config.waf.enabled
+            else None
+        )
         self.app_service = AppService(
             self,
             "AppService",
@@ -62,6 +80,7 @@ class ServiceStack(Stack):
             service=self.app_service.service,
             load_balancer=self.ingress.load_balancer,
             target_group=self.ingress.target_group,
+            web_acl=self.firewall.web_acl if self.firewall else None,
         )
 
         scheme = "https" if config.certificate_arn else "http"
@@ -77,3 +96,5 @@ class ServiceStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         # From the config alone, like `make dashboard-url`: the two cannot disagree.
         CfnOutput(self, "DashboardUrl", value=config.dashboard_url)
+        CfnOutput(self, "UserPoolId", value=self.auth.user_pool_id)
+        CfnOutput(self, "AppClientIds", value=self.auth.client_ids)

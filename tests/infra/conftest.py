@@ -52,9 +52,22 @@ def dev() -> Synth:
     return synth_stage(load_stage("dev"))
 
 
+# An ARN in ACM's format; prod cannot be synthesized without one.
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+)
+
+
 @pytest.fixture(scope="session")
 def prod() -> Synth:
-    return synth_stage(load_stage("prod", image_tag="1.4.2"))
+    return synth_stage(
+        load_stage("prod", image_tag="1.4.2", overrides={"certificate_arn": CERTIFICATE_ARN})
+    )
+
+
+@pytest.fixture(scope="session")
+def dev_without_waf() -> Synth:
+    return synth_stage(load_stage("dev", overrides={"waf.enabled": "false"}))
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +76,7 @@ def with_tls() -> Synth:
         load_stage(
             "dev",
             overrides={
-                "certificate_arn": (
-                    "arn:aws:acm:us-east-1:123456789012:certificate/"
-                    "12345678-1234-1234-1234-123456789012"
-                ),
+                "certificate_arn": CERTIFICATE_ARN,
                 "allowed_ingress_cidrs": "203.0.113.0/24,198.51.100.0/24",
             },
         )

@@ -13,7 +13,7 @@ from tests.infra.test_ci_stack import CiSynth, synth_ci
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("stage", ["dev", "prod", "with_tls"])
+@pytest.mark.parametrize("stage", ["dev", "prod", "with_tls", "dev_without_waf"])
 def test_no_unacknowledged_findings(stage: str, request: pytest.FixtureRequest) -> None:
     s: Synth = request.getfixturevalue(stage)
     for pack in s.packs:
@@ -56,10 +56,12 @@ def test_acknowledgments_sit_on_leaf_constructs_not_stacks(dev: Synth) -> None:
         assert path.count("/") >= 2, f"{rule_id} acknowledged too broadly at {path}"
 
 
-def test_every_reason_is_used(dev: Synth, prod: Synth, with_tls: Synth) -> None:
+def test_every_reason_is_used(
+    dev: Synth, prod: Synth, with_tls: Synth, dev_without_waf: Synth
+) -> None:
     # A reason nobody uses is an exception nobody needs: delete it from infra/nag.py.
     # Fyntrix-CI exists only with a repository to trust: synthesize it too.
-    apps: tuple[Synth | CiSynth, ...] = (dev, prod, with_tls, synth_ci())
+    apps: tuple[Synth | CiSynth, ...] = (dev, prod, with_tls, dev_without_waf, synth_ci())
     used = {reason for s in apps for _, _, reason in acknowledgments(s)}
     assert set(REASONS.values()) - used == set()
 
@@ -75,3 +77,19 @@ def test_tls_and_deletion_protection_remove_their_acknowledgments(
     assert "Annotation::NIST.800.53.R5-ELBDeletionProtectionEnabled" not in ids(prod)
     assert "Annotation::NIST.800.53.R5-ALBHttpToHttpsRedirection" in ids(dev)
     assert "Annotation::NIST.800.53.R5-ALBHttpToHttpsRedirection" not in ids(with_tls)
+
+
+def test_waf_and_cognito_findings_are_fixed_not_acknowledged(
+    dev: Synth, prod: Synth, dev_without_waf: Synth
+) -> None:
+    # Where the web ACL is associated, cdk-nag's ALB rule passes on its own; only a dev stage
+    # that turned WAF off carries the acknowledgment. No Cognito or WAF-logging finding is
+    # acknowledged anywhere: the created pool and the web ACL pass those rules.
+    def ids(s: Synth) -> set[str]:
+        return {rule_id for _, rule_id, _ in acknowledgments(s)}
+
+    waf = "Annotation::NIST.800.53.R5-ALBWAFEnabled"
+    assert waf not in ids(dev) and waf not in ids(prod)
+    assert waf in ids(dev_without_waf)
+    for s in (dev, prod, dev_without_waf):
+        assert not [i for i in ids(s) if "COG" in i or "WAFv2" in i], ids(s)

@@ -10,6 +10,7 @@ the JSON's fixed names/placeholder ARNs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from aws_cdk.assertions import Template
 from generators import default_configs
 from generators.ecs import (
     ACCOUNT_PLACEHOLDER,
+    APP_CLIENT_PLACEHOLDER,
+    USER_POOL_PLACEHOLDER,
     SECRET_SUFFIX_PLACEHOLDER,
     partition,
     task_definition,
@@ -68,6 +71,13 @@ def _resolve(node: Any, resources: dict[str, Any], config: StageConfig) -> Any:
         if ref in pseudo:
             return pseudo[ref]
         resource = resources[ref]
+        # The pool and client the stack creates: the JSON names them by placeholder.
+        cognito = {
+            "AWS::Cognito::UserPool": USER_POOL_PLACEHOLDER,
+            "AWS::Cognito::UserPoolClient": APP_CLIENT_PLACEHOLDER,
+        }
+        if resource["Type"] in cognito:
+            return cognito[resource["Type"]]
         if resource["Type"] == "AWS::SecretsManager::Secret":
             name = resource["Properties"]["Name"]
             return (
@@ -133,6 +143,9 @@ def unify(cfn: Any, api: Any, path: str, bindings: dict[Marker, set[str]]) -> li
 
 def synth_task_definition(config: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    # Prod synthesizes only with a certificate; it changes the listener, not the task.
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    config = dataclasses.replace(config, certificate_arn=config.certificate_arn or cert)
     _, _, service, _ = build_app(config, context=context)
     template = Template.from_stack(service).to_json()
     resources = template["Resources"]
