@@ -134,6 +134,7 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     assert "Fyntrix-CI" in first.stdout
     assert "X-Cache: MISS, then HIT" in first.stdout
     assert "without a token -> 401" in first.stdout
+    assert "/api/portfolio/2 -> 403" in first.stdout
     assert all(reg.running(n) for n in ("emulator", "redis", "service"))
     assert redis_config(env["REDIS_PORT"], "maxmemory") == str(192 * 1024 * 1024)
     assert redis_config(env["REDIS_PORT"], "maxmemory-policy") == "allkeys-lru"
@@ -194,3 +195,35 @@ def test_invalid_setting_fails_before_starting_anything(rehearsal_env: dict[str,
     assert result.returncode == 2
     assert "invalid setting `redis.maxmemory_mib`" in result.stderr
     assert not (Path(rehearsal_env["RUN_DIR"]) / "emulator.pid").exists()
+
+
+def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> None:
+    # GIVEN no certificate configured WHEN `make up STAGE=prod`
+    env = {**rehearsal_env, "STAGE": "prod"}
+    result = rehearsal("up", env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    run_dir = Path(env["RUN_DIR"])
+    # THEN the emulator's ACM issued a certificate for the placeholder domain and prod
+    # deployed with it: HTTPS with the TLS 1.3 policy, 80 redirecting, the web ACL attached
+    assert "ACM certificate for api.fyntrix.example" in result.stdout
+    assert_all_checks_pass(run_dir, result.stdout)
+    checks = {c["name"]: c for c in json.loads((run_dir / "verify.json").read_text())}
+    assert "ELBSecurityPolicy-TLS13-1-2-2021-06" in checks["edge: TLS"]["detail"]
+    assert "/metrics" in checks["edge: only /api/* and /health reach the app"]["detail"]
+    assert "4 rules" in checks["edge: WAF web ACL, rate limit, encrypted logs"]["detail"]
+    # AND the demo user signed in through Cognito and the service enforced it
+    assert "demo user signed in (password + authenticator code)" in result.stdout
+    assert "without a token -> 401" in result.stdout
+    assert "X-Cache: MISS, then HIT; /api/portfolio/2 -> 403" in result.stdout
+
+
+def test_a_certificate_the_emulator_does_not_know_fails_the_deploy(
+    rehearsal_env: dict[str, str],
+) -> None:
+    unknown = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    env = {**rehearsal_env, "STAGE": "prod"}
+    result = rehearsal("up", env, "--set", f"certificate_arn={unknown}")
+    assert result.returncode == 1
+    assert "CertificateNotFound" in result.stderr
+    reg = ProcessRegistry(Path(env["RUN_DIR"]))
+    assert not any(reg.running(n) for n in ("emulator", "redis", "service"))

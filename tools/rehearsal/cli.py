@@ -39,6 +39,7 @@ from infra.config import (
 )
 from infra.task_design import ECS_REDIS_BIND
 from tools.rehearsal import containers
+from tools.rehearsal.cognito import DEMO_EMAIL, SignedIn, ensure_demo_user, sign_in
 from tools.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
@@ -54,6 +55,9 @@ from tools.rehearsal.verify import Check, format_table, verify
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the emulator's default account
 EMULATOR, REDIS, SERVICE, CONTAINERS = "emulator", "redis", "service", "containers"
+# A domain nobody owns (RFC 2606): the emulator's ACM issues a certificate for it, so prod
+# rehearses its HTTPS listener without a real domain.
+REHEARSAL_DOMAIN = "api.fyntrix.example"
 # Dummy credentials: the emulator accepts any; they can never reach a real account because
 # every call goes to AWS_ENDPOINT_URL on loopback.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -205,6 +209,7 @@ def up(opts: Options) -> int:
         t = timer.mark("emulator", t)
         env = _tool_env(endpoint, config.region)
         session = _EndpointSession(endpoint, config.region)
+        opts, config = _with_certificate(opts, config, session)
         log = opts.run_dir / "cdk.log"
 
         if _bootstrapped(session):
@@ -293,7 +298,8 @@ def up(opts: Options) -> int:
         else:
             _start_redis(opts, config, reg, started)
             t = timer.mark("redis", t)
-            first, second = _start_service(opts, config, reg, started)
+            user = _demo_user(opts, config, session)
+            first, second = _start_service(opts, config, reg, started, endpoint=endpoint, user=user)
             timer.mark("service", t)
     except RehearsalError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
@@ -427,6 +433,69 @@ def _bootstrapped(session: Any) -> bool:
     return True
 
 
+def _with_certificate(
+    opts: Options, config: StageConfig, session: Any
+) -> tuple[Options, StageConfig]:
+    """A stage that must serve HTTPS (prod) and names no certificate gets one from the
+    emulator's ACM for a placeholder domain, requested once and reused. A certificate the
+    operator names is used as given: one the emulator does not know fails the deploy with
+    CertificateNotFound, as it would in AWS."""
+    try:
+        config.check_deployable()
+        return opts, config
+    except ConfigError as exc:
+        if exc.setting != "certificate_arn":
+            raise RehearsalError(str(exc)) from exc
+    acm = session.client("acm")
+    known = [
+        c["CertificateArn"]
+        for c in acm.list_certificates()["CertificateSummaryList"]
+        if c["DomainName"] == REHEARSAL_DOMAIN
+    ]
+    arn = (
+        known[0]
+        if known
+        else acm.request_certificate(DomainName=REHEARSAL_DOMAIN, ValidationMethod="DNS")[
+            "CertificateArn"
+        ]
+    )
+    _say("1/6 emulator", f"ACM certificate for {REHEARSAL_DOMAIN}: {arn}")
+    overrides = {**opts.overrides, "certificate_arn": arn}
+    opts = dataclasses.replace(opts, overrides=overrides)
+    return opts, load_stage(opts.stage, image_tag=opts.image_tag, overrides=overrides)
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """The demo user signed in to the deployed pool, and where the service checks tokens."""
+
+    pool_id: str
+    client_id: str
+    signed_in: SignedIn
+
+    def issuer(self, config: StageConfig) -> str:
+        return config.auth.issuer(config.region, self.pool_id)
+
+
+def _demo_user(opts: Options, config: StageConfig, session: Any) -> DemoUser:
+    """Sign the demo user in to the pool the stack deployed (or the configured one)."""
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in session.client("cloudformation").describe_stacks(
+            StackName=config.service_stack_name
+        )["Stacks"][0]["Outputs"]
+    }
+    pool_id, client_id = outputs["UserPoolId"], outputs["AppClientIds"].split(",")[0]
+    idp = session.client("cognito-idp")
+    sub = ensure_demo_user(idp, pool_id)
+    signed_in = sign_in(idp, client_id, sub, authenticator=opts.run_dir / "demo-user-totp")
+    _say(
+        "5/6 cognito",
+        f"pool {pool_id}: demo user signed in (password + authenticator code), sub {sub}",
+    )
+    return DemoUser(pool_id=pool_id, client_id=client_id, signed_in=signed_in)
+
+
 def redis_argv(config: StageConfig, *, port: int, workdir: Path) -> list[str]:
     """The sidecar's exact settings (from the config), on the chosen loopback port."""
     args = config.redis.command_args(bind=ECS_REDIS_BIND)
@@ -475,7 +544,13 @@ def _start_redis(
 
 
 def _start_service(
-    opts: Options, config: StageConfig, reg: ProcessRegistry, started: list[str]
+    opts: Options,
+    config: StageConfig,
+    reg: ProcessRegistry,
+    started: list[str],
+    *,
+    endpoint: str,
+    user: DemoUser,
 ) -> tuple[str, str]:
     reg.stop(SERVICE)
     require_free_port(opts.app_port, "service", "APP_PORT")
@@ -488,14 +563,14 @@ def _start_service(
         "HOST": "127.0.0.1",
         "SQLITE_PATH": str(opts.run_dir / "fyntrix.sqlite3"),
         "DATABASE_URL": "",
-        # The service runs on this machine, not in the emulated task: it trusts the local dev
-        # issuer, whose key (in the run dir) `python -m service.ops token` signs with.
+        # This process runs on this machine, not in the task (local stage: SQLite, plain-HTTP
+        # JWKS allowed), but it verifies tokens of the deployed pool: the issuer Cognito
+        # writes into them, the keys from the emulator's JWKS endpoint.
         "APP_STAGE": "local",
-        "AUTH_ISSUER": "",
-        "AUTH_JWKS_URL": "",
-        "AUTH_CLIENT_IDS": "",
-        "AWS_COGNITO_USER_POOL_ID": "",
-        "AWS_COGNITO_CLIENT_ID": "",
+        "AUTH_ISSUER": user.issuer(config),
+        "AUTH_JWKS_URL": f"{endpoint}/{user.pool_id}/.well-known/jwks.json",
+        "AUTH_CLIENT_IDS": user.client_id,
+        "AUTH_ADMIN_GROUP": config.auth.admin_group,
         "AUTH_DEV_KEY_PATH": str(opts.run_dir / "dev-jwt-key.pem"),
     }
     base = f"http://127.0.0.1:{opts.app_port}"
@@ -511,30 +586,43 @@ def _start_service(
         ready=lambda: http_ok(f"{base}/ready"),
         timeout_s=30,
     )
-    anonymous, _headers, _body = http_get(f"{base}/api/portfolio/1")
-    if anonymous != 401:
-        raise RehearsalError(f"GET {base}/api/portfolio/1 without a token answered {anonymous}")
-    auth = {"Authorization": f"Bearer {_local_token(env, user_id=1)}"}
-    statuses = []
-    for _ in range(2):
-        code, headers, _body = http_get(f"{base}/api/portfolio/1", headers=auth)
-        if code != 200:
-            raise RehearsalError(f"GET {base}/api/portfolio/1 answered {code}")
-        statuses.append(headers.get("x-cache", "?"))
+    _ops(env, "link-user", "--sub", user.signed_in.sub, "--user", "1")
+    statuses = _auth_checks(base, user.signed_in.access_token)
     _say(
         "6/6 service",
-        f"{base} ready in {took:.1f} s (pid {tracked.pid}); GET /api/portfolio/1 without "
-        f"a token -> 401; with user 1's -> X-Cache: {statuses[0]}, then {statuses[1]}",
+        f"{base} ready in {took:.1f} s (pid {tracked.pid}); the demo user's Cognito sub acts "
+        f"for user 1. GET /api/portfolio/1 without a token -> 401; with the demo user's "
+        f"-> X-Cache: {statuses[0]}, then {statuses[1]}; /api/portfolio/2 -> 403",
     )
-    if statuses != ["MISS", "HIT"]:
-        raise RehearsalError(f"expected X-Cache MISS then HIT, got {statuses}")
     return statuses[0], statuses[1]
 
 
-def _local_token(env: dict[str, str], *, user_id: int) -> str:
-    """A token of the local dev issuer, minted the way a developer does it."""
+def _auth_checks(base: str, access_token: str) -> list[str]:
+    """No token -> 401; the user's own portfolio -> 200 MISS then HIT; another's -> 403."""
+    code, headers, _ = http_get(f"{base}/api/portfolio/1")
+    if code != 401 or not headers.get("www-authenticate", "").startswith("Bearer"):
+        raise RehearsalError(f"GET /api/portfolio/1 without a token answered {code}, not 401")
+    auth = {"Authorization": f"Bearer {access_token}"}
+    statuses = []
+    for _ in range(2):
+        code, headers, body = http_get(f"{base}/api/portfolio/1", headers=auth)
+        if code != 200:
+            raise RehearsalError(
+                f"GET /api/portfolio/1 with the demo user's token answered {code}: {body[:200]!r}"
+            )
+        statuses.append(headers.get("x-cache", "?"))
+    if statuses != ["MISS", "HIT"]:
+        raise RehearsalError(f"expected X-Cache MISS then HIT, got {statuses}")
+    code, _, _ = http_get(f"{base}/api/portfolio/2", headers=auth)
+    if code != 403:
+        raise RehearsalError(f"GET /api/portfolio/2 (another user's) answered {code}, not 403")
+    return statuses
+
+
+def _ops(env: dict[str, str], *args: str) -> str:
+    """`python -m service.ops ...` with the service's environment, as an operator runs it."""
     result = subprocess.run(
-        [sys.executable, "-m", "service.ops", "token", "--user", str(user_id)],
+        [sys.executable, "-m", "service.ops", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -543,7 +631,9 @@ def _local_token(env: dict[str, str], *, user_id: int) -> str:
         check=False,
     )
     if result.returncode != 0:
-        raise RehearsalError(f"python -m service.ops token failed: {result.stderr.strip()}")
+        raise RehearsalError(
+            f"python -m service.ops {' '.join(args)} failed: {result.stderr.strip()}"
+        )
     return result.stdout.strip()
 
 
@@ -577,10 +667,10 @@ def _summary(
             "com.amazonaws.ecs.cluster); redis is reachable only inside the task"
         )
     else:
+        # The service verifies the deployed pool's tokens: sign the demo user in again.
         mint = (
-            f"{pad}TOKEN=$(APP_STAGE=local \\\n"
-            f"{pad}  AUTH_DEV_KEY_PATH={opts.run_dir}/dev-jwt-key.pem \\\n"
-            f"{pad}  .venv/bin/python -m service.ops token --user 1)"
+            f"{pad}TOKEN=<the demo user's access token: {DEMO_EMAIL}, its password and an\n"
+            f"{pad}  authenticator code from {opts.run_dir}/demo-user-totp>"
         )
         redis_line = f"redis         redis-cli -p {opts.redis_port} INFO memory"
     print(

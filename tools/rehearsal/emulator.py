@@ -9,6 +9,7 @@ says which moto behaviour it corrects.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -402,6 +403,33 @@ def _target_group_attributes() -> None:
     )
 
 
+def _log_group_kms_key_from_cloudformation() -> None:
+    """moto's AWS::Logs::LogGroup passes the template's properties to the log group as they
+    are, but reads the key as `kmsKeyId` (the API's spelling), so `KmsKeyId` is dropped and
+    every group describes as unencrypted."""
+    from moto.logs.models import LogGroup
+
+    original = LogGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: type[LogGroup],
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> LogGroup:
+        props = cloudformation_json.get("Properties", {})
+        if "KmsKeyId" in props:
+            props["kmsKeyId"] = props.pop("KmsKeyId")
+        group: LogGroup = original(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        return group
+
+    LogGroup.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
+
+
 def _change_set_outputs() -> None:
     """moto's ExecuteChangeSet (the path `cdk deploy` takes) stores the new template but never
     re-parses it into the stack's outputs, so DescribeStacks shows no Outputs after a deploy."""
@@ -524,6 +552,199 @@ def _task_definition_update_keys() -> None:
     TaskDefinition.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
 
 
+# (physical id, {attribute: value}) of a resource an emulated model created.
+Created = tuple[str, dict[str, str]]
+_EMULATED_MODELS: list[type[Any]] = []
+
+
+def _emulated_model(
+    cfn_type: str,
+    module: str,
+    create: Any,
+    delete: Any = None,
+) -> type[Any]:
+    """A CloudFormation model for a type moto's CloudFormation skips, backed by moto's own API
+    backend: `create(props, resource_name, account_id, region_name) -> (physical id,
+    attributes)`; `delete(physical_id, props, account_id, region_name)`. An update keeps the
+    resource as it is (moto's API backends have no in-place update for these)."""
+    from moto.core.common_models import CloudFormationModel
+
+    class Emulated(CloudFormationModel):
+        # moto's model metaclass derives the service from the module path.
+        __module__ = module
+
+        def __init__(self, physical_id: str, attributes: dict[str, str]) -> None:
+            self.physical_id = physical_id
+            self.attributes = attributes
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.physical_id
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "Name"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return cfn_type
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return True
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.attributes.get(attribute_name, self.physical_id)
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> Any:
+            props = cloudformation_json.get("Properties", {})
+            physical_id, attributes = create(props, resource_name, account_id, region_name)
+            return cls(physical_id, attributes)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> Any:
+            return original_resource
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> None:
+            if delete is not None:
+                props = cloudformation_json.get("Properties", {})
+                delete(resource_name, props, account_id, region_name)
+
+    Emulated.__name__ = Emulated.__qualname__ = "Emulated" + cfn_type.replace("::", "")
+    # moto finds models through CloudFormationModel.__subclasses__(), which holds them weakly
+    # (its own registry keeps only the first class of a name): keep every one alive.
+    _EMULATED_MODELS.append(Emulated)
+    return Emulated
+
+
+def _cognito_in_cloudformation() -> None:
+    """moto has a Cognito user-pool API but no CloudFormation model for AWS::Cognito::UserPool,
+    UserPoolClient or UserPoolGroup: they are skipped, and every Ref to them (the task's
+    AUTH_ISSUER, the client's pool) resolves to nothing. Create them through moto's
+    cognito-idp backend, with the template's MFA, password policy and auth flows."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    def backend(account_id: str, region_name: str) -> Any:
+        return cognitoidp_backends[account_id][region_name]
+
+    def create_pool(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        config = {k: v for k, v in props.items() if k not in ("UserPoolName", "UserPoolTags")}
+        pool = backend(account_id, region_name).create_user_pool(
+            props.get("UserPoolName", name), config
+        )
+        if props.get("MfaConfiguration"):
+            backend(account_id, region_name).set_user_pool_mfa_config(
+                pool.id,
+                sms_config=None,
+                token_config={"Enabled": "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])},
+                mfa_config=props["MfaConfiguration"],
+            )
+        issuer = f"https://cognito-idp.{region_name}.amazonaws.com/{pool.id}"
+        return pool.id, {
+            "Arn": pool.arn,
+            "ProviderName": issuer.removeprefix("https://"),
+            "ProviderURL": issuer,
+            "UserPoolId": pool.id,
+        }
+
+    def delete_pool(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        if physical_id in backend(account_id, region_name).user_pools:
+            backend(account_id, region_name).delete_user_pool(physical_id)
+
+    def create_client(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        config = {k: v for k, v in props.items() if k not in ("UserPoolId", "GenerateSecret")}
+        config.setdefault("ClientName", name)
+        client = backend(account_id, region_name).create_user_pool_client(
+            props["UserPoolId"], bool(props.get("GenerateSecret", False)), config
+        )
+        return client.id, {"ClientId": client.id, "Name": config["ClientName"]}
+
+    def create_group(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        group_name = props.get("GroupName", name)
+        backend(account_id, region_name).create_group(
+            props["UserPoolId"],
+            group_name,
+            props.get("Description"),
+            props.get("RoleArn"),
+            props.get("Precedence"),
+        )
+        return group_name, {}
+
+    module = "moto.cognitoidp.models"
+    _emulated_model("AWS::Cognito::UserPool", module, create_pool, delete_pool)
+    _emulated_model("AWS::Cognito::UserPoolClient", module, create_client)
+    _emulated_model("AWS::Cognito::UserPoolGroup", module, create_group)
+
+
+def _wafv2_in_cloudformation() -> None:
+    """moto has a WAFv2 API but no CloudFormation model for AWS::WAFv2::WebACL,
+    WebACLAssociation or LoggingConfiguration: they are skipped and the association's
+    `Fn::GetAtt WebACL.Arn` resolves to nothing. Create them through moto's wafv2 backend, so
+    GetWebACLForResource and GetLoggingConfiguration answer like AWS after a deploy."""
+    from moto.wafv2.models import wafv2_backends
+
+    def backend(account_id: str, region_name: str) -> Any:
+        return wafv2_backends[account_id][region_name]
+
+    def create_acl(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        acl = backend(account_id, region_name).create_web_acl(
+            name=props.get("Name", name),
+            visibility_config=props["VisibilityConfig"],
+            default_action=props["DefaultAction"],
+            scope=props["Scope"],
+            description=props.get("Description"),
+            tags=props.get("Tags", []),
+            rules=props.get("Rules", []),
+            association_config=None,
+            captcha_config=None,
+            challenge_config=None,
+            custom_response_bodies=None,
+            token_domains=None,
+        )
+        return acl.arn, {"Arn": acl.arn, "Id": acl.id, "LabelNamespace": ""}
+
+    def create_association(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        backend(account_id, region_name).associate_web_acl(props["WebACLArn"], props["ResourceArn"])
+        return f"{props['WebACLArn']}|{props['ResourceArn']}", {}
+
+    def create_logging(props: Any, name: str, account_id: str, region_name: str) -> Created:
+        backend(account_id, region_name).put_logging_configuration(
+            props["ResourceArn"],
+            props["LogDestinationConfigs"],
+            props.get("RedactedFields"),
+            False,
+            props.get("LoggingFilter"),
+        )
+        return props["ResourceArn"], {}
+
+    module = "moto.wafv2.models"
+    _emulated_model("AWS::WAFv2::WebACL", module, create_acl)
+    _emulated_model("AWS::WAFv2::WebACLAssociation", module, create_association)
+    _emulated_model("AWS::WAFv2::LoggingConfiguration", module, create_logging)
+
+
 FIXES = (
     _change_sets_scoped_to_their_stack,
     _task_definition_update_keys,
@@ -534,10 +755,15 @@ FIXES = (
     _iam_oidc_provider_in_cloudformation,
     _target_group_attributes,
     _change_set_outputs,
+    _log_group_kms_key_from_cloudformation,
+    _cognito_in_cloudformation,
+    _wafv2_in_cloudformation,
 )
 
 
 def main(argv: list[str]) -> int:
+    # Check authenticator-app codes like Cognito does (moto accepts any code otherwise).
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
     for fix in FIXES:
         fix()
     from moto.server import main as moto_main

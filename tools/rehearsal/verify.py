@@ -4,6 +4,7 @@ egress rules, bucket policies and autoscaling). Every check says which source it
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from infra.task_design import (
     app_health_command,
     redis_health_command,
 )
+
+# The app's plain auth wiring (public facts: issuer, client ids, group, stage).
+AUTH_KEYS = ("APP_STAGE", "AUTH_ISSUER", "AUTH_CLIENT_IDS", "AUTH_ADMIN_GROUP")
+# Paths the load balancer must answer itself (404) and paths it must forward to the app.
+OPS_PATHS = ("/metrics", "/cache/stats", "/docs", "/redoc", "/openapi.json", "/")
+APP_PATHS = ("/api/portfolio/1", "/health")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,9 +206,10 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
         env = {e["name"]: e["value"] for e in app.get("environment", [])}
         _expect(env.get("REDIS_HOST") == "localhost", f"REDIS_HOST={env.get('REDIS_HOST')}")
         _expect(env.get("REDIS_PORT") == str(config.redis.port), "REDIS_PORT")
-        _expect(env == config.app_environment(redis_host="localhost"), "environment differs")
         leaked = set(env) & set(config.app.secret_keys)
         _expect(not leaked, f"secrets in plain environment: {leaked}")
+        wiring = {k: v for k, v in env.items() if k not in AUTH_KEYS}
+        _expect(wiring == config.app_environment(redis_host="localhost"), "environment differs")
         return "REDIS_HOST=localhost, no secret in plain env"
 
     rec.add("task: app environment", "api", app_env)
@@ -358,7 +366,9 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
         _expect(len(mine) >= 3, f"{len(mine)} log groups")
         bad = [g["logGroupName"] for g in mine if g.get("retentionInDays") is None]
         _expect(not bad, f"no retention on {bad}")
-        return f"{len(mine)} groups, {config.log_retention_days} days retention"
+        plain = [g["logGroupName"] for g in mine if not g.get("kmsKeyId")]
+        _expect(not plain, f"not encrypted with the stage key: {plain}")
+        return f"{len(mine)} groups, {config.log_retention_days} days retention, KMS"
 
     rec.add("log groups with retention", "api", log_groups)
 
@@ -375,6 +385,7 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
         return str(out["LoadBalancerUrl"])
 
     rec.add("stack outputs", "api", outputs)
+    _edge_checks(rec, config, session, containers)
 
     # Local import: that module builds on this one's helpers.
     from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
@@ -382,6 +393,129 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl)
     verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
     return rec.checks
+
+
+def route(listener: dict[str, Any], rules: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    """The action a listener takes for `path`, as the load balancer decides it: non-default
+    rules by priority (path patterns: `*` any characters, `?` one, case-sensitive), then the
+    default action."""
+    ordered = sorted((r for r in rules if not r.get("IsDefault")), key=lambda r: int(r["Priority"]))
+    for rule in ordered:
+        patterns = [
+            v
+            for c in rule.get("Conditions", [])
+            if c.get("Field") == "path-pattern"
+            for v in c.get("PathPatternConfig", {}).get("Values") or c.get("Values", [])
+        ]
+        if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+            action: dict[str, Any] = rule["Actions"][0]
+            return action
+    default: dict[str, Any] = listener["DefaultActions"][0]
+    return default
+
+
+def _edge_checks(
+    rec: _Recorder, config: StageConfig, session: Any, containers: Callable[[], Any]
+) -> None:
+    """What the load balancer forwards, TLS, the web ACL and the Cognito pool."""
+    elb = session.client("elbv2")
+
+    def listeners() -> dict[int, dict[str, Any]]:
+        (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+        found = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+        return {int(listener["Port"]): listener for listener in found}
+
+    serving_port = 443 if config.certificate_arn else 80
+
+    def routing() -> str:
+        listener = listeners()[serving_port]
+        rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        for path in APP_PATHS:
+            action = route(listener, rules, path)
+            _expect(action["Type"] == "forward", f"{path} -> {action['Type']}")
+        for path in OPS_PATHS:
+            action = route(listener, rules, path)
+            status = action.get("FixedResponseConfig", {}).get("StatusCode")
+            _expect((action["Type"], status) == ("fixed-response", "404"), f"{path} -> {action}")
+        return (
+            f"{serving_port}: {', '.join(APP_PATHS)} -> app; {', '.join(OPS_PATHS)} -> 404 "
+            "from the load balancer"
+        )
+
+    rec.add("edge: only /api/* and /health reach the app", "api", routing)
+
+    def tls() -> str:
+        found = listeners()
+        if not config.certificate_arn:
+            _expect(sorted(found) == [80], f"listeners {sorted(found)}")
+            return "dev without a certificate: HTTP on 80 only (acknowledged)"
+        https, http = found[443], found[80]
+        _expect(https["Protocol"] == "HTTPS", "443 is not HTTPS")
+        _expect(https.get("SslPolicy") == "ELBSecurityPolicy-TLS13-1-2-2021-06", "TLS policy")
+        certs = [c["CertificateArn"] for c in https.get("Certificates", [])]
+        _expect(certs == [config.certificate_arn], f"certificates {certs}")
+        (redirect,) = http["DefaultActions"]
+        _expect(redirect["Type"] == "redirect", f"80 -> {redirect['Type']}")
+        _expect(redirect["RedirectConfig"]["Port"] == "443", "redirect port")
+        rules = elb.describe_rules(ListenerArn=http["ListenerArn"])["Rules"]
+        _expect(all(r.get("IsDefault") for r in rules), "80 forwards something")
+        return f"443 {https['SslPolicy']}, 80 only redirects"
+
+    rec.add("edge: TLS", "api", tls)
+
+    def waf() -> str:
+        if not config.waf.enabled:
+            return "off (waf.enabled=false, dev only)"
+        waf2 = session.client("wafv2")
+        (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+        acl = waf2.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])["WebACL"]
+        names = [r["Name"] for r in sorted(acl["Rules"], key=lambda r: r["Priority"])]
+        _expect(
+            names
+            == [
+                "AWSManagedRulesAmazonIpReputationList",
+                "PerIpRateLimit",
+                "AWSManagedRulesCommonRuleSet",
+                "AWSManagedRulesKnownBadInputsRuleSet",
+            ],
+            f"rules {names}",
+        )
+        (rate,) = [r for r in acl["Rules"] if r["Name"] == "PerIpRateLimit"]
+        limit = rate["Statement"]["RateBasedStatement"]["Limit"]
+        _expect(int(limit) == config.waf.rate_limit, f"rate limit {limit}")
+        logging = waf2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+        (destination,) = logging["LogDestinationConfigs"]
+        _expect(destination.endswith(f":log-group:{config.waf_log_group_name}"), destination)
+        group = session.client("logs").describe_log_groups(
+            logGroupNamePrefix=config.waf_log_group_name
+        )["logGroups"][0]
+        _expect(bool(group.get("kmsKeyId")), "WAF log group not encrypted")
+        _expect(group.get("retentionInDays") == config.log_retention_days, "retention")
+        return (
+            f"{acl['Name']} on the load balancer: {len(names)} rules, {limit} requests per "
+            f"{config.waf.rate_window_s} s per IP; logs to {config.waf_log_group_name} (KMS)"
+        )
+
+    rec.add("edge: WAF web ACL, rate limit, encrypted logs", "api", waf)
+
+    def cognito() -> str:
+        idp = session.client("cognito-idp")
+        env = {e["name"]: e["value"] for e in containers()[APP_CONTAINER].get("environment", [])}
+        pool_id = env.get("AUTH_ISSUER", "").rsplit("/", 1)[-1]
+        pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+        _expect(pool["MfaConfiguration"] == "ON", f"MFA {pool['MfaConfiguration']}")
+        clients = env.get("AUTH_CLIENT_IDS", "").split(",")
+        for client_id in clients:
+            idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+        groups = [g["GroupName"] for g in idp.list_groups(UserPoolId=pool_id)["Groups"]]
+        _expect(config.auth.admin_group in groups, f"groups {groups}")
+        _expect(env.get("AUTH_ISSUER") == config.auth.issuer(config.region, pool_id), "issuer")
+        return (
+            f"pool {pool_id} (MFA on), client {', '.join(clients)}, group "
+            f"{config.auth.admin_group}; task gets AUTH_ISSUER/AUTH_CLIENT_IDS"
+        )
+
+    rec.add("auth: Cognito pool, app client, admin group", "api", cognito)
 
 
 def format_table(checks: list[Check]) -> str:
