@@ -23,8 +23,8 @@ from generators import default_configs
 from generators.ecs import (
     ACCOUNT_PLACEHOLDER,
     APP_CLIENT_PLACEHOLDER,
-    USER_POOL_PLACEHOLDER,
     SECRET_SUFFIX_PLACEHOLDER,
+    USER_POOL_PLACEHOLDER,
     partition,
     task_definition,
 )
