@@ -10,7 +10,8 @@ with docker-compose 1.29 (Debian 12's, the deployment guide's) and Compose v2: n
 Hardening mirrors the task: read-only root filesystems with tmpfs where writes are needed, an
 init process, the app's non-root user, the containers' memory limits and stop timeouts.
 Base images are variables (REDIS_IMAGE, PYTHON_IMAGE, POSTGRES_IMAGE), for a registry mirror.
-A Redis password (later) is one more `--requirepass` argument and one REDIS_PASSWORD variable.
+Redis listens on the compose network, so it requires a password: `--requirepass` from the
+required REDIS_PASSWORD variable (`${REDIS_PASSWORD:?...}`, no default), which the app gets too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ COMPOSE_REDIS_BIND: Final = "0.0.0.0"
 REDIS_HOST_PORT_VAR: Final = "REDIS_HOST_PORT"
 APP_HOST_PORT_VAR: Final = "APP_HOST_PORT"
 POSTGRES_PASSWORD_VAR: Final = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
+# Redis listens on the compose network here, so it requires a password (from .env, no default).
+REDIS_PASSWORD_VAR: Final = "REDIS_PASSWORD"  # noqa: S105 - a variable name
 # Base images, as the Dockerfiles' build arguments name them: a mirror can stand in.
 REDIS_IMAGE_VAR: Final = "REDIS_IMAGE"
 PYTHON_IMAGE_VAR: Final = "PYTHON_IMAGE"
@@ -53,12 +56,19 @@ PYTHON_IMAGE_DEFAULT: Final = "python:3.11-slim"  # service/Dockerfile's ARG def
 # Variables the compose files read for themselves (besides the app's secrets).
 COMPOSE_OWN_VARIABLES: Final = (
     POSTGRES_PASSWORD_VAR,
+    REDIS_PASSWORD_VAR,
     REDIS_HOST_PORT_VAR,
     APP_HOST_PORT_VAR,
     REDIS_IMAGE_VAR,
     PYTHON_IMAGE_VAR,
     POSTGRES_IMAGE_VAR,
 )
+
+
+def required_variable(name: str) -> str:
+    """`${NAME:?message}`: compose (v1 and v2) stops with the message when NAME is unset or
+    empty, before it starts anything."""
+    return f"${{{name}:?set {name} in .env (cp .env.example .env)}}"
 
 
 def literal(value: str) -> str:
@@ -95,9 +105,12 @@ def _redis_service(config: StageConfig) -> dict[str, Any]:
         "--protected-mode",
         NETWORK_REDIS_PROTECTED_MODE,
     ]
+    password = required_variable(REDIS_PASSWORD_VAR)
     return {
         "image": _variable(REDIS_IMAGE_VAR, config.redis.image),
-        "command": [literal(arg) for arg in args],
+        "command": [*(literal(arg) for arg in args), "--requirepass", password],
+        # redis-cli (the health check) reads the password from here, not from argv.
+        "environment": {"REDISCLI_AUTH": password},
         "ports": [f"127.0.0.1:${{{REDIS_HOST_PORT_VAR}:-{port}}}:{port}"],
         "healthcheck": _healthcheck(config.redis.health_check, redis_health_command(port)),
         "mem_limit": _mem_limit(config.redis.memory_mib),
@@ -120,6 +133,8 @@ def _app_service(config: StageConfig) -> dict[str, Any]:
     # `docker-compose exec app python -m service.ops token --user 1`), or the Cognito pool
     # named in .env. Deployed stages never run from this file.
     app_env["APP_STAGE"] = "local"
+    # The app authenticates to Redis with the same password redis-server requires.
+    app_env[REDIS_PASSWORD_VAR] = required_variable(REDIS_PASSWORD_VAR)
     app_port = config.app.port
     return {
         "build": {
@@ -223,6 +238,16 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
     """(section comment, [(comment, `KEY=value` line)]) for `.env.example`."""
     pg_var = POSTGRES_PASSWORD_VAR
     return [
+        (
+            "Required",
+            [
+                (
+                    "Password Redis requires (it listens on the compose network) and the app\n"
+                    "sends. Generate one: openssl rand -hex 24",
+                    f"{REDIS_PASSWORD_VAR}=",
+                ),
+            ],
+        ),
         (
             "Optional: host ports (published on 127.0.0.1 only)",
             [

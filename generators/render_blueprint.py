@@ -22,8 +22,11 @@ REDIS_DOCKERFILE: Final = "./service/Dockerfile.redis"
 REDIS_CONF_PATH: Final = "service/redis.conf"
 
 # Redis is another host on Render: it must listen beyond loopback. Only Render's private
-# network reaches it (a private service has no public URL).
+# network reaches it (a private service has no public URL), but every service of the
+# workspace is on that network: Redis requires a password Render generates for the private
+# service (`generateValue`), and the web service reads that same value (`envVarKey`).
 RENDER_REDIS_BIND: Final = "0.0.0.0"
+REDIS_PASSWORD_KEY: Final = "REDIS_PASSWORD"  # noqa: S105 - a variable name
 
 # Paid Render instance types and their RAM in MiB, smallest first (https://render.com/pricing;
 # Render states MB/GB, read here as MiB/GiB). `free` is left out on purpose: Render offers it
@@ -82,6 +85,16 @@ def blueprint(config: StageConfig) -> dict[str, Any]:
             )
         else:
             env_vars.append({"key": key, "value": value})
+    env_vars.append(
+        {
+            "key": REDIS_PASSWORD_KEY,
+            "fromService": {
+                "type": "pserv",
+                "name": REDIS_SERVICE,
+                "envVarKey": REDIS_PASSWORD_KEY,
+            },
+        }
+    )
     # Secrets: Render prompts for them when the Blueprint is created and never stores them
     # in the file (`sync: false`).
     env_vars += [{"key": key, "sync": False} for key in config.app.secret_keys]
@@ -94,6 +107,8 @@ def blueprint(config: StageConfig) -> dict[str, Any]:
                 "plan": plan_for(config.redis.memory_mib, "redis.memory_mib"),
                 "dockerfilePath": REDIS_DOCKERFILE,
                 "dockerContext": DOCKER_CONTEXT,
+                # Dockerfile.redis refuses to start without it (never an open Redis).
+                "envVars": [{"key": REDIS_PASSWORD_KEY, "generateValue": True}],
             },
             {
                 "type": "web",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,6 +140,52 @@ def validate_render(doc: Any, *, schema: Mapping[str, Any] | None) -> list[str]:
                     f"{where}: {ref.get('name')!r} is of type {target.get('type')!r}, "
                     f"not {ref.get('type')!r}"
                 )
+            elif "envVarKey" in ref and ref["envVarKey"] not in _env_keys(target):
+                errors.append(
+                    f"{where}: {ref.get('name')!r} defines no env var {ref['envVarKey']!r}"
+                )
+    errors += _render_redis_password(services)
+    return errors
+
+
+def _env_keys(service: Mapping[str, Any]) -> set[str]:
+    return {str(v.get("key")) for v in service.get("envVars", []) if isinstance(v, Mapping)}
+
+
+def _render_redis_password(services: list[Any]) -> list[str]:
+    """Redis on Render's private network is reachable by every service of the workspace: a
+    service that reaches a private service as REDIS_HOST must also read REDIS_PASSWORD from
+    it, and that service must have Render generate the value (never a value in the file)."""
+    errors: list[str] = []
+    by_name = {str(s.get("name")): s for s in services if isinstance(s, Mapping)}
+    for service in by_name.values():
+        refs = {
+            str(v.get("key")): v["fromService"]
+            for v in service.get("envVars", [])
+            if isinstance(v, Mapping) and isinstance(v.get("fromService"), Mapping)
+        }
+        host = refs.get("REDIS_HOST")
+        if host is None:
+            continue
+        where = f"render.yaml {service.get('name')} envVars"
+        redis_name = str(host.get("name"))
+        password = refs.get("REDIS_PASSWORD")
+        if password is None or password.get("name") != redis_name:
+            errors.append(
+                f"{where}: REDIS_HOST comes from {redis_name!r} but REDIS_PASSWORD does not "
+                "(fromService ... envVarKey: REDIS_PASSWORD)"
+            )
+        redis = by_name.get(redis_name, {})
+        generated = [
+            v
+            for v in redis.get("envVars", [])
+            if isinstance(v, Mapping) and v.get("key") == "REDIS_PASSWORD"
+        ]
+        if not generated or generated[0].get("generateValue") is not True:
+            errors.append(
+                f"render.yaml {redis_name} envVars: REDIS_PASSWORD must be `generateValue: true` "
+                "(Redis listens on the private network)"
+            )
     return errors
 
 
@@ -248,6 +295,7 @@ def validate_compose(doc: Any) -> list[str]:
                     f"{', '.join(sorted(target_profiles))}; mark the dependency "
                     "`required: false`"
                 )
+        errors += _compose_redis_auth(where, service)
         for port in service.get("ports") or ():
             if not _published_on_loopback(port):
                 errors.append(
@@ -263,6 +311,40 @@ def validate_compose(doc: Any) -> list[str]:
                 and (source not in named_volumes)
             ):
                 errors.append(f"{where}.volumes: named volume {source!r} is not declared")
+    return errors
+
+
+_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "-::1", "localhost"})
+
+
+def _compose_redis_auth(where: str, service: Mapping[str, Any]) -> list[str]:
+    """A redis-server sets protected-mode explicitly (images disagree on its default), and one
+    that binds beyond loopback requires a password taken from the environment, with no
+    default (`--requirepass ${VAR:?...}`)."""
+    command = service.get("command")
+    if not isinstance(command, list) or not command or command[0] != "redis-server":
+        return []
+    args = [str(a) for a in command]
+
+    def values(flag: str) -> list[str]:
+        if flag not in args:
+            return []
+        following = args[args.index(flag) + 1 :]
+        return list(itertools.takewhile(lambda a: not a.startswith("--"), following))
+
+    errors = []
+    if values("--protected-mode") not in (["yes"], ["no"]):
+        errors.append(f"{where}.command: set --protected-mode yes|no explicitly")
+    binds = values("--bind")
+    if not binds or not set(binds) <= _LOOPBACK:
+        password = values("--requirepass")
+        match = _INTERPOLATION.fullmatch(password[0]) if len(password) == 1 else None
+        op = (match.group("op") or "") if match else ""
+        if not (match and match.group("braced") and op.lstrip(":").startswith("?")):
+            errors.append(
+                f"{where}.command: redis-server listens beyond loopback ({binds or 'all'}) "
+                "without --requirepass ${VAR:?message} (a required password from .env)"
+            )
     return errors
 
 

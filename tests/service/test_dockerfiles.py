@@ -134,11 +134,94 @@ def test_redis_image_shape() -> None:
     assert steps[:2] == [("ARG", "REDIS_IMAGE=redis:7-alpine"), ("FROM", "${REDIS_IMAGE}")]
     healthcheck = next(args for k, args in steps if k == "HEALTHCHECK")
     # redis-cli exits 0 on an error reply (LOADING, NOAUTH, DENIED): only PONG is healthy.
-    assert healthcheck.endswith('"redis-cli -p 6379 ping | grep -q PONG"]')
+    # The password from the environment (REDISCLI_AUTH), never on redis-cli's command line.
+    assert healthcheck.endswith(
+        '"REDISCLI_AUTH=\\"$REDIS_PASSWORD\\" redis-cli -p 6379 ping | grep -q PONG"]'
+    )
     assert ("COPY", "redis.conf /usr/local/etc/redis/redis.conf") in steps
     users = [args for k, args in steps if k == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert steps[-1] == ("CMD", '["redis-server", "/usr/local/etc/redis/redis.conf"]')
+    keyword, cmd = steps[-1]
+    assert keyword == "CMD"
+    argv = json.loads(cmd)
+    assert argv[:2] == ["sh", "-c"]
+    assert "exec redis-server /usr/local/etc/redis/redis.conf" in argv[2]
+    assert '--requirepass "$REDIS_PASSWORD"' in argv[2]
+
+
+def redis_conf_lines() -> list[str]:
+    return (SERVICE / "redis.conf").read_text().splitlines()
+
+
+def _redis_start_script() -> str:
+    """The shell command Dockerfile.redis starts with, pointed at this machine's redis-server
+    and the repository's redis.conf instead of the image's paths."""
+    (cmd,) = [args for k, args in instructions(REDIS_DOCKERFILE) if k == "CMD"]
+    script: str = json.loads(cmd)[2]
+    return script.replace("exec redis-server", f"exec {redis_binary()}").replace(
+        "/usr/local/etc/redis/redis.conf", str(SERVICE / "redis.conf")
+    )
+
+
+def test_redis_image_refuses_to_start_without_a_password(tmp_path: Path) -> None:
+    try:
+        script = _redis_start_script()
+    except RuntimeError:
+        pytest.skip("redis-server not installed")
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
+    for password in (None, ""):
+        run_env = env if password is None else {**env, "REDIS_PASSWORD": password}
+        result = subprocess.run(
+            ["sh", "-c", script],
+            env=run_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        assert result.returncode == 64
+        assert "REDIS_PASSWORD is not set" in result.stderr
+
+
+def test_redis_image_requires_its_password_on_the_network(tmp_path: Path) -> None:
+    try:
+        script = _redis_start_script()
+    except RuntimeError:
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    # The image's start command, on a free port of this machine's loopback.
+    script += f" --port {port} --bind 127.0.0.1"
+    env = {**os.environ, "REDIS_PASSWORD": "s3cret-from-render"}
+    proc = subprocess.Popen(
+        ["sh", "-c", script],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        deadline = time.monotonic() + 10
+        anonymous = redis.Redis(port=port, socket_timeout=1)
+        while True:
+            try:
+                anonymous.ping()
+                raise AssertionError("Redis answered PING without a password")
+            except redis.AuthenticationError:
+                break  # NOAUTH: it is up and requires the password
+            except redis.ConnectionError:
+                assert proc.poll() is None, "redis-server did not start"
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        assert redis.Redis(port=port, password="s3cret-from-render").ping() is True
+        # protected-mode as the generated redis.conf says it, explicitly
+        config = redis.Redis(port=port, password="s3cret-from-render").config_get("protected-mode")
+        assert f"protected-mode {config['protected-mode']}" in redis_conf_lines()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_service_requirements_are_exact_pins() -> None:

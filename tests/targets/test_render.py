@@ -54,6 +54,14 @@ def test_web_service_wires_redis_from_the_private_service(blueprint: Any) -> Non
         "property": "host",
     }
     assert _env(blueprint, "REDIS_PORT")["value"] == str(DEV.redis.port)
+    # Redis listens on the private network: Render generates its password for the private
+    # service, and the web service reads that same value
+    assert _env(blueprint, "REDIS_PASSWORD") == {
+        "key": "REDIS_PASSWORD",
+        "fromService": {"type": "pserv", "name": "fyntrix-redis", "envVarKey": "REDIS_PASSWORD"},
+    }
+    (redis,) = [s for s in blueprint["services"] if s["type"] == "pserv"]
+    assert redis["envVars"] == [{"key": "REDIS_PASSWORD", "generateValue": True}]
 
 
 def test_plain_env_equals_ecs_app_environment_except_redis_host(blueprint: Any) -> None:
@@ -122,6 +130,14 @@ def _scaled_with_disk(doc: Any) -> None:
     web["numInstances"] = 2
 
 
+def _drop_web_env(key: str) -> Callable[[Any], None]:
+    def change(doc: Any) -> None:
+        web = _web(doc)
+        web["envVars"] = [v for v in web["envVars"] if v["key"] != key]
+
+    return change
+
+
 def _duplicate_env(doc: Any) -> None:
     _web(doc)["envVars"].append({"key": "PORT", "value": "1"})
 
@@ -152,6 +168,15 @@ BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
         "Additional properties are not allowed ('healthCheck' was unexpected)",
     ),
     "duplicate service name": (_duplicate_service, "is used twice"),
+    "redis password not generated": (
+        _set("0.envVars", [{"key": "REDIS_PASSWORD", "value": "hunter2"}]),
+        "REDIS_PASSWORD must be `generateValue: true`",
+    ),
+    "redis without a password": (_set("0.envVars", []), "defines no env var 'REDIS_PASSWORD'"),
+    "web service without the redis password": (
+        _drop_web_env("REDIS_PASSWORD"),
+        "REDIS_HOST comes from 'fyntrix-redis' but REDIS_PASSWORD does not",
+    ),
     "disk on a scaled service": (_scaled_with_disk, "a service with a disk cannot be scaled"),
     "env var set twice": (_duplicate_env, "PORT is set more than once"),
 }
