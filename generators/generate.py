@@ -142,6 +142,8 @@ def _redis_conf(config: StageConfig) -> str:
         "service/Dockerfile.redis copies it.",
         "The ECS sidecar and docker-compose pass the same settings on the command line; only",
         "`bind` differs (Redis is another host here, reachable on Render's private network).",
+        "No password in this file: Dockerfile.redis adds --requirepass from REDIS_PASSWORD,",
+        "which Render generates for the private service (render.yaml).",
         'No RDB (`save ""`), no AOF: a cache restarts empty by design.',
     )
     return text + "".join(line + "\n" for line in render_blueprint.redis_conf_lines(config))
