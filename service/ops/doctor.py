@@ -7,6 +7,7 @@ failed one is skipped, not guessed. Exit status 0 only when every check passes.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from service.ops import units
 from service.ops.conn import (
@@ -85,6 +86,12 @@ class Target:
     resolve_fix: str
     unreachable_fix: str
     config_fix: str  # how to change Redis's own settings on this target
+    # Redis is another host on a shared network: it must refuse clients without the password.
+    auth_fix: str = ""
+
+    @property
+    def networked(self) -> bool:
+        return bool(self.auth_fix)
 
 
 def _is_loopback(host: str) -> bool:
@@ -107,6 +114,9 @@ TARGETS: dict[str, Target] = {
         "`docker compose logs redis` says why not",
         config_fix="the redis service's command in docker-compose.yml comes from infra/config/:"
         " `make targets`, then `docker compose up -d redis`",
+        auth_fix="Redis listens on the compose network: the generated docker-compose.yml runs it "
+        "with --requirepass ${REDIS_PASSWORD:?...} and gives the app the same REDIS_PASSWORD; "
+        "set REDIS_PASSWORD in .env, `make targets`, then `docker compose up -d`",
     ),
     "ecs": Target(
         name="ecs",
@@ -144,6 +154,11 @@ TARGETS: dict[str, Target] = {
         "read its logs; it must listen on 0.0.0.0 (service/redis.conf: bind)",
         config_fix="service/redis.conf is generated from infra/config/ (`make targets`): "
         f"commit, push and redeploy {RENDER_REDIS_SERVICE}",
+        auth_fix=f"every service of the workspace reaches {RENDER_REDIS_SERVICE} on the private "
+        "network: render.yaml gives it REDIS_PASSWORD with `generateValue: true` (its "
+        "Dockerfile.redis passes it to --requirepass) and the app `fromService: {type: pserv, "
+        f"name: {RENDER_REDIS_SERVICE}, envVarKey: REDIS_PASSWORD}}` (`make targets`); sync the "
+        "Blueprint",
     ),
     "local": Target(
         name="local",
@@ -412,6 +427,33 @@ def _aof_check(
 LIVE_CHECKS = ("maxmemory-policy", "maxmemory", "rdb", "aof")
 
 
+def _auth_check(target: Target, ep: Endpoint) -> Check:
+    """A networked Redis must refuse a client that sends no password (NOAUTH)."""
+    anonymous = make_client(dataclasses.replace(ep, password=None))
+    try:
+        anonymous.ping()
+    except AuthenticationError:
+        return Check(
+            name="auth",
+            status=Status.PASS,
+            detail=f"Redis refuses clients without the password (NOAUTH) on the {target.name} "
+            "network",
+        )
+    except (RedisError, OSError) as exc:
+        if "NOAUTH" in str(exc) or "DENIED" in str(exc):
+            return Check(name="auth", status=Status.PASS, detail=f"refused: {exc}")
+        raise
+    finally:
+        anonymous.close()
+    return Check(
+        name="auth",
+        status=Status.FAIL,
+        detail=f"Redis answers clients that send no password: anything on the {target.name} "
+        "network can read and change the cache",
+        fix=target.auth_fix,
+    )
+
+
 def skip_all(names: tuple[str, ...], after: str) -> list[Check]:
     return [
         Check(name=name, status=Status.SKIP, detail=f"needs a passing `{after}` check")
@@ -427,6 +469,7 @@ def run(
     config_fix = _fix(target.config_fix, expected, ep.port)
     unreachable_fix = _fix(target.unreachable_fix, expected, ep.port)
     checks = [_settings_check(settings_errors), _host_check(target, ep.host)]
+    live = ("auth", *LIVE_CHECKS) if target.networked else LIVE_CHECKS
 
     started = time.perf_counter()
     try:
@@ -435,7 +478,7 @@ def run(
         checks.append(
             Check(name="resolve", status=Status.FAIL, detail=exc.what, fix=target.resolve_fix)
         )
-        return [*checks, *skip_all(("connect", "redis", *LIVE_CHECKS), "resolve")]
+        return [*checks, *skip_all(("connect", "redis", *live), "resolve")]
     took = time.perf_counter() - started
     checks.append(
         Check(
@@ -456,7 +499,7 @@ def run(
         else:
             what = f"cannot connect to port {ep.port} of {ep.host}: {exc.strerror or exc}"
         checks.append(Check(name="connect", status=Status.FAIL, detail=what, fix=unreachable_fix))
-        return [*checks, *skip_all(("redis", *LIVE_CHECKS), "connect")]
+        return [*checks, *skip_all(("redis", *live), "connect")]
     checks.append(
         Check(
             name="connect",
@@ -478,7 +521,7 @@ def run(
             problem = denied(f"Redis at {ep.where}", config_fix)
         checks.append(Check(name="redis", status=Status.FAIL, detail=problem.what, fix=problem.fix))
         client.close()
-        return [*checks, *skip_all(LIVE_CHECKS, "redis")]
+        return [*checks, *skip_all(live, "redis")]
     auth = "AUTH ok, " if ep.password else ""
     checks.append(
         Check(
@@ -489,6 +532,8 @@ def run(
         )
     )
     try:
+        if target.networked:
+            checks.append(_auth_check(target, ep))
         info_memory = _info(client, "memory")
         info_persistence = _info(client, "persistence")
         checks += [
@@ -503,7 +548,7 @@ def run(
         done = {c.name for c in checks}
         checks += [
             Check(name=name, status=Status.FAIL, detail=problem.what, fix=problem.fix)
-            for name in LIVE_CHECKS
+            for name in live
             if name not in done
         ]
     finally:

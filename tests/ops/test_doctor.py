@@ -33,7 +33,9 @@ def statuses(stdout: str) -> dict[str, str]:
     for line in stdout.splitlines()[1:-1]:
         status, name = line.split()[:2]
         found[name] = status
-    assert list(found) == CHECKS, stdout
+    # Targets where Redis sits on a network add `auth` after `redis`.
+    assert [n for n in found if n != "auth"] == CHECKS, stdout
+    assert "auth" not in found or list(found).index("auth") == CHECKS.index("redis") + 1
     return found
 
 
@@ -366,3 +368,50 @@ def test_a_deployed_stage_without_cognito_settings_fails_settings(
     line = line_of(result.stdout, "settings")
     assert "invalid setting AUTH_ISSUER: required when APP_STAGE=prod" in line
     assert line_of(result.stdout, "redis").startswith("PASS")  # the Redis checks still run
+
+
+# ---------------------------------------------------------------------- Redis on a network
+
+
+@pytest.mark.parametrize("target", ["compose", "render"])
+def test_a_networked_redis_must_refuse_clients_without_the_password(
+    redis_server_factory: Factory, target: str
+) -> None:
+    # GIVEN Redis as the generated files run it on a network: a password, protected mode on
+    server = redis_server_factory(requirepass="s3cret", protected_mode="yes", **DESIGN_DIRECTIVES)
+    # WHEN the doctor runs for that target (the host check fails: `localhost` is not the
+    # target's host name, which does not resolve on this machine; the rest runs)
+    result = run_ops("doctor", "--target", target, env=redis_env(server, REDIS_PASSWORD="s3cret"))
+    # THEN an anonymous client is refused, and that is a pass
+    auth = line_of(result.stdout, "auth")
+    assert auth.split()[0] == "PASS", result.stdout
+    assert "refuses clients without the password (NOAUTH)" in auth
+    assert "s3cret" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "fix"),
+    [
+        ("compose", "--requirepass ${REDIS_PASSWORD:?...}"),
+        ("render", "REDIS_PASSWORD with `generateValue: true`"),
+    ],
+)
+def test_a_networked_redis_without_a_password_fails_the_auth_check(
+    redis_server_factory: Factory, target: str, fix: str
+) -> None:
+    # GIVEN an open Redis (no password)
+    server = redis_server_factory(**DESIGN_DIRECTIVES)
+    # WHEN the doctor runs for a target where Redis sits on a network
+    result = run_ops("doctor", "--target", target, env=redis_env(server))
+    # THEN the auth check fails with that target's fix
+    assert result.returncode == 1
+    auth = line_of(result.stdout, "auth")
+    assert auth.split()[0] == "FAIL", result.stdout
+    assert "answers clients that send no password" in auth
+    assert fix in auth
+
+
+def test_loopback_targets_have_no_auth_check(design_redis: RedisServer) -> None:
+    for target in ("ecs", "local"):
+        result = run_ops("doctor", "--target", target, env=redis_env(design_redis))
+        assert "auth" not in statuses(result.stdout)
