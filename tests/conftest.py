@@ -28,6 +28,7 @@ _TIER_BY_FIXTURE = {
     "dev": "synth",  # tests/infra/conftest.py: one in-process synth per stage per session
     "prod": "synth",
     "with_tls": "synth",
+    "dev_without_waf": "synth",
     "docker_engine": "containers",  # testkit/containers.py: a Docker engine and the images
 }
 

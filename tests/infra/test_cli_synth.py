@@ -68,7 +68,7 @@ def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
     assert "150mb" in redis["Command"]
 
 
-@pytest.mark.slow
+@pytest.mark.cli_synth
 def test_cli_synth_refuses_prod_without_a_certificate(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=prod", "-c", "imageTag=v1", outdir=tmp_path)
     assert result.returncode != 0

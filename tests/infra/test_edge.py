@@ -85,6 +85,7 @@ def test_api_paths_reach_the_app(dev: Synth, prod: Synth, path: str) -> None:
     assert routed(prod, 80, path)["Type"] == "redirect"
 
 
+@pytest.mark.synth
 def test_ops_security_group_reaches_the_app_port_directly() -> None:
     ops = "sg-0abc1234def567890"
     s = synth_stage(load_stage("dev", overrides={"ops_access_security_group_id": ops}))
@@ -168,6 +169,7 @@ def test_web_acl_has_the_managed_groups_and_the_rate_limit(dev: Synth, prod: Syn
         }
 
 
+@pytest.mark.synth
 def test_rate_limit_comes_from_the_config() -> None:
     overrides = {"waf.rate_limit": "250", "waf.rate_window_s": "60"}
     s = synth_stage(load_stage("dev", overrides=overrides))
@@ -284,6 +286,7 @@ def test_the_service_gets_the_issuer_and_client_ids_as_plain_public_wiring(dev: 
     assert not [k for k in env if "SECRET" in k or "PASSWORD" in k]
 
 
+@pytest.mark.synth
 def test_an_existing_pool_is_imported_not_created() -> None:
     from tests.infra.test_service_stack import container
 

@@ -163,6 +163,7 @@ def _redis_start_script() -> str:
     )
 
 
+@pytest.mark.servers
 def test_redis_image_refuses_to_start_without_a_password(tmp_path: Path) -> None:
     try:
         script = _redis_start_script()
@@ -184,6 +185,7 @@ def test_redis_image_refuses_to_start_without_a_password(tmp_path: Path) -> None
         assert "REDIS_PASSWORD is not set" in result.stderr
 
 
+@pytest.mark.servers
 def test_redis_image_requires_its_password_on_the_network(tmp_path: Path) -> None:
     try:
         script = _redis_start_script()
