@@ -16,7 +16,7 @@ from cdk_nag import NagPack
 
 from infra.app_factory import build_app
 from infra.config import CI_STACK_NAME, load_stage
-from tests.infra.conftest import Synth, cdk_context
+from tests.infra.conftest import CERTIFICATE_ARN, Synth, cdk_context
 
 HOST = "token.actions.githubusercontent.com"
 ACCOUNT = {"Ref": "AWS::AccountId"}
@@ -31,7 +31,13 @@ class CiSynth:
 
 def synth_ci(**overrides: str) -> CiSynth:
     config = load_stage(
-        "prod", image_tag="abc123", overrides={"ci.github_repository": "acme/fyntrix", **overrides}
+        "prod",
+        image_tag="abc123",
+        overrides={
+            "ci.github_repository": "acme/fyntrix",
+            "certificate_arn": CERTIFICATE_ARN,
+            **overrides,
+        },
     )
     app, _, _, packs = build_app(config, context=cdk_context())
     return CiSynth(app, packs, Template.from_stack(app.node.find_child(CI_STACK_NAME)))  # type: ignore[arg-type]

@@ -100,6 +100,8 @@ def test_dev_then_prod_deploy_the_same_tag() -> None:
     assert tag in runs("deploy-dev") and tag in runs("deploy-prod")
     assert f"cdk deploy {service_stack_name('dev')} -c stage=dev" in runs("deploy-dev")
     assert f"cdk deploy {service_stack_name('prod')} -c stage=prod" in runs("deploy-prod")
+    # Prod synthesizes only with its certificate, a repository variable like the roles
+    assert "-c certificateArn=${{ vars.PROD_CERTIFICATE_ARN }}" in runs("deploy-prod")
     for job in ("deploy-dev", "deploy-prod"):
         assert "--outputs-file cdk-outputs.json" in runs(job)
         assert CI_STACK_NAME not in runs(job)  # Fyntrix-CI is deployed by hand, once

@@ -69,7 +69,8 @@ def test_every_alarm_spec_is_an_alarm_with_its_threshold_and_missing_data(
     stage: str, request: pytest.FixtureRequest
 ) -> None:
     s: Synth = request.getfixturevalue(stage)
-    specs = d.alarm_specs(s.config, waf=False)
+    # The stack's own web ACL (on unless a dev stage turned it off) brings the WAF alarm.
+    specs = d.alarm_specs(s.config, waf=s.service.firewall is not None)
     alarms = alarms_by_name(s.service_template)
     assert sorted(alarms) == sorted(spec.name(s.config) for spec in specs)
     topic = topic_id(s.service_template)
@@ -354,7 +355,9 @@ def dashboard_body(template: Template) -> dict[str, Any]:
     return parsed
 
 
-def test_dashboard_has_every_graph_with_thresholds_as_annotations(prod: Synth) -> None:
+def test_dashboard_has_every_graph_with_thresholds_as_annotations(
+    prod: Synth, dev_without_waf: Synth
+) -> None:
     prod.service_template.has_resource_properties(
         "AWS::CloudWatch::Dashboard", {"DashboardName": "Fyntrix-prod"}
     )
@@ -372,9 +375,10 @@ def test_dashboard_has_every_graph_with_thresholds_as_annotations(prod: Synth) -
             "Read latency, cached vs uncached (ms)",
             "Redis memory (% of maxmemory) and evictions",
             "Redis circuit breaker (1 = open)",
+            "WAF blocked requests",  # prod always has its web ACL
         ]
     )
-    specs = {s.key: s for s in d.alarm_specs(prod.config, waf=False)}
+    specs = {s.key: s for s in d.alarm_specs(prod.config, waf=True)}
 
     def annotated(title: str) -> dict[str, float]:
         notes = graphs[title].get("annotations", {}).get("horizontal", [])
@@ -399,9 +403,12 @@ def test_dashboard_has_every_graph_with_thresholds_as_annotations(prod: Synth) -
     # The alarm status widget lists the composite and every alarm.
     (status,) = [w for w in widgets if w["type"] == "alarm"]
     assert len(status["properties"]["alarms"]) == len(specs) + 1
-    # Without a web ACL the WAF cell says so instead of graphing nothing.
+    # Prod's web ACL is graphed; without one (a dev stage with waf.enabled=false) the WAF
+    # cell says so instead of graphing nothing.
     texts = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
-    assert any("No web ACL" in t for t in texts)
+    assert not any("No web ACL" in t for t in texts)
+    bare = dashboard_body(dev_without_waf.service_template)["widgets"]
+    assert any("No web ACL" in w["properties"]["markdown"] for w in bare if w["type"] == "text")
 
 
 def test_dashboard_url_output_and_make_target_agree(prod: Synth) -> None:
@@ -480,7 +487,9 @@ def _stack_with_waf(config: StageConfig) -> Template:
     return Template.from_stack(stack)
 
 
-def test_a_web_acl_adds_the_blocked_request_alarm_and_graph(dev: Synth) -> None:
+def test_a_web_acl_adds_the_blocked_request_alarm_and_graph(
+    dev: Synth, dev_without_waf: Synth
+) -> None:
     tpl = _stack_with_waf(dev.config)
     alarm = alarms_by_name(tpl)["fyntrix-dev-waf-blocked-spike"]
     m = single_metric(alarm)
@@ -491,7 +500,11 @@ def test_a_web_acl_adds_the_blocked_request_alarm_and_graph(dev: Synth) -> None:
     graphs = [w for w in dashboard_body(tpl)["widgets"] if w["type"] == "metric"]
     (waf,) = [g for g in graphs if g["properties"]["title"] == "WAF blocked requests"]
     assert waf["properties"]["annotations"]["horizontal"][0]["value"] == 500
-    assert "fyntrix-dev-waf-blocked-spike" not in alarms_by_name(dev.service_template)
+    # The real stack wires its own web ACL (WebFirewall) the same way; a dev stage without
+    # WAF has no such alarm.
+    real = single_metric(alarms_by_name(dev.service_template)["fyntrix-dev-waf-blocked-spike"])
+    assert real["Dimensions"]["WebACL"] == "fyntrix-web-acl-dev"
+    assert "fyntrix-dev-waf-blocked-spike" not in alarms_by_name(dev_without_waf.service_template)
 
 
 def test_alarm_names_are_unique_and_carry_the_stage(dev: Synth, prod: Synth) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from infra.config import CI_STACK_NAME, ConfigError, load_stage, setting_paths
 from infra.config.__main__ import main as config_main
+from tests.infra.conftest import CERTIFICATE_ARN
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
@@ -200,7 +201,7 @@ def test_cli_synth_rejects_an_out_of_range_threshold(tmp_path: Path) -> None:
 def test_cli_synth_with_a_repository_adds_the_ci_stack_nag_clean(tmp_path: Path) -> None:
     result = _cdk_synth(
         "-c", "stage=prod", "-c", "imageTag=abc123", "-c", "set:ci.github_repository=acme/fyntrix",
-        outdir=tmp_path,
+        "-c", f"certificateArn={CERTIFICATE_ARN}", outdir=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.glob("*.template.json"))
