@@ -1,6 +1,6 @@
 """Read and check the service's EMF records (service/emf.py) from captured stdout.
 
-validate_record() applies the EMF specification: the JSON schema in tests/service/emf_schema.json
+validate_record() applies the EMF specification: the JSON schema in testkit/emf_schema.json
 for the document's structure, and the reference rules JSON Schema cannot express (every
 dimension key names a root member holding a string; every metric name names a root member
 holding a number, at most 100 numbers, or a Values/Counts histogram).
@@ -17,8 +17,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT / "tests" / "service" / "emf_schema.json"
+SCHEMA_PATH = Path(__file__).with_name("emf_schema.json")
 # Docker's log drivers split lines longer than 16 KiB into several events: stay below it.
 MAX_LINE_BYTES = 16 * 1024
 

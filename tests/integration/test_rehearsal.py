@@ -135,6 +135,8 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     assert "X-Cache: MISS, then HIT" in first.stdout
     assert "without a token -> 401" in first.stdout
     assert "/api/portfolio/2 -> 403" in first.stdout
+    # AND the service's EMF records, flushed to its stdout, are valid and count those reads
+    assert "records in Fyntrix/Service: portfolio HIT 1, MISS 1; schema valid" in first.stdout
     assert all(reg.running(n) for n in ("emulator", "redis", "service"))
     assert redis_config(env["REDIS_PORT"], "maxmemory") == str(192 * 1024 * 1024)
     assert redis_config(env["REDIS_PORT"], "maxmemory-policy") == "allkeys-lru"
@@ -146,6 +148,8 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     second = make("up", env, "SET=redis.maxmemory_mib=150")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr
     assert_all_checks_pass(run_dir, second.stdout)
+    # (the restarted service's own records: the earlier run's lines are not counted again)
+    assert "portfolio HIT 1, MISS 1; schema valid" in second.stdout
     assert f"{service_stack_name('dev')} updated" in second.stdout
     assert reg.running("emulator").pid == emulator_pid  # type: ignore[union-attr]
     assert "150mb" in deployed_redis_command(run_dir)

@@ -40,6 +40,7 @@ from infra.config import (
 from infra.task_design import ECS_REDIS_BIND
 from tools.rehearsal import containers
 from tools.rehearsal.cognito import DEMO_EMAIL, SignedIn, ensure_demo_user, sign_in
+from tools.rehearsal.emf_check import FLUSH_INTERVAL_S, check_emf
 from tools.rehearsal.processes import (
     ProcessRegistry,
     RehearsalError,
@@ -572,8 +573,13 @@ def _start_service(
         "AUTH_CLIENT_IDS": user.client_id,
         "AUTH_ADMIN_GROUP": config.auth.admin_group,
         "AUTH_DEV_KEY_PATH": str(opts.run_dir / "dev-jwt-key.pem"),
+        # Flush the EMF figures soon after the requests below, so they can be checked now.
+        "METRICS_FLUSH_INTERVAL_S": str(FLUSH_INTERVAL_S),
     }
     base = f"http://127.0.0.1:{opts.app_port}"
+    # service.log is appended to across runs: this run's records start at its current end.
+    log_path = opts.run_dir / f"{SERVICE}.log"
+    log_mark = log_path.stat().st_size if log_path.exists() else 0
     tracked, took = _launch(
         reg,
         started,
@@ -594,6 +600,13 @@ def _start_service(
         f"for user 1. GET /api/portfolio/1 without a token -> 401; with the demo user's "
         f"-> X-Cache: {statuses[0]}, then {statuses[1]}; /api/portfolio/2 -> 403",
     )
+
+    def this_run() -> str:
+        with log_path.open("rb") as fh:
+            fh.seek(log_mark)
+            return fh.read().decode(errors="replace")
+
+    _say("6/6 emf", check_emf(this_run, namespace=env["METRICS_NAMESPACE"]))
     return statuses[0], statuses[1]
 
 
