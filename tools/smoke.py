@@ -7,10 +7,12 @@ The deploy workflow runs it against the load balancer URL right after `cdk deplo
 3. the same read with `Authorization: Bearer $SMOKE_ACCESS_TOKEN` answers 200 with an
    `X-Cache` header (the token verifies, the user link works, the cache path runs).
 
-The token comes from the environment, never a flag (a flag shows in `ps` and in logs); the
-workflow gets it with `aws cognito-idp initiate-auth` for a test user (docs/deploy.md).
-Standard library only. Exit status: 0 every check passed, 1 a check failed, 2 bad usage or
-no token.
+The tool signs the test user in itself (tools/cognito_sign_in.py): password, then the code of
+its authenticator app, as the pool requires MFA. Everything secret comes from the environment,
+never a flag (a flag shows in `ps` and in logs): SMOKE_CLIENT_ID, SMOKE_CLIENT_SECRET (only
+if the app client has one), SMOKE_USERNAME, SMOKE_PASSWORD and SMOKE_TOTP_SECRET (the
+authenticator's secret, docs/deploy.md). SMOKE_ACCESS_TOKEN, when set, is used instead.
+Exit status: 0 every check passed, 1 a check or the sign-in failed, 2 bad usage or settings.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tools.cognito_sign_in import SignInError, sign_in
+
 TOKEN_ENV = "SMOKE_ACCESS_TOKEN"  # noqa: S105 (the variable name, not a token)
+# What the sign-in needs (SMOKE_CLIENT_SECRET is optional: app clients without a secret).
+SIGN_IN_ENV = ("SMOKE_CLIENT_ID", "SMOKE_USERNAME", "SMOKE_PASSWORD", "SMOKE_TOTP_SECRET")
 
 
 def get(url: str, headers: Mapping[str, str], timeout_s: float) -> tuple[int, dict[str, str]]:
@@ -84,6 +93,21 @@ def run(
     return 0
 
 
+def cognito_token(environ: Mapping[str, str]) -> str:
+    """The test user's access token. The region is the workflow's AWS_REGION (botocore itself
+    reads only AWS_DEFAULT_REGION); boto3 takes any AWS_ENDPOINT_URL from the environment."""
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+    idp = boto3.client("cognito-idp", region_name=region)
+    return sign_in(
+        idp,
+        environ["SMOKE_CLIENT_ID"].strip(),
+        environ["SMOKE_USERNAME"].strip(),
+        environ["SMOKE_PASSWORD"],
+        environ["SMOKE_TOTP_SECRET"].strip(),
+        client_secret=environ.get("SMOKE_CLIENT_SECRET", "").strip(),
+    )
+
+
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.smoke", description=__doc__)
     parser.add_argument("url", help="the stage's load balancer URL (stack output LoadBalancerUrl)")
@@ -95,13 +119,21 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         parser.error(f"{args.url!r} is not an http(s) URL")
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
-        print(
-            f"error: {TOKEN_ENV} is empty. Fix: get a Cognito access token for the smoke-test "
-            "user (aws cognito-idp initiate-auth; the workflow does it from the SMOKE_USERNAME "
-            "and SMOKE_PASSWORD secrets) and export it as " + TOKEN_ENV,
-            file=sys.stderr,
-        )
-        return 2
+        missing = [name for name in SIGN_IN_ENV if not environ.get(name, "").strip()]
+        if missing:
+            print(
+                f"error: {', '.join(missing)} empty. Fix: set the smoke-test user's Cognito app "
+                f"client, name, password and authenticator secret ({', '.join(SIGN_IN_ENV)}; "
+                f"docs/deploy.md, 'Deploy from GitHub'), or export a token as {TOKEN_ENV}",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            token = cognito_token(environ)
+        except (BotoCoreError, ClientError, SignInError, ValueError) as exc:
+            print(f"FAIL Cognito sign-in of the test user: {exc}", flush=True)
+            return 1
+        print("ok   Cognito sign-in of the test user (password + authenticator code)")
     return run(
         args.url,
         user_id=args.user_id,

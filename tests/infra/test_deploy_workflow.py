@@ -154,15 +154,17 @@ def test_each_deploy_is_smoke_tested_with_an_authenticated_read() -> None:
         env = smoke["env"]
         assert env["SMOKE_USERNAME"] == f"${{{{ secrets.{prefix}USERNAME }}}}"
         assert env["SMOKE_PASSWORD"] == f"${{{{ secrets.{prefix}PASSWORD }}}}"
-        assert env["CLIENT_SECRET"].startswith("${{ secrets.")
+        # The pool requires MFA: the authenticator's secret is a secret too, never a variable.
+        assert env["SMOKE_TOTP_SECRET"] == f"${{{{ secrets.{prefix}TOTP_SECRET }}}}"
+        assert env["SMOKE_CLIENT_SECRET"].startswith("${{ secrets.")
     text = SMOKE_SH.read_text()
-    assert "aws cognito-idp initiate-auth" in text and "USER_PASSWORD_AUTH" in text
-    assert "::add-mask::" in text
-    assert "python -m tools.smoke" in text
+    # The tool signs in itself (password + authenticator code); secrets stay out of argv.
+    assert "python -m tools.smoke" in text and "initiate-auth" not in text
+    assert "SMOKE_TOTP_SECRET" in text and "$SMOKE_PASSWORD" not in text
 
 
 def test_smoke_script_refuses_without_the_test_user(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "CLIENT_ID": "abc", "SMOKE_USERNAME": "smoke"}
+    env = {"PATH": os.environ["PATH"], "SMOKE_CLIENT_ID": "abc", "SMOKE_USERNAME": "smoke"}
     result = subprocess.run(
         ["bash", str(SMOKE_SH), "Fyntrix-Service-dev"],
         cwd=tmp_path,

@@ -1,11 +1,13 @@
-"""Helpers for the ops tests: the CLI as a real subprocess, a Redis set up like the design's."""
+"""Helpers for the ops tests: the CLI as a real subprocess, a Redis set up like the design's,
+the rehearsal's AWS emulator."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from infra.config import load_stage
 from service.settings import Settings
 from testkit.servers import RedisServer
+from tools.rehearsal.processes import free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = load_stage("dev")
@@ -77,3 +80,39 @@ def run_ops(*args: str, env: Mapping[str, str], timeout_s: float = 30.0) -> Resu
 def design_redis(redis_server_factory: Callable[..., RedisServer]) -> RedisServer:
     """A redis-server configured like the sidecar on every target."""
     return redis_server_factory(**DESIGN_DIRECTIVES)
+
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# How long the emulator may take to answer after it was started, in seconds.
+EMULATOR_START_TIMEOUT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The rehearsal's AWS emulator on a free port; yields its endpoint URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("emulator") / "emulator.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **DUMMY_CREDENTIALS},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    # `localhost`, not 127.0.0.1, as the rehearsal addresses it.
+    endpoint = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
+        while not http_ok(f"{endpoint}/moto-api/"):
+            assert proc.poll() is None, "the emulator exited at start"
+            assert time.monotonic() < deadline, "the emulator did not answer"
+            time.sleep(0.05)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

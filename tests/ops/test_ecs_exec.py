@@ -13,9 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,46 +21,11 @@ import boto3
 import pytest
 
 from infra.config import load_stage
-from tests.ops.conftest import ROOT
+from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT
 from tools import ecs_exec
-from tools.rehearsal.processes import free_port, http_ok
 
 DEV = load_stage("dev")
 REGION = DEV.region
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# How long the emulator may take to answer after it was started, in seconds.
-EMULATOR_START_TIMEOUT_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The rehearsal's AWS emulator on a free port; yields its endpoint URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("emulator") / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **DUMMY_CREDENTIALS},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    # `localhost`, not 127.0.0.1, as the rehearsal addresses it.
-    endpoint = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
-        while not http_ok(f"{endpoint}/moto-api/"):
-            assert proc.poll() is None, "the emulator exited at start"
-            assert time.monotonic() < deadline, "the emulator did not answer"
-            time.sleep(0.05)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _post(url: str, body: dict[str, Any] | None = None) -> None:

@@ -5,12 +5,11 @@ MFA), so the service sees a real, RS256-signed access token of that pool.
 
 from __future__ import annotations
 
-import base64
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from tools.cognito_sign_in import SOFTWARE_TOKEN_MFA, answer_totp, password_auth, totp
 from tools.rehearsal.processes import RehearsalError
 
 DEMO_EMAIL: Final = "demo.user@fyntrix.example"
@@ -23,17 +22,6 @@ DEMO_PASSWORD: Final = "Rehearsal-Pass-2026!"  # noqa: S105 - a throwaway emulat
 class SignedIn:
     access_token: str
     sub: str
-
-
-def totp(secret_b32: str, at_s: float | None = None) -> str:
-    """The authenticator-app code for `secret_b32` (RFC 6238: SHA-1, 6 digits, 30 s)."""
-    from cryptography.hazmat.primitives.hashes import SHA1
-    from cryptography.hazmat.primitives.twofactor.totp import TOTP
-
-    padded = secret_b32 + "=" * (-len(secret_b32) % 8)
-    key = base64.b32decode(padded, casefold=True)
-    generator = TOTP(key, 6, SHA1(), 30, enforce_key_length=False)  # noqa: S303 - RFC 6238
-    return generator.generate(time.time() if at_s is None else at_s).decode()
 
 
 def ensure_demo_user(idp: Any, pool_id: str) -> str:
@@ -77,12 +65,7 @@ def sign_in(idp: Any, client_id: str, sub: str, *, authenticator: Path) -> Signe
 
 
 def _password(idp: Any, client_id: str) -> dict[str, Any]:
-    response: dict[str, Any] = idp.initiate_auth(
-        ClientId=client_id,
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": DEMO_EMAIL, "PASSWORD": DEMO_PASSWORD},
-    )
-    return response
+    return password_auth(idp, client_id, DEMO_EMAIL, DEMO_PASSWORD)
 
 
 def _has_totp(idp: Any, response: dict[str, Any]) -> bool:
@@ -123,20 +106,21 @@ def _answer(
     idp: Any, client_id: str, response: dict[str, Any], authenticator: Path
 ) -> dict[str, Any]:
     challenge = response.get("ChallengeName")
-    answers = {"USERNAME": DEMO_EMAIL}
-    if challenge == "MFA_SETUP":
-        session = _register_totp(idp, authenticator, session=response["Session"])
-    elif challenge == "SOFTWARE_TOKEN_MFA":
-        session = response["Session"]
+    if challenge == SOFTWARE_TOKEN_MFA:
         if not authenticator.exists():
             raise RehearsalError(
                 f"Cognito asks for an authenticator code, but {authenticator} is missing "
                 "(run `make down` to start from a fresh emulator)"
             )
-        answers["SOFTWARE_TOKEN_MFA_CODE"] = totp(authenticator.read_text().strip())
-    else:
+        secret = authenticator.read_text().strip()
+        return answer_totp(idp, client_id, DEMO_EMAIL, response, secret)
+    if challenge != "MFA_SETUP":
         raise RehearsalError(f"unexpected Cognito challenge {challenge!r}")
+    session = _register_totp(idp, authenticator, session=response["Session"])
     answered: dict[str, Any] = idp.respond_to_auth_challenge(
-        ClientId=client_id, ChallengeName=challenge, Session=session, ChallengeResponses=answers
+        ClientId=client_id,
+        ChallengeName=challenge,
+        Session=session,
+        ChallengeResponses={"USERNAME": DEMO_EMAIL},
     )
     return answered
