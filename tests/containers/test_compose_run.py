@@ -38,9 +38,10 @@ class Compose:
         self.binary = str(binary)
         self.project = f"fyntrix-test-{uuid.uuid4().hex[:8]}"
         self.app_port = free_port()
-        # An empty env file: a developer's .env must not change what is tested.
-        self.env_file = tmp / "empty.env"
-        self.env_file.write_text("")
+        # An env file of the test's own, as `cp .env.example .env` plus a password would give:
+        # a developer's .env must not change what is tested.
+        self.env_file = tmp / "test.env"
+        self.env_file.write_text(f"REDIS_PASSWORD={uuid.uuid4().hex}\n")
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(tmp),
@@ -129,3 +130,13 @@ def test_up_serves_miss_then_hit_and_down_leaves_nothing(
     down = compose("down", "-v")
     assert down.returncode == 0, down.stdout + down.stderr
     assert project_leftovers(docker_engine, compose.project) == []
+
+
+def test_a_missing_redis_password_is_one_clear_error(
+    docker_engine: Engine, container_images: dict[str, Built], tmp_path: Path
+) -> None:
+    runner = Compose(docker_engine, container_images, tmp_path)
+    runner.env_file.write_text("")
+    result = runner("config", "-q")
+    assert result.returncode != 0
+    assert "set REDIS_PASSWORD in .env (cp .env.example .env)" in result.stderr
