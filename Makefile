@@ -58,7 +58,7 @@ test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto
 
 # The unit tier: no system packages, no servers, no synth (markers in pyproject.toml).
 test-fast: $(STAMP_V) ## unit tier only, in seconds: no servers, no synth, no CDK CLI
-	$(PY) -m pytest --unit
+	$(PY) -m pytest --unit --snapshot-warn-unused
 
 test-infra: setup ## tests of the CDK app (tests/infra)
 	$(PY) -m pytest tests/infra
