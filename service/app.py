@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await publisher.start()
                 started.push_async_callback(publisher.stop)
             authorizer = Authorizer.from_settings(settings, source)
+            started.push_async_callback(authorizer.close)
             # Keys before the first request (bounded by AUTH_JWKS_TIMEOUT_MS; a failure is only
             # logged: requests then get 503 until the JWKS endpoint answers).
             await authorizer.verifier.keys.prefetch()

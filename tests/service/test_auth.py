@@ -14,6 +14,8 @@ from typing import Any
 import jwt
 import pytest
 
+from service.auth.guard import Authorizer
+from service.auth.tokens import Principal
 from testkit.auth import Issuer, SigningKey
 from testkit.servers import RedisServer
 from testkit.service import RunningApp
@@ -220,6 +222,71 @@ async def test_a_new_link_takes_effect_after_the_identity_cache_ttl(
     execute_sql(app, "INSERT INTO user_identities (sub, user_id) VALUES (?, ?)", (sub, 4))
     await asyncio.sleep(1.2)
     assert (await get(app, "/api/portfolio/4", token)).status_code == 200
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+async def linked_authorizer(
+    app: RunningApp, issuer: Issuer, sub: str, user_id: int, ttl_s: float
+) -> tuple[Authorizer, Principal, ManualClock]:
+    """An Authorizer on the app's real source and verifier, on a clock the test moves."""
+    execute_sql(app, "INSERT INTO user_identities (sub, user_id) VALUES (?, ?)", (sub, user_id))
+    clock = ManualClock()
+    services = app.services
+    authorizer = Authorizer(
+        services.authorizer.verifier, services.source, identity_ttl_s=ttl_s, clock=clock
+    )
+    principal = await authorizer.verifier.verify(issuer.token(sub=sub))
+    assert await authorizer.may_act_for(principal, user_id)  # read from the database now
+    return authorizer, principal, clock
+
+
+async def test_a_link_in_use_is_reread_before_it_expires(
+    redis_server: RedisServer, make_app: AppFactory, issuer: Issuer, source_kind: str
+) -> None:
+    app = await make_app(redis_server, source_kind, **issuer.settings())
+    sub = "aaaaaaaa-0000-4000-8000-000000000044"
+    authorizer, principal, clock = await linked_authorizer(app, issuer, sub, 4, ttl_s=100)
+    clock.now_s += 50  # mid-life: answered from memory, nothing re-read
+    assert authorizer.decided(principal, 4) is True
+    assert authorizer.refresh_task is None
+    execute_sql(app, "DELETE FROM user_identities WHERE sub = ?", (sub,))
+    clock.now_s += 35  # the last fifth: still answered at once, re-read in the background
+    assert authorizer.decided(principal, 4) is True
+    assert authorizer.refresh_task is not None
+    await authorizer.refresh_task
+    # The re-read saw the unlink before the old link's TTL ended, and starts a new life.
+    assert authorizer.decided(principal, 4) is False
+    clock.now_s += 90  # past the first read's TTL, within the re-read's
+    assert authorizer.decided(principal, 4) is False
+    clock.now_s += 20
+    assert authorizer.decided(principal, 4) is None  # expired: the next check reads again
+    await authorizer.close()
+
+
+async def test_a_failed_reread_keeps_the_link_only_until_its_ttl(
+    redis_server: RedisServer, make_app: AppFactory, issuer: Issuer, caplog: Any
+) -> None:
+    app = await make_app(redis_server, "sqlite", **issuer.settings())
+    sub = "aaaaaaaa-0000-4000-8000-000000000045"
+    authorizer, principal, clock = await linked_authorizer(app, issuer, sub, 4, ttl_s=100)
+    execute_sql(app, "DROP TABLE user_identities")  # every read of a link fails from now on
+    clock.now_s += 90
+    assert authorizer.decided(principal, 4) is True
+    assert authorizer.refresh_task is not None
+    await authorizer.refresh_task
+    assert "re-reading 1 identity links failed" in caplog.text
+    assert authorizer.decided(principal, 4) is True  # still within the first read's life
+    assert authorizer.refresh_task is None  # and not re-read again on every request
+    clock.now_s += 10
+    assert authorizer.decided(principal, 4) is None
+    await authorizer.close()
 
 
 # ------------------------------------------------------- the fast path enforces the same
