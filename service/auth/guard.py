@@ -122,7 +122,7 @@ class Authorizer:
 
     async def _refresh_due(self) -> None:
         """Re-read the links that came due, one at a time: one pool connection, never a burst."""
-        failed: list[BaseException] = []
+        failures, first_error = 0, None
         try:
             while self._due:
                 sub = self._due.popleft()
@@ -131,11 +131,12 @@ class Authorizer:
                 except Exception as exc:
                     # The link then expires as it would have; it stays marked, so a database
                     # that is down is not asked again for it by every request until then.
-                    failed.append(exc)
+                    failures += 1
+                    first_error = first_error or exc
         finally:
             self.refresh_task = None
-            if failed:  # one line per batch, not one per caller: the database is down for all
-                log.warning("re-reading %d identity links failed: %r", len(failed), failed[0])
+            if failures:  # one line per batch, not one per caller: the database is down for all
+                log.warning("re-reading %d identity links failed: %r", failures, first_error)
 
     async def close(self) -> None:
         """Stop re-reading links (before the source closes)."""
