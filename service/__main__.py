@@ -72,7 +72,7 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stdout,
     )
-    config = uvicorn.Config(create_app(settings), **server_options(settings))
+    config = uvicorn.Config(create_app(settings).front, **server_options(settings))
     server = _server_class()(config)
     server.run()
     return 0 if server.started else EXIT_STARTUP_FAILED

@@ -44,7 +44,7 @@ _MAX_MESSAGE_CHARS = 200
 _INT64 = 2**63
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceAPI:
     settings = settings if settings is not None else Settings()
     metrics = Metrics()
     emf = EmfRecorder() if settings.metrics_emf_enabled else None
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         log.info("fyntrix service stopped: instance=%s", instance_id)
 
-    app = _ServiceAPI(
+    app = ServiceAPI(
         metrics,
         emf,
         title="Fyntrix API",
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     # Outermost last: the body limit and the auth gate run before the fast path, routing and
-    # validation. Outside all of them (and Starlette's own): Front (see _ServiceAPI).
+    # validation. Outside all of them (and Starlette's own): Front (see ServiceAPI).
     app.add_middleware(CachedReadFastPath, state=app.state)
     app.add_middleware(AuthMiddleware, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -163,17 +163,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-class _ServiceAPI(FastAPI):
+class ServiceAPI(FastAPI):
     """FastAPI with service/front.py as the outermost layer, outside FastAPI's own per-request
     work (telemetry check, Starlette's error middleware): it times every request and answers
     cache hits without entering the stack."""
 
     def __init__(self, metrics: Metrics, emf: EmfRecorder | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._front = Front(super().__call__, state=self.state, metrics=metrics, emf=emf)
+        self.front = Front(super().__call__, state=self.state, metrics=metrics, emf=emf)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._front(scope, receive, send)
+        # In-process callers (tests, httpx.ASGITransport) come in here; the server is handed
+        # `front` itself (service/__main__.py), one coroutine frame less per request.
+        await self.front(scope, receive, send)
 
 
 def _excerpt(value: Any) -> Any:

@@ -93,6 +93,28 @@ def hit_messages(body: bytes, x_cache: bool) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body}
 
 
+class SharedStarts:
+    """hit_messages' start message, built once per (body length, X-Cache) and then shared.
+
+    Only for a sender that hands messages straight to the server (service/front.py): servers
+    read a message and never change it, while middleware may edit headers in place. Bounded:
+    body lengths are few, but nothing guarantees it.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._starts: dict[tuple[int, bool], Message] = {}
+
+    def for_body(self, body: bytes, x_cache: bool) -> Message:
+        start = self._starts.get((len(body), x_cache))
+        if start is None:
+            if len(self._starts) >= self.MAX_ENTRIES:
+                self._starts.clear()
+            start = self._starts[(len(body), x_cache)] = hit_messages(body, x_cache)[0]
+        return start
+
+
 class CachedReadFastPath:
     """Hits the outermost layer (service/front.py) could not answer synchronously: a Redis
     hit, a token seen for the first time, an identity link not read yet."""

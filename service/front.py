@@ -22,11 +22,12 @@ tests/service/test_fastpath.py checks the answers are the same byte for byte.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from service.auth.guard import parse_bearer
 from service.auth.tokens import AuthError
-from service.fastpath import RouteLabel, hit_messages, read_of
+from service.fastpath import RouteLabel, SharedStarts, read_of
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
@@ -40,15 +41,33 @@ _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 _HIT = b"HIT"
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A GET target's route, cache key and user (fastpath.read_of), and its metrics series."""
+
+    route: RouteLabel
+    key: str | None  # None: the benchmark's baseline (its memo, no cache)
+    user_id: int
+    series: Series  # GET, the route, 200, X-Cache HIT (or none for the baseline)
+
+
+# Distinct targets remembered (each user's portfolio and dashboard is one); past this the memo
+# starts over, so made-up URLs cannot grow it.
+_MAX_PLANS = 50_000
+
+
 class Front:
     def __init__(
         self, app: ASGIApp, state: State, metrics: Metrics, emf: EmfRecorder | None = None
     ) -> None:
         self.app = app
-        self.state = state  # the app's state: `services` appears there once the lifespan ran
+        # The app's state: `services` appears there once the lifespan ran. Read through its
+        # dict: State's __getattr__ is a Python call, on every request.
+        self._state: dict[str, Any] = state._state
         self.metrics = metrics
         self.emf = emf  # CloudWatch EMF (service/emf.py): every request counted there too
-        self._hit_series: dict[tuple[RouteLabel, bool], Series] = {}
+        self._plans: dict[tuple[str, bytes], _Plan] = {}
+        self._starts = SharedStarts()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,36 +77,48 @@ class Front:
         if scope["method"] == "GET":
             hit = self._hit(scope)
             if hit is not None:
-                route, body, x_cache = hit
-                started, sent_body = hit_messages(body, x_cache)
+                plan, body = hit
+                x_cache = plan.key is not None
                 try:
-                    await send(started)
-                    await send(sent_body)
+                    await send(self._starts.for_body(body, x_cache))
+                    await send({"type": "http.response.body", "body": body})
                 finally:
                     seconds = time.perf_counter() - start
-                    self._series(route, x_cache).add(seconds)
+                    plan.series.add(seconds)
                     if self.emf is not None:
-                        self.emf.record(route.path, _HIT if x_cache else None, seconds)
+                        self.emf.record(plan.route.path, _HIT if x_cache else None, seconds)
                 return
         await self._through(scope, receive, send, start)
 
-    def _series(self, route: RouteLabel, x_cache: bool) -> Series:
-        series = self._hit_series.get((route, x_cache))
-        if series is None:
-            series = self._hit_series[(route, x_cache)] = self.metrics.series_for(
-                "GET", route.path, 200, b"HIT" if x_cache else None
-            )
-        return series
+    @property
+    def remembered_targets(self) -> int:
+        return len(self._plans)
 
-    def _hit(self, scope: Scope) -> tuple[RouteLabel, bytes, bool] | None:
-        """(route, body, X-Cache sent) of a hit answerable without an await, else None."""
-        services: Services | None = getattr(self.state, "services", None)
+    def _plan(self, scope: Scope, services: Services) -> _Plan | None:
+        """What a GET of this path and query reads, worked out once per distinct target."""
+        target = (scope["path"], scope["query_string"])
+        plan = self._plans.get(target)
+        if plan is None:
+            read = read_of(scope, services.bench_memo is not None)
+            if read is None:
+                return None  # not remembered: only answerable targets take room
+            route, key, user_id = read
+            x_cache = b"HIT" if key is not None else None
+            series = self.metrics.series_for("GET", route.path, 200, x_cache)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[target] = _Plan(route, key, user_id, series)
+        return plan
+
+    def _hit(self, scope: Scope) -> tuple[_Plan, bytes] | None:
+        """(plan, body) of a hit answerable without an await, else None."""
+        services: Services | None = self._state.get("services")
         if services is None:
             return None
-        read = read_of(scope, services.bench_memo is not None)
-        if read is None:
+        plan = self._plan(scope, services)
+        if plan is None:
             return None
-        route, key, user_id = read
+        route, key, user_id = plan.route, plan.key, plan.user_id
         authorization: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -102,9 +133,9 @@ class Front:
             return None
         if key is None:  # the benchmark's baseline: its memo, no cache
             memo = services.bench_memo.get(user_id) if services.bench_memo is not None else None
-            return None if memo is None else (route, memo, False)
+            return None if memo is None else (plan, memo)
         body = services.cache.peek(key)
-        return None if body is None else (route, body, True)
+        return None if body is None else (plan, body)
 
     @staticmethod
     def _allowed(services: Services, authorization: bytes, route: RouteLabel, user_id: int) -> bool:

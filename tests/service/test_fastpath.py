@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from service import front as front_module
+from service.fastpath import SharedStarts, hit_messages
 from service.front import Front
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer
@@ -162,8 +164,17 @@ class Recorder:
 async def via_front(
     app: RunningApp, path: str, headers: list[tuple[bytes, bytes]]
 ) -> tuple[Recorder, list[Message]]:
-    stack = Recorder()
-    front = Front(stack, state=app.app.state, metrics=app.services.metrics)
+    return await via(
+        Front(Recorder(), state=app.app.state, metrics=app.services.metrics), path, headers
+    )
+
+
+async def via(
+    front: Front, path: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[Recorder, list[Message]]:
+    stack = front.app
+    assert isinstance(stack, Recorder)
+    stack.reached.clear()
     sent: list[Message] = []
     route, _, query = path.partition("?")
     scope = {
@@ -240,3 +251,36 @@ async def test_the_outermost_layer_leaves_every_other_decision_to_the_stack(
         "GET", "/api/portfolio/1", headers=issuer.bearer(alice), content=big
     )
     assert (await app.client.send(oversized)).status_code == 413
+
+
+async def test_the_outermost_layer_remembers_answerable_targets_only_and_boundedly(
+    redis_server: RedisServer, make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_app(redis_server)
+    token = default_issuer().user_token(1)
+    for _ in range(2):
+        await app.client.get("/api/portfolio/1", headers=default_issuer().bearer(token))
+    monkeypatch.setattr(front_module, "_MAX_PLANS", 5)
+    front = Front(Recorder(), state=app.app.state, metrics=app.services.metrics)
+    for path in ("/health", "/api/portfolio/01", "/api/top-picks?limit=05", "/nope"):
+        await via(front, path, [auth_header(token)])
+    assert front.remembered_targets == 0  # nothing the fast path cannot answer takes room
+    for user in range(1, 12):  # made-up users are answerable targets: the memo starts over
+        await via(front, f"/api/portfolio/{user}", [auth_header(token)])
+        assert 1 <= front.remembered_targets <= 5
+    # A remembered target still checks everything per request: another user's token gets
+    # nothing from it, and the stack answers.
+    stack, sent = await via(
+        front, "/api/portfolio/1", [auth_header(default_issuer().user_token(2))]
+    )
+    assert stack.reached == ["/api/portfolio/1"] and sent[0]["status"] == 299
+
+
+def test_shared_starts_equal_fresh_ones_and_stay_bounded() -> None:
+    starts = SharedStarts()
+    for length in range(SharedStarts.MAX_ENTRIES + 10):
+        body = b"x" * (length % 50)
+        for x_cache in (True, False):
+            assert starts.for_body(body, x_cache) == hit_messages(body, x_cache)[0]
+    assert starts.for_body(b"abc", True) is starts.for_body(b"xyz", True)  # built once, shared
+    assert len(starts._starts) <= SharedStarts.MAX_ENTRIES
