@@ -264,7 +264,10 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
         (
             f"Optional: app secrets, empty = unset (ECS: secret {config.secret_name})",
             [
-                (_SECRET_HINTS.get(key, f"{key} (app.secret_keys in infra/config.py)"), f"{key}=")
+                (
+                    _SECRET_HINTS.get(key, f"{key} (app.secret_keys, infra/config/settings.py)"),
+                    f"{key}=",
+                )
                 for key in config.app.secret_keys
             ],
         ),

@@ -1,8 +1,8 @@
 """cdk-nag wiring and every acknowledgment's reason, in one place.
 
 Each acknowledgment is applied at the narrowest construct that raises the finding (see the
-constructs), but its reason lives here so auditors read one list, and the README's Security
-section and a test are generated from / checked against it.
+constructs), but its reason lives here so auditors read one list, and the reference page
+docs/reference/security-acknowledgments.md and a test are generated from / checked against it.
 """
 
 from __future__ import annotations

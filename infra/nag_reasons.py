@@ -51,7 +51,8 @@ REASONS: Final[dict[str, str]] = {
     "NIST.800.53.R5-SecretsManagerRotationEnabled": (
         "The secret holds externally issued credentials (database URL, Cognito app client, "
         "market-data API key) that their issuers rotate; no rotation Lambda can rotate them. "
-        "Rotate by updating the secret and forcing a new deployment (README: Deploy, step 4)."
+        "Rotate by updating the secret and forcing a new deployment (docs/deploy.md: Deploy to "
+        "AWS, Steps, step 4)."
     ),
     "NIST.800.53.R5-IAMNoInlinePolicy": (
         "CDK renders each role's grants as an AWS::IAM::Policy attached to exactly that role and "

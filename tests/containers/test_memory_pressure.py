@@ -123,6 +123,6 @@ def test_guide_maxmemory_equal_to_the_limit_is_oom_killed(
         f"exit {state['StatusCode']}, OOMKilled {container.attrs['State']['OOMKilled']}",
         file=sys.stderr,
     )
-    assert result["lost"], "Redis survived: the 75 % guard in infra/config.py needs a new reason"
+    assert result["lost"], "Redis survived: the 75 % guard in infra/config/ needs a new reason"
     assert container.attrs["State"]["OOMKilled"] is True
     assert state["StatusCode"] == 137
