@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+from inspect import signature
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,8 @@ _TIER_BY_FIXTURE = {
     "prod": "synth",
     "with_tls": "synth",
     "dev_without_waf": "synth",
+    "noisy": "synth",  # tests/infra/test_monitoring.py: a stage with other thresholds
+    "ci": "synth",  # tests/infra/test_ci_stack.py: prod with the Fyntrix-CI stack
     "docker_engine": "containers",  # testkit/containers.py: a Docker engine and the images
 }
 
@@ -41,17 +45,75 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _tiers(item: pytest.Item) -> set[str]:
+    """The tiers a test's fixtures put it in, including a synth fixture chosen by a parameter
+    (`@parametrize("stage", ["dev", "prod"])` + `request.getfixturevalue(stage)`)."""
+    used = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    function = getattr(item, "function", None)
+    # Only a test that takes `request` itself can look a fixture up by a parameter's value.
+    if (
+        callspec is not None
+        and function is not None
+        and "request" in signature(function).parameters
+    ):
+        used |= {v for v in callspec.params.values() if isinstance(v, str)}
+    return {tier for fixture, tier in _TIER_BY_FIXTURE.items() if fixture in used}
+
+
+# Expected seconds per tier on an idle 2-core machine, only to spread the long tests over the
+# xdist workers; a test's own `@pytest.mark.weight(s)` (the rehearsals) takes precedence.
+_TIER_WEIGHT_S = {"integration": 10.0, "cli_synth": 8.0, "slow": 5.0}
+_LONG_S = 5.0
+
+
+def _weight_s(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("weight")
+    if marker is not None:
+        return float(marker.args[0])
+    return max((w for t, w in _TIER_WEIGHT_S.items() if item.get_closest_marker(t)), default=0.0)
+
+
+def _worker_chunks(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """Order the items for `--dist worksteal`, which hands worker k the k-th contiguous chunk
+    and later steals from the chunks' tails: every long test goes to the head of a chunk,
+    longest first onto the lightest chunk, so no worker is left alone with two long tests at
+    the end. The rest keep their order (a stage's synth tests stay together on one worker)."""
+    long = sorted((i for i in items if _weight_s(i) >= _LONG_S), key=_weight_s, reverse=True)
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    for item in long:
+        k = load.index(min(load))
+        heads[k].append(item)
+        load[k] += _weight_s(item)
+    chosen = {id(i) for i in long}
+    rest = iter([i for i in items if id(i) not in chosen])
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for k in range(workers):  # the chunk sizes worksteal's first distribution uses
+        size = remaining // (workers - k)
+        remaining -= size
+        ordered += heads[k]
+        ordered += [next(rest) for _ in range(max(0, size - len(heads[k])))]
+    ordered += list(rest)
+    return ordered
+
+
+# A wrapper: the tiers are added before `-m` selects by them, and the order is set after every
+# selection, so worksteal's chunks are cut from the items that really run.
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
     for item in items:
-        used = set(getattr(item, "fixturenames", ()))
-        for fixture, tier in _TIER_BY_FIXTURE.items():
-            if fixture in used:
-                item.add_marker(tier)
-    # The end-to-end tests take longest: start them first, so under xdist no worker is left
-    # with one of them while the others have finished (a stable sort keeps everyone's order).
-    items.sort(key=lambda i: i.get_closest_marker("integration") is None)
+        for tier in _tiers(item):
+            item.add_marker(tier)
     if config.getoption("--unit"):
         slow = {id(i) for i in items if any(i.get_closest_marker(t) for t in SLOW_TIERS)}
         if slow:
             config.hook.pytest_deselected(items=[i for i in items if id(i) in slow])
             items[:] = [i for i in items if id(i) not in slow]
+    yield
+    # Every worker collects and orders alike (xdist requires it); without xdist, one chunk.
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = _worker_chunks(items, workers)

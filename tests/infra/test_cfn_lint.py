@@ -13,6 +13,7 @@ from tests.infra.conftest import Synth
 
 
 @pytest.mark.synth
+@pytest.mark.weight(8)  # cfn-lint loads its schemas per run
 @pytest.mark.parametrize("stage", ["dev", "prod", "with_tls"])
 def test_templates_pass_cfn_lint(
     stage: str, request: pytest.FixtureRequest, tmp_path: Path

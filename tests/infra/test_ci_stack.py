@@ -18,6 +18,9 @@ from infra.app_factory import build_app
 from infra.config import CI_STACK_NAME, load_stage
 from tests.infra.conftest import CERTIFICATE_ARN, Synth, cdk_context
 
+# Every test synthesizes the CI stack (the `ci` fixture or synth_ci directly).
+pytestmark = pytest.mark.synth
+
 HOST = "token.actions.githubusercontent.com"
 ACCOUNT = {"Ref": "AWS::AccountId"}
 

@@ -35,6 +35,7 @@ def run_cdk(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.cli_synth
+@pytest.mark.weight(15)  # a full synth with nag
 def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=dev", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -59,6 +60,7 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
 
 
 @pytest.mark.cli_synth
+@pytest.mark.weight(15)  # a full synth with nag
 def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
     result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path)
     assert result.returncode == 0, result.stderr

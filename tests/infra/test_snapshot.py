@@ -61,6 +61,7 @@ def test_normalise_removes_only_noise() -> None:
     }
 
 
+@pytest.mark.synth
 def test_ci_stack_snapshot(snapshot_json: SnapshotAssertion) -> None:
     from tests.infra.test_ci_stack import synth_ci
 

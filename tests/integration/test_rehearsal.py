@@ -110,6 +110,7 @@ def assert_all_checks_pass(run_dir: Path, stdout: str) -> None:
     assert "FAIL " not in stdout
 
 
+@pytest.mark.weight(60)
 def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     env = rehearsal_env
     run_dir = Path(env["RUN_DIR"])
@@ -173,6 +174,7 @@ def test_up_update_down_and_up_again(rehearsal_env: dict[str, str]) -> None:
     assert "384mb" in deployed_redis_command(run_dir)  # 75 % of 512 MiB
 
 
+@pytest.mark.weight(2)  # fails before the deploy
 def test_port_taken_fails_clearly_and_starts_nothing(rehearsal_env: dict[str, str]) -> None:
     env = rehearsal_env
     with socket.socket() as blocker:
@@ -186,6 +188,7 @@ def test_port_taken_fails_clearly_and_starts_nothing(rehearsal_env: dict[str, st
     assert not any(reg.running(n) for n in ("emulator", "redis", "service"))
 
 
+@pytest.mark.weight(2)  # fails before the deploy
 def test_missing_redis_server_says_how_to_install(rehearsal_env: dict[str, str]) -> None:
     env = {**rehearsal_env, "PATH": str(ROOT / ".venv" / "bin")}
     result = rehearsal("up", env)
@@ -194,6 +197,7 @@ def test_missing_redis_server_says_how_to_install(rehearsal_env: dict[str, str])
     assert "apt-get install -y redis-server" in result.stderr
 
 
+@pytest.mark.weight(2)  # fails before the deploy
 def test_invalid_setting_fails_before_starting_anything(rehearsal_env: dict[str, str]) -> None:
     result = rehearsal("up", rehearsal_env, "--set", "redis.maxmemory_mib=250")
     assert result.returncode == 2
@@ -201,6 +205,7 @@ def test_invalid_setting_fails_before_starting_anything(rehearsal_env: dict[str,
     assert not (Path(rehearsal_env["RUN_DIR"]) / "emulator.pid").exists()
 
 
+@pytest.mark.weight(40)
 def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> None:
     # GIVEN no certificate configured WHEN `make up STAGE=prod`
     env = {**rehearsal_env, "STAGE": "prod"}
@@ -221,6 +226,7 @@ def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> 
     assert "X-Cache: MISS, then HIT; /api/portfolio/2 -> 403" in result.stdout
 
 
+@pytest.mark.weight(20)
 def test_a_certificate_the_emulator_does_not_know_fails_the_deploy(
     rehearsal_env: dict[str, str],
 ) -> None:

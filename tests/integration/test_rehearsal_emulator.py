@@ -75,6 +75,7 @@ with mock_aws():
 """
 
 
+@pytest.mark.slow  # a CloudFormation deploy in moto, in a fresh interpreter
 def test_alarms_composite_oidc_and_target_group_attributes_deploy() -> None:
     out = subprocess.run(
         [sys.executable, "-c", _PROBE],
