@@ -310,7 +310,10 @@ def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
     with tempfile.TemporaryDirectory(prefix="fyntrix-docs.") as site:
         proc = _run(
             [
-                str(VENV_BIN / "mkdocs"),
+                # `-m`: the venv's `mkdocs` script may carry another checkout's shebang.
+                str(VENV_BIN / "python"),
+                "-m",
+                "mkdocs",
                 "build",
                 "--strict",
                 "--config-file",

@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MKDOCS = Path(sys.executable).parent / "mkdocs"
+# `python -m`, not the venv's `mkdocs` script: a script's shebang names the path pip ran from,
+# which breaks when the venv was installed through another worktree's symlink.
+MKDOCS = [sys.executable, "-m", "mkdocs"]
 REFERENCE_PAGES = ("settings.md", "security-acknowledgments.md", "targets.md")
 
 
@@ -40,7 +42,7 @@ def nav_pages(nav: list[Any]) -> list[str]:
 def test_strict_build_passes_and_fetches_nothing_from_the_web(tmp_path: Path) -> None:
     site = tmp_path / "site"
     result = subprocess.run(
-        [str(MKDOCS), "build", "--strict", "--site-dir", str(site)],
+        [*MKDOCS, "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_pre_commit_runs_local_hooks_only() -> None:
     assert "--check" in hooks["generators"]["entry"]
     assert "--check" in hooks["docs"]["entry"]
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "pre-commit"), "validate-config", ".pre-commit-config.yaml"],
+        [sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
