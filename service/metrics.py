@@ -105,7 +105,9 @@ class Metrics:
         self.series_for(method, route, status, x_cache).add(seconds)
 
     def cache_lookup(self, namespace: str, status: CacheStatus) -> None:
-        key = (namespace, status.value)
+        # CacheStatus is a StrEnum: the member is its own label (no `.value`, a descriptor
+        # call, on every cache hit).
+        key = (namespace, status)
         self.lookups[key] = self.lookups.get(key, 0) + 1
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from service.cache import CacheStatus
 from service.metrics import LATENCY_BUCKETS_S, Metrics
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer
@@ -121,3 +122,18 @@ async def test_a_client_that_hangs_up_during_a_hit_is_still_counted(
         await app.app(scope, receive, gone)
     text = (await app.client.get("/metrics")).text
     assert count(text, "/api/top-picks", 200, "HIT") == hits_before + 1
+
+
+def test_lookups_counted_by_status_member_land_on_the_labels_series() -> None:
+    metrics = Metrics(CollectorRegistry())
+    for status in CacheStatus:
+        metrics.cache_lookup("portfolio", status)
+        metrics.cache_lookup("portfolio", status)
+    # One series per (namespace, label), whatever form the status came in.
+    assert {k: v for k, v in metrics.lookups.items() if k[0] == "portfolio"} == {
+        ("portfolio", "HIT"): 2,
+        ("portfolio", "MISS"): 2,
+        ("portfolio", "BYPASS"): 2,
+    }
+    text = generate_latest(metrics.registry).decode()
+    assert 'fyntrix_cache_hits_total{namespace="portfolio"} 2.0' in text
