@@ -13,6 +13,7 @@ and stops cleanly; `down -v` leaves nothing of the project.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from testkit.compose import BASE_FILE, POSTGRES_FILE, SERVICE_LABEL, Compose
-from testkit.containers import exec_text, label_filter, wait_healthy, wait_http
+from testkit.containers import exec_text, label_filter, wait_http
 from testkit.servers import free_port
 from tools.containers.engine import Engine
 from tools.containers.images import Built
@@ -142,13 +143,14 @@ def _second_instance_drops_its_copy_on_notify(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     second = compose.engine.client.containers.get(run.stdout.strip().splitlines()[-1])
-    wait_healthy(second)
+    other = f"http://127.0.0.1:{port}"
+    # Ready and listening is what the rest needs; Docker's first health check would come only
+    # one interval (15 s) after the start.
+    _wait_listening(other, second)
     # Its dev key is its own (in its /tmp): mint its token there, as for the first.
     code, token = exec_text(second, ["python", "-m", "service.ops", "token", "--user", "1"])
     assert code == 0, token
     auth = {"Authorization": f"Bearer {token.strip()}"}
-    other = f"http://127.0.0.1:{port}"
-    assert httpx.get(f"{other}/ready", timeout=10).json()["invalidation"] == "listening"
     # Its listener's first connect flushed the shared Redis (notices may have been missed):
     # a MISS from Postgres, then a HIT; either way a copy is now in its own L1.
     reads = [_get(other, auth) for _ in "ab"]
@@ -160,6 +162,19 @@ def _second_instance_drops_its_copy_on_notify(
         assert _quantity(seen[1]) == quantity  # the stale copy, until the notice lands
         time.sleep(0.05)
     assert (seen[0], _quantity(seen[1])) == ("MISS", quantity + 1)
+
+
+def _wait_listening(base: str, container: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            body = httpx.get(f"{base}/ready", timeout=2).json()
+            if body.get("invalidation") == "listening":
+                return
+        time.sleep(0.2)
+    logs = container.logs(tail=20).decode(errors="replace")
+    raise AssertionError(f"second instance not listening ({body}):\n{logs}")
 
 
 def _postgres_runs_as_its_user_on_the_volume(compose: Compose) -> None:
