@@ -1,7 +1,9 @@
 """`python -m bench images`: image sizes and build times (`make images`).
 
 Builds both images through the same code as `make images` (on the tooling's Docker engine, which
-it starts if needed and stops again), reports each image's size and build time, and, when the
+it starts if needed and stops again), and gets docker-compose.postgres.yml's image ready (the
+upstream, or its stand-in: a debootstrap when cold, an import of the cached root filesystem when
+only the engine lacks it); reports each image's size and build time, and, when the
 run folder holds the figures of an earlier build (`images.json`, written by every build), those
 too. The first build on a machine is the cold one (stand-in bases from debootstrap, every layer
 built); every later one reuses the cached bases and Docker's build cache.
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 
 from tools.containers.engine import EngineError, ensure_engine, stop_own_engine
-from tools.containers.images import BuildError, build_images, write_report
+from tools.containers.images import BuildError, build_images, postgres_image, write_report
 from tools.containers.standins import StandInError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +39,7 @@ def main() -> int:
         started = time.monotonic()
         built = build_images(engine.client, environ=dict(os.environ), say=lambda m: None)
         took = time.monotonic() - started
+        postgres = postgres_image(engine.client, environ=dict(os.environ), say=lambda m: None)
     except (BuildError, StandInError) as exc:
         print(f"images: build failed: {exc}")
         return 1
@@ -54,4 +57,7 @@ def main() -> int:
         if b.tag.startswith("fyntrix-app"):
             ok = ok and size_mb <= APP_SIZE_GOAL_MB
     print(f"{'make images (this run)':<34} {took:7.1f} s  goal <= {CACHED_BUILD_GOAL_S:.0f} s")
+    pg_mb, pg_s = postgres.size_bytes / 1e6, postgres.build_s
+    line = f"{pg_mb:7.0f} MB  ready {pg_s:6.1f} s  ({postgres.base_kind})"
+    print(f"{'image ' + postgres.tag.split(':')[0]:<34} {line}")
     return 0 if ok else 1

@@ -52,6 +52,7 @@ def targets_page(configs: TargetConfigs) -> str:
     web_plan = render_blueprint.plan_for(rnd.app.memory_mib, "app.memory_mib")
     health = rnd.app.health_check_path
     pg_var = compose.POSTGRES_PASSWORD_VAR
+    pg_file = compose.POSTGRES_OVERRIDE
     return "".join(
         [
             "# Deploy targets: docker-compose, Render, AWS CLI\n\n",
@@ -129,8 +130,19 @@ def targets_page(configs: TargetConfigs) -> str:
             _para(
                 "Postgres instead of the embedded SQLite demo data: in `.env`, set "
                 f"`{pg_var}` (`openssl rand -hex 16`) and "
-                f"`DATABASE_URL={compose.database_url_example()}`, then `docker-compose -f "
-                f"docker-compose.yml -f {compose.POSTGRES_OVERRIDE} up -d`."
+                f"`DATABASE_URL={compose.database_url_example()}` (Compose fills in the "
+                "password), then name both files in every command. The app seeds an empty "
+                "database with the demo users and links the dev tokens' users to them, so "
+                "`service.ops token` needs no `link-user`. Behind a registry mirror, set "
+                f"`{compose.POSTGRES_IMAGE_VAR}` (default `{compose.POSTGRES_IMAGE}`)."
+            ),
+            "\n",
+            _fence(
+                f"docker-compose -f docker-compose.yml -f {pg_file} up -d   # app waits for both",
+                f"docker-compose -f docker-compose.yml -f {pg_file} ps      # all three (healthy)",
+                f"docker-compose -f docker-compose.yml -f {pg_file} exec {APP_CONTAINER} "
+                "python -m service.ops token --user 1",
+                f"docker-compose -f docker-compose.yml -f {pg_file} down -v   # and its volume",
             ),
             "\n## Render\n\n",
             _para("1. Push the repository to GitHub, GitLab or Bitbucket.", indent="   "),

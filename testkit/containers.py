@@ -4,6 +4,7 @@ after) and the two images, built once per session (stand-in bases cached across 
 Fixtures (registered from tests/conftest.py):
     docker_engine -> Engine                    session scope
     container_images -> dict[str, Built]       session scope: {"app": ..., "redis": ...}
+    postgres_container_image -> Built          session scope: POSTGRES_IMAGE (or its stand-in)
     containers -> Containers                   function scope: run/network, removed after
 
 No engine and none can be started: the tests skip, or fail under CI=true.
@@ -34,7 +35,14 @@ from docker.models.networks import Network
 
 from testkit.servers import missing_binary
 from tools.containers.engine import Engine, EngineError, ensure_engine, stop_own_engine
-from tools.containers.images import APP, REDIS, Built, build_images, write_report
+from tools.containers.images import (
+    APP,
+    REDIS,
+    Built,
+    build_images,
+    postgres_image,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The same run folder as `make up`: a daemon it started is reused, and so are its images.
@@ -107,6 +115,18 @@ def container_images(docker_engine: Engine) -> dict[str, Built]:
         write_report(RUN_DIR / "images.json", built)
     by_tag = {b.tag: b for b in built}
     return {"app": by_tag[APP.tag], "redis": by_tag[REDIS.tag]}
+
+
+@pytest.fixture(scope="session")
+def postgres_container_image(docker_engine: Engine) -> Built:
+    """docker-compose.postgres.yml's image; a lock of its own: it is made while another
+    worker builds the app's."""
+
+    def say(message: str) -> None:
+        print(f"[images] {message}", file=sys.stderr, flush=True)
+
+    with _file_lock("docker-postgres.lock"):
+        return postgres_image(docker_engine.client, environ=dict(os.environ), say=say)
 
 
 # Every container and network a test makes carries this label; the factory removes them.

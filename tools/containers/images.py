@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "service"
 APP_IMAGE = "fyntrix-app:local"
 REDIS_IMAGE = "fyntrix-redis:local"
+POSTGRES_IMAGE_VAR = "POSTGRES_IMAGE"  # docker-compose.postgres.yml's variable
 # Every image this tooling builds carries this label, so it can be listed (and only those).
 BUILT_BY_LABEL = "dev.fyntrix.built-by"
 
@@ -84,21 +85,53 @@ def resolve_base(
     say: Callable[[str], None],
 ) -> tuple[str, str]:
     """(base reference, kind) for `spec`."""
-    given = environ.get(spec.base_arg)
+    return resolve_image(client, spec.base_arg, spec.standin, environ, say)
+
+
+def resolve_image(
+    client: docker.DockerClient,
+    variable: str,
+    standin: StandIn,
+    environ: Mapping[str, str],
+    say: Callable[[str], None],
+) -> tuple[str, str]:
+    """(reference, kind): the image `variable` names, else the upstream, else the stand-in."""
+    given = environ.get(variable)
     if given:
         reason = _present_or_pulled(client, given)
         if reason is not None:
-            raise BuildError(f"{spec.base_arg}={given} cannot be pulled ({reason}): fix the name")
+            raise BuildError(f"{variable}={given} cannot be pulled ({reason}): fix the name")
         return given, "given"
-    upstream = spec.standin.replaces
+    upstream = standin.replaces
     reason = _present_or_pulled(client, upstream)
     if reason is None:
         return upstream, "upstream"
     say(
         f"{upstream} cannot be pulled here ({reason}): using a stand-in built from Debian "
-        f"packages ({spec.standin.reference(standins.mirror())}, never tagged {upstream})"
+        f"packages ({standin.reference(standins.mirror())}, never tagged {upstream})"
     )
-    return standins.ensure_standin(client, spec.standin), "stand-in"
+    return standins.ensure_standin(client, standin), "stand-in"
+
+
+def postgres_image(
+    client: docker.DockerClient,
+    *,
+    environ: Mapping[str, str],
+    say: Callable[[str], None] = print,
+) -> Built:
+    """docker-compose.postgres.yml's image (POSTGRES_IMAGE): used as is, nothing is built on
+    it; where the upstream cannot be pulled, the stand-in (its `build_s`: getting it ready)."""
+    started = time.monotonic()
+    reference, kind = resolve_image(client, POSTGRES_IMAGE_VAR, standins.POSTGRES, environ, say)
+    image = client.images.get(reference)
+    return Built(
+        tag=reference,
+        base=reference,
+        base_kind=kind,
+        build_s=round(time.monotonic() - started, 1),
+        size_bytes=int(image.attrs["Size"]),
+        image_id=str(image.id),
+    )
 
 
 def build_one(client: docker.DockerClient, spec: ImageSpec, base: str, kind: str) -> Built:
