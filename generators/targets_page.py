@@ -174,8 +174,9 @@ def targets_page(configs: TargetConfigs) -> str:
                 "instance whose RAM holds each container's memory limit (redis "
                 f"{rnd.redis.memory_mib} MiB: `{redis_plan}`, app {rnd.app.memory_mib} MiB: "
                 f"`{web_plan}`). The private network is per region: keep both services in one "
-                "region (the Blueprint leaves both at Render's default). Redis has no password "
-                "on any target; on Render only your workspace's services in that region reach it."
+                "region (the Blueprint leaves both at Render's default). On Render, Redis asks "
+                "for a password Render generates (REDIS_PASSWORD, shared with the app through "
+                "the Blueprint), and only your workspace's services in that region reach it."
             ),
             "\n## AWS CLI (without CDK)\n\n",
             _para(
