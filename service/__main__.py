@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -73,6 +74,11 @@ def main() -> int:
         stream=sys.stdout,
     )
     config = uvicorn.Config(create_app(settings).front, **server_options(settings))
+    # Everything imported so far (FastAPI, pydantic's schemas, the routes: about 100k objects)
+    # lives as long as the process. Frozen, the collector's full passes skip it: they took up
+    # to 35 ms each under load, a pause every request in flight waits out.
+    gc.collect()
+    gc.freeze()
     server = _server_class()(config)
     server.run()
     return 0 if server.started else EXIT_STARTUP_FAILED
