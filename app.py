@@ -12,7 +12,6 @@ import sys
 
 import aws_cdk as cdk
 
-from infra.app_factory import build_app
 from infra.config import ConfigError, load_stage
 
 
@@ -42,6 +41,11 @@ def main() -> int:
             stage, image_tag=str(image_tag) if image_tag else None, overrides=overrides
         )
         account = os.environ.get("CDK_DEFAULT_ACCOUNT") if config.vpc_id else None
+        # A config error is reported before the stacks, constructs and nag packs are imported
+        # (about a second of jsii loading that a refused config does not need).
+        config.check_deployable()
+        from infra.app_factory import build_app
+
         build_app(config, account=account, app=app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
