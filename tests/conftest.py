@@ -74,19 +74,31 @@ def _weight_s(item: pytest.Item) -> float:
     return max((w for t, w in _TIER_WEIGHT_S.items() if item.get_closest_marker(t)), default=0.0)
 
 
+def _placed_units(items: list[pytest.Item]) -> list[list[pytest.Item]]:
+    """The long tests, each a unit of its own, except that tests marked with the same
+    `shared_run(name)` form one unit: their module-scoped run then happens once, on one worker."""
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        shared = item.get_closest_marker("shared_run")
+        if shared is not None:
+            units.setdefault(f"shared_run:{shared.args[0]}", []).append(item)
+        elif _weight_s(item) >= _LONG_S:
+            units[item.nodeid] = [item]
+    return sorted(units.values(), key=lambda u: sum(map(_weight_s, u)), reverse=True)
+
+
 def _worker_chunks(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
     """Order the items for `--dist worksteal`, which hands worker k the k-th contiguous chunk
     and later steals from the chunks' tails: every long test goes to the head of a chunk,
     longest first onto the lightest chunk, so no worker is left alone with two long tests at
     the end. The rest keep their order (a stage's synth tests stay together on one worker)."""
-    long = sorted((i for i in items if _weight_s(i) >= _LONG_S), key=_weight_s, reverse=True)
     heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
     load = [0.0] * workers
-    for item in long:
+    for unit in _placed_units(items):
         k = load.index(min(load))
-        heads[k].append(item)
-        load[k] += _weight_s(item)
-    chosen = {id(i) for i in long}
+        heads[k] += unit
+        load[k] += sum(map(_weight_s, unit))
+    chosen = {id(i) for head in heads for i in head}
     rest = iter([i for i in items if id(i) not in chosen])
     ordered: list[pytest.Item] = []
     remaining = len(items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,18 +35,36 @@ def run_cdk(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass(frozen=True)
+class CliRun:
+    result: subprocess.CompletedProcess[str]
+    outdir: Path
+
+
+@pytest.fixture(scope="module")
+def dev_with_an_override(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """One full dev synth through the CLI, with one setting overridden on the command line; the
+    tests below assert different things about it (`shared_run` keeps them on one worker)."""
+    outdir = tmp_path_factory.mktemp("cdk-dev")
+    result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=outdir)
+    return CliRun(result, outdir)
+
+
 @pytest.mark.cli_synth
+@pytest.mark.shared_run("cdk synth dev")
 @pytest.mark.weight(15)  # a full synth with nag
-def test_cli_synth_writes_both_templates_with_a_clean_nag_report(tmp_path: Path) -> None:
-    result = run_cdk("-c", "stage=dev", outdir=tmp_path)
+def test_cli_synth_writes_both_templates_with_a_clean_nag_report(
+    dev_with_an_override: CliRun,
+) -> None:
+    result, outdir = dev_with_an_override.result, dev_with_an_override.outdir
     assert result.returncode == 0, result.stderr
-    names = sorted(p.name for p in tmp_path.glob("*.template.json"))
+    names = sorted(p.name for p in outdir.glob("*.template.json"))
     service_file = f"{service_stack_name('dev')}.template.json"
     assert names == [f"{REGISTRY_STACK_NAME}.template.json", service_file]
-    service = json.loads((tmp_path / service_file).read_text())
+    service = json.loads((outdir / service_file).read_text())
     assert "AWS::ECS::TaskDefinition" in {r["Type"] for r in service["Resources"].values()}
     # The nag packs ran as validation plugins; a failing plugin would be listed here.
-    report = json.loads((tmp_path / "validation-report.json").read_text())
+    report = json.loads((outdir / "validation-report.json").read_text())
     assert [p for p in report["pluginReports"] if p.get("violations")] == []
 
 
@@ -60,11 +79,12 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
 
 
 @pytest.mark.cli_synth
-@pytest.mark.weight(15)  # a full synth with nag
-def test_cli_context_overrides_reach_the_template(tmp_path: Path) -> None:
-    result = run_cdk("-c", "stage=dev", "-c", "set:redis.maxmemory_mib=150", outdir=tmp_path)
+@pytest.mark.shared_run("cdk synth dev")
+@pytest.mark.weight(1)  # reads the run above
+def test_cli_context_overrides_reach_the_template(dev_with_an_override: CliRun) -> None:
+    result, outdir = dev_with_an_override.result, dev_with_an_override.outdir
     assert result.returncode == 0, result.stderr
-    service = json.loads((tmp_path / f"{service_stack_name('dev')}.template.json").read_text())
+    service = json.loads((outdir / f"{service_stack_name('dev')}.template.json").read_text())
     (td,) = [r for r in service["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     redis = next(c for c in td["Properties"]["ContainerDefinitions"] if c["Name"] == "redis")
     assert "150mb" in redis["Command"]
