@@ -25,6 +25,7 @@ import orjson
 
 from service.auth.jwks import JwksCache, dev_key_fetch, http_fetch
 from service.auth.tokens import AuthError, Principal, TokenVerifier, unauthorized
+from service.source.base import MAX_SUBS_PER_READ
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
@@ -90,11 +91,14 @@ class Authorizer:
     async def _read_link(self, sub: str) -> int | None:
         read_at = self._clock()  # the link's life counts from before the read
         user_id = await self._source.user_for_sub(sub)
+        self._remember(sub, user_id, read_at)
+        return user_id
+
+    def _remember(self, sub: str, user_id: int | None, read_at: float) -> None:
         if len(self._identities) >= _MAX_CACHED_IDENTITIES and sub not in self._identities:
             self._identities.clear()
         self._identities[sub] = (user_id, read_at + self._ttl_s)
         self._refreshing.discard(sub)  # read afresh: it may come due again
-        return user_id
 
     async def may_act_for(self, principal: Principal, user_id: int) -> bool:
         decided = self.decided(principal, user_id)  # the common case, without a coroutine
@@ -121,18 +125,22 @@ class Authorizer:
         return found[0] == user_id
 
     async def _refresh_due(self) -> None:
-        """Re-read the links that came due, one at a time: one pool connection, never a burst."""
+        """Re-read the links that came due, many per query: one pool connection, no burst."""
         failures, first_error = 0, None
         try:
             while self._due:
-                sub = self._due.popleft()
+                subs = [self._due.popleft() for _ in range(min(len(self._due), MAX_SUBS_PER_READ))]
+                read_at = self._clock()  # a link's life counts from before its read
                 try:
-                    await self._read_link(sub)
+                    links = await self._source.users_for_subs(subs)
                 except Exception as exc:
-                    # The link then expires as it would have; it stays marked, so a database
-                    # that is down is not asked again for it by every request until then.
-                    failures += 1
+                    # The links then expire as they would have; they stay marked, so a database
+                    # that is down is not asked again for them by every request until then.
+                    failures += len(subs)
                     first_error = first_error or exc
+                    continue
+                for sub, user_id in links.items():
+                    self._remember(sub, user_id, read_at)
         finally:
             self.refresh_task = None
             if failures:  # one line per batch, not one per caller: the database is down for all

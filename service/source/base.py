@@ -85,6 +85,22 @@ def read_queries(param: str) -> tuple[str, str, str]:
     return portfolio, picks, identity
 
 
+# Links re-read in one query (SQLite allows 999 parameters; Postgres takes one array).
+MAX_SUBS_PER_READ = 500
+
+
+def identities_query(param: str, count: int) -> str:
+    """The links of `count` subs, with the driver's parameter marker."""
+    markers = ", ".join([param] * count)
+    return f"SELECT sub, user_id FROM user_identities WHERE sub IN ({markers})"  # noqa: S608
+
+
+def links_of(subs: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, int | None]:
+    """Each sub's user from (sub, user_id) rows; None for a sub without a row."""
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {sub: found.get(sub) for sub in subs}
+
+
 def portfolio_from_rows(user_id: int, rows: Sequence[Sequence[Any]]) -> PortfolioRows | None:
     """Rows of the portfolio query (one per holding; one all-NULL holding for a user without
     any; none for an unknown user) as PortfolioRows, holdings sorted by symbol."""
@@ -125,6 +141,9 @@ class Source(Protocol):
 
     async def user_for_sub(self, sub: str) -> int | None:
         """The user a token's `sub` acts for (table user_identities), None when not linked."""
+
+    async def users_for_subs(self, subs: Sequence[str]) -> dict[str, int | None]:
+        """user_for_sub of each of up to MAX_SUBS_PER_READ subs, in one query."""
 
     async def upsert_holding(
         self,

@@ -56,6 +56,9 @@ class MissingDatabaseSource:
     async def user_for_sub(self, sub: str) -> int | None:
         self._fail()
 
+    async def users_for_subs(self, subs: Sequence[str]) -> dict[str, int | None]:
+        self._fail()
+
     async def upsert_holding(
         self,
         user_id: int,

@@ -17,11 +17,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from service.invalidation import CHANNEL, encode_notice
 from service.source.base import (
+    MAX_SUBS_PER_READ,
     PickRow,
     PortfolioRows,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
+    identities_query,
+    links_of,
     portfolio_from_rows,
     read_queries,
 )
@@ -130,6 +133,12 @@ class PostgresSource:
     async def user_for_sub(self, sub: str) -> int | None:
         rows = await self._read(_IDENTITY_SQL, (sub,))
         return int(rows[0][0]) if rows else None
+
+    async def users_for_subs(self, subs: Sequence[str]) -> dict[str, int | None]:
+        if not 0 < len(subs) <= MAX_SUBS_PER_READ:
+            raise ValueError(f"between 1 and {MAX_SUBS_PER_READ} subs per read")
+        rows = await self._read(identities_query("%s", len(subs)), tuple(subs))
+        return links_of(subs, rows)
 
     async def upsert_holding(
         self,

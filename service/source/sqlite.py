@@ -15,11 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
 
 from service.source.base import (
+    MAX_SUBS_PER_READ,
     PickRow,
     PortfolioRows,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
+    identities_query,
+    links_of,
     portfolio_from_rows,
     read_queries,
 )
@@ -129,6 +132,13 @@ class SqliteSource:
     async def user_for_sub(self, sub: str) -> int | None:
         row = await self._run(lambda c: c.execute(_IDENTITY_SQL, (sub,)).fetchone())
         return None if row is None else int(row[0])
+
+    async def users_for_subs(self, subs: Sequence[str]) -> dict[str, int | None]:
+        if not 0 < len(subs) <= MAX_SUBS_PER_READ:
+            raise ValueError(f"between 1 and {MAX_SUBS_PER_READ} subs per read")
+        sql = identities_query("?", len(subs))
+        rows = await self._run(lambda c: c.execute(sql, tuple(subs)).fetchall())
+        return links_of(subs, rows)
 
     async def upsert_holding(
         self,

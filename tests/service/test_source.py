@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from service.auth.devkeys import dev_sub
+from service.source.base import MAX_SUBS_PER_READ
 from service.source.postgres import PostgresSource
 from service.source.seed import PICKS, PRICES, USERS, demo_holdings, demo_identities
 from testkit.servers import RedisServer
@@ -107,6 +108,21 @@ async def test_demo_identities_are_seeded_and_read(
         user for _, user in demo_identities()
     ]
     assert await source.user_for_sub("no-such-sub") is None
+
+
+async def test_many_links_are_read_in_one_query_like_one_by_one(
+    redis_server: RedisServer, make_app: AppFactory, source_kind: str
+) -> None:
+    app = await make_app(redis_server, source_kind)
+    source = app.services.source
+    subs = [sub for sub, _ in demo_identities()] + ["no-such-sub", "x' OR '1'='1"]
+    one_by_one = {sub: await source.user_for_sub(sub) for sub in subs}
+    assert await source.users_for_subs(subs) == one_by_one
+    assert one_by_one["no-such-sub"] is None and one_by_one["x' OR '1'='1"] is None
+    most = [f"sub-{n}" for n in range(MAX_SUBS_PER_READ - 1)] + [dev_sub(2)]
+    assert (await source.users_for_subs(most))[dev_sub(2)] == 2  # the most one query takes
+    with pytest.raises(ValueError, match="subs per read"):
+        await source.users_for_subs([*most, "one-too-many"])
 
 
 async def test_identities_are_seeded_into_a_database_seeded_before_they_existed(
