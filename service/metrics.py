@@ -107,8 +107,11 @@ class Metrics:
     def cache_lookup(self, namespace: str, status: CacheStatus) -> None:
         # CacheStatus is a StrEnum: the member is its own label (no `.value`, a descriptor
         # call, on every cache hit).
-        key = (namespace, status)
-        self.lookups[key] = self.lookups.get(key, 0) + 1
+        self.count_lookup((namespace, status))
+
+    def count_lookup(self, label: tuple[str, str]) -> None:
+        """One lookup of (namespace, status): the cache's L1 keeps each entry's hit label."""
+        self.lookups[label] = self.lookups.get(label, 0) + 1
 
 
 class _Collector:

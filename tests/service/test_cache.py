@@ -493,7 +493,7 @@ async def test_a_hot_l1_entry_is_refreshed_before_it_expires(
     cache = cache_factory(redis_server, cache_l1_ttl_ms=2000)
     load = Loader("v")
     await cache.fetch("portfolio:1", 30, load)
-    first_expiry, _ = cache._l1["portfolio:1"]
+    first_expiry = cache._l1["portfolio:1"][0]
     await asyncio.sleep(1.0)  # before the earliest possible refresh window (1.1 s)
     deadline = time.monotonic() + 1.2  # past the latest possible expiry (2.0 s)
     while time.monotonic() < deadline:  # keep reading across the first copy's expiry
@@ -531,7 +531,7 @@ async def test_an_l1_copy_never_outlives_the_redis_copy(
     cache = cache_factory(redis_server, cache_l1_ttl_ms=60_000)
     redis_server.client().set("dashboard:8", b'"v"', px=300)
     assert await cache.fetch("dashboard:8", 30, Loader("loaded")) == (b'"v"', CacheStatus.HIT)
-    expires_at, _ = cache._l1["dashboard:8"]
+    expires_at = cache._l1["dashboard:8"][0]
     assert expires_at - time.monotonic() <= 0.3
     await asyncio.sleep(0.35)
     assert await cache.fetch("dashboard:8", 30, Loader("loaded")) == (
