@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from service.auth import devkeys  # noqa: E402
-from service.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER  # noqa: E402
+from bench.service import mint_tokens  # noqa: E402
 from testkit.servers import RedisServer, free_port  # noqa: E402
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -49,20 +48,6 @@ request = function()
   return paths[i]
 end
 """
-
-
-def tokens(key_path: Path) -> list[str]:
-    key = devkeys.load_or_create_key(key_path)
-    return [
-        devkeys.mint(
-            key,
-            issuer=LOCAL_ISSUER,
-            client_id=LOCAL_CLIENT_ID,
-            sub=devkeys.dev_sub(n),
-            ttl_s=3600,
-        )
-        for n in range(1, DEMO_USERS + 1)
-    ]
 
 
 def top_entries(collapsed: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
@@ -95,7 +80,7 @@ def main(argv: list[str]) -> int:
     try:
         redis.start()
         key_path = workdir / "dev-jwt-key.pem"
-        listed = ",".join(f'"{t}"' for t in tokens(key_path))
+        listed = ",".join(f'"{t}"' for t in mint_tokens(key_path, DEMO_USERS))
         port = free_port()
         env = {
             "PATH": os.environ.get("PATH", ""),

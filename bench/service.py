@@ -303,7 +303,7 @@ def add_bench_users(dsn: str) -> None:
         )
 
 
-def mint_tokens(key_path: Path) -> list[str]:
+def mint_tokens(key_path: Path, users: int = USERS) -> list[str]:
     """One access token per user, from the local dev issuer the services trust."""
     key = devkeys.load_or_create_key(key_path)
     return [
@@ -314,7 +314,7 @@ def mint_tokens(key_path: Path) -> list[str]:
             sub=devkeys.dev_sub(n),
             ttl_s=6 * 3600,
         )
-        for n in range(1, USERS + 1)
+        for n in range(1, users + 1)
     ]
 
 
