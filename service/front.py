@@ -12,7 +12,8 @@ together several times the hit itself. Anything else falls through to the full s
 Every decision here is one the full stack would make the same way, from the same state:
 - the body limit: a request with any body (Content-Length or Transfer-Encoding) falls through;
 - authentication: exactly one `Authorization: Bearer` header whose token was verified before
-  and has not expired (TokenVerifier.cached, the same call the auth gate makes first);
+  and has not expired (TokenVerifier.cached_header: the entry the auth gate's cached() reads,
+  found by the header's bytes);
 - authorization: Authorizer.decided, the synchronous part of may_act_for (admin, or the link
   read from the database within AUTH_IDENTITY_CACHE_TTL_S), never a cached decision;
 - the cache: Cache.peek (L1 only, counted as a HIT), as the inner fast path does first.
@@ -25,8 +26,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from service.auth.guard import parse_bearer
-from service.auth.tokens import AuthError
 from service.fastpath import RouteLabel, SharedStarts, read_of
 
 if TYPE_CHECKING:
@@ -139,11 +138,7 @@ class Front:
 
     @staticmethod
     def _allowed(services: Services, authorization: bytes, route: RouteLabel, user_id: int) -> bool:
-        try:
-            token = parse_bearer(authorization)
-        except AuthError:
-            return False
-        principal = services.authorizer.verifier.cached(token)
+        principal = services.authorizer.verifier.cached_header(authorization)
         if principal is None:
             return False
         return not route.per_user or services.authorizer.decided(principal, user_id) is True

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 import orjson
 
 from service.auth.jwks import JwksCache, dev_key_fetch, http_fetch
-from service.auth.tokens import AuthError, Principal, TokenVerifier, unauthorized
+from service.auth.tokens import (
+    AuthError,
+    Principal,
+    TokenVerifier,
+    parse_bearer,
+    unauthorized,
+)
 from service.source.base import MAX_SUBS_PER_READ
 
 if TYPE_CHECKING:
@@ -167,14 +173,6 @@ def bearer_token(scope: Scope) -> str:
     if value is None:
         raise unauthorized("missing bearer token (Authorization: Bearer <access token>)")
     return parse_bearer(value)
-
-
-def parse_bearer(value: bytes) -> str:
-    """The token of one Authorization header's value, or AuthError 401."""
-    scheme, _, token = value.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("Authorization must be: Bearer <access token>")
-    return token.strip()
 
 
 class AuthMiddleware:

@@ -6,7 +6,9 @@ failure is an AuthError with a one-line reason; nothing here ever passes a token
 verify.
 
 A verified token is remembered by its exact string until its `exp`: the cached read then pays
-a dict lookup for authentication, not an RSA verification. The entry is the token's own
+a dict lookup for authentication, not an RSA verification. The front layer's hit path looks it
+up by the raw Authorization header instead (cached_header): the same entry, found without
+decoding and splitting the header on every request. The entry is the token's own
 identity (sub, groups), never a decision about a resource, so it cannot leak across users.
 """
 
@@ -74,12 +76,33 @@ class TokenVerifier:
         self._admin_group = admin_group
         self._leeway_s = leeway_s
         self._verified: dict[str, Principal] = {}
+        # Authorization header value -> the Principal of the verified token it carries. A value
+        # parses to exactly one token, so an entry never answers for another token.
+        self._by_header: dict[bytes, Principal] = {}
 
     def cached(self, token: str) -> Principal | None:
         """The Principal of a token verified before and not expired since, else None."""
         principal = self._verified.get(token)
         if principal is not None and principal.expires_at <= time.time():
             del self._verified[token]
+            return None
+        return principal
+
+    def cached_header(self, header: bytes) -> Principal | None:
+        """cached() for a raw `Authorization` header value (parse_bearer's input), else None."""
+        principal = self._by_header.get(header)
+        if principal is None:
+            try:
+                principal = self.cached(parse_bearer(header))
+            except AuthError:
+                return None
+            if principal is not None:
+                if len(self._by_header) >= _MAX_CACHED_TOKENS:
+                    self._by_header.clear()  # rebuilt from _verified by the next requests
+                self._by_header[header] = principal
+            return principal
+        if principal.expires_at <= time.time():
+            del self._by_header[header]
             return None
         return principal
 
@@ -144,6 +167,14 @@ class TokenVerifier:
             while len(self._verified) >= _MAX_CACHED_TOKENS:  # all live: drop the oldest
                 del self._verified[next(iter(self._verified))]
         self._verified[token] = principal
+
+
+def parse_bearer(value: bytes) -> str:
+    """The token of one Authorization header's value, or AuthError 401."""
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Authorization must be: Bearer <access token>")
+    return token.strip()
 
 
 def _reason(exc: jwt.PyJWTError) -> str:

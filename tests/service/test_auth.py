@@ -166,6 +166,22 @@ async def test_a_cached_token_stops_working_when_it_expires(
     assert_401(await get(app, "/api/portfolio/1", token), "token expired")
 
 
+async def test_a_verified_token_is_found_by_its_header_bytes_and_no_other_token(
+    redis_server: RedisServer, make_app: AppFactory, issuer: Issuer
+) -> None:
+    app = await app_for(make_app, redis_server, issuer)
+    verifier = app.services.authorizer.verifier
+    token, other = issuer.user_token(1), issuer.user_token(2)
+    assert verifier.cached_header(f"Bearer {token}".encode()) is None  # not verified yet
+    assert (await get(app, "/api/portfolio/1", token)).status_code == 200
+    principal = verifier.cached_header(f"Bearer {token}".encode())
+    assert principal is not None and principal == verifier.cached(token)
+    # Another spelling of the same header parses to the same token, hence the same entry.
+    assert verifier.cached_header(f"bearer {token} ".encode()) == principal
+    for header in (f"Bearer {other}", f"Basic {token}", "Bearer", f"Bearer {token}x"):
+        assert verifier.cached_header(header.encode()) is None, header
+
+
 # ---------------------------------------------------------------- 403: whose data is it
 
 
