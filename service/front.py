@@ -40,14 +40,25 @@ _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 _HIT = b"HIT"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Plan:
-    """A GET target's route, cache key and user (fastpath.read_of), and its metrics series."""
+    """A GET target's route, cache key and user (fastpath.read_of), its metrics series, and
+    the two messages that last answered it."""
 
     route: RouteLabel
     key: str | None  # None: the benchmark's baseline (its memo, no cache)
     user_id: int
     series: Series  # GET, the route, 200, X-Cache HIT (or none for the baseline)
+    # (body, start, body message): rebuilt when the cached body object changes. Replaced as
+    # one tuple, so a request holding it while it awaits never mixes two bodies' messages.
+    sent: tuple[bytes, Message, Message] | None = None
+
+    def messages(self, body: bytes, starts: SharedStarts) -> tuple[bytes, Message, Message]:
+        sent = self.sent
+        if sent is None or sent[0] is not body:
+            start = starts.for_body(body, self.key is not None)
+            sent = self.sent = (body, start, {"type": "http.response.body", "body": body})
+        return sent
 
 
 # Distinct targets remembered (each user's portfolio and dashboard is one); past this the memo
@@ -77,15 +88,16 @@ class Front:
             hit = self._hit(scope)
             if hit is not None:
                 plan, body = hit
-                x_cache = plan.key is not None
+                _, start_message, body_message = plan.messages(body, self._starts)
                 try:
-                    await send(self._starts.for_body(body, x_cache))
-                    await send({"type": "http.response.body", "body": body})
+                    await send(start_message)
+                    await send(body_message)
                 finally:
                     seconds = time.perf_counter() - start
                     plan.series.add(seconds)
                     if self.emf is not None:
-                        self.emf.record(plan.route.path, _HIT if x_cache else None, seconds)
+                        hit_label = _HIT if plan.key is not None else None
+                        self.emf.record(plan.route.path, hit_label, seconds)
                 return
         await self._through(scope, receive, send, start)
 
@@ -126,22 +138,19 @@ class Front:
                 authorization = value
             elif name in _BODY_HEADERS:
                 return None  # the body limit decides
-        if route.protected and (
-            authorization is None or not self._allowed(services, authorization, route, user_id)
-        ):
-            return None
+        if route.protected:
+            if authorization is None:
+                return None
+            principal = services.authorizer.verifier.cached_header(authorization)
+            if principal is None or (
+                route.per_user and services.authorizer.decided(principal, user_id) is not True
+            ):
+                return None
         if key is None:  # the benchmark's baseline: its memo, no cache
             memo = services.bench_memo.get(user_id) if services.bench_memo is not None else None
             return None if memo is None else (plan, memo)
         body = services.cache.peek(key)
         return None if body is None else (plan, body)
-
-    @staticmethod
-    def _allowed(services: Services, authorization: bytes, route: RouteLabel, user_id: int) -> bool:
-        principal = services.authorizer.verifier.cached_header(authorization)
-        if principal is None:
-            return False
-        return not route.per_user or services.authorizer.decided(principal, user_id) is True
 
     async def _through(self, scope: Scope, receive: Receive, send: Send, start: float) -> None:
         """The full stack, timed by route template (not raw path) and counted by X-Cache."""

@@ -214,6 +214,30 @@ async def test_the_outermost_layer_answers_a_known_callers_hit_by_itself(
     assert headers == {k: v for k, v in framework.headers.items()}
 
 
+async def test_a_changed_body_is_answered_with_its_own_messages(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    # The layer keeps the messages that last answered a target; a new body must replace them.
+    app = await make_app(redis_server)
+    token = default_issuer().user_token(1)
+    bearer = default_issuer().bearer(token)
+    front = Front(Recorder(), state=app.app.state, metrics=app.services.metrics)
+    bodies = []
+    for quantity in (3, 1234567):
+        body = {"quantity": quantity, "cost_basis": 10}
+        put = await app.client.put("/api/portfolio/1/holdings/AAPL", json=body, headers=bearer)
+        assert put.status_code == 200
+        for _ in range(2):  # MISS refills L1, then the layer can answer
+            framework = await app.client.get("/api/portfolio/1", headers=bearer)
+        stack, sent = await via(front, "/api/portfolio/1", [auth_header(token)])
+        assert stack.reached == []
+        assert sent[1]["body"] == framework.content
+        length = dict(sent[0]["headers"])[b"content-length"]
+        assert int(length) == len(framework.content)
+        bodies.append(sent[1]["body"])
+    assert bodies[0] != bodies[1] and len(bodies[0]) != len(bodies[1])
+
+
 async def test_the_outermost_layer_leaves_every_other_decision_to_the_stack(
     redis_server: RedisServer, make_app: AppFactory
 ) -> None:
