@@ -20,9 +20,11 @@ looks up a real link. Authentication cost per cached read: 1/b - 1/n (one worker
 inverse throughput is the service's time per request), and in-process: one first-seen token
 (RS256 verify) and one already verified (the cache every later request takes).
 
-Each figure is the median of BENCH_ROUNDS interleaved rounds (each cached route runs right
-beside its ceiling, in alternating order), so a noisy moment on the shared machine does not
-land on one scenario only. The load average is printed with the table.
+Each figure is the median of BENCH_ROUNDS interleaved rounds. In a round, each cached route and
+its ceiling run as A B B A (two slots each, their latency histograms merged exactly), and the
+next round starts with the other side: on this shared machine the same bare server moves
+between about 21,000 and 41,000 req/s from one 3 s run to the next, so each side's slots sit
+symmetrically around the other's. The load average is printed with the table.
 
 Goals: each cached route >= 0.7 x its ceiling's throughput with p99 <= 1.5 x the ceiling's;
 b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5;
@@ -45,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +67,9 @@ from testkit.emf import records_from  # noqa: E402
 from testkit.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
 
 USERS = 1000
-DURATION_S = int(os.environ.get("BENCH_DURATION_S", "5"))
+# Each scenario runs DURATION_S per round, as two slots (see rounds()).
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "6"))
+SLOT_S = max(1, DURATION_S // 2)
 WARMUP_S = 2
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -119,6 +124,16 @@ request = function()
   i = i %% #paths + 1
   return paths[i]
 end
+-- The slot's totals and its whole latency histogram (µs value, count), so slots merge exactly.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local errors = e.connect + e.read + e.write + e.status + e.timeout
+  io.write(string.format("SLOT %%d %%d %%d\\n", summary.requests, summary.duration, errors))
+  for k = 1, #latency do
+    local us, count = latency(k)
+    io.write(string.format("LATENCY %%d %%d\\n", us, count))
+  end
+end
 """
 
 
@@ -160,27 +175,54 @@ class Result:
     cpu_us: float  # the server process's CPU time (user + system) per request, microseconds
 
 
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    value, unit = float(match[1]), match[2]
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+@dataclass
+class Slot:
+    """One wrk run of a scenario: its totals, latency histogram and the server's CPU time."""
+
+    requests: int
+    seconds: float
+    errors: int  # non-2xx/3xx responses + socket errors
+    latency_us: Counter[int]
+    cpu_s: float
 
 
-def parse_wrk(output: str) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, non-2xx + socket errors) from `wrk --latency` output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M)[1])  # type: ignore[index]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M)[1])  # type: ignore[index]
-    errors = 0
-    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
-        errors += int(match[1])
-    if match := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    ):
-        errors += sum(int(g) for g in match.groups())
-    return rps, p50, p99, errors
+def parse_slot(output: str, cpu_s: float) -> Slot:
+    """The SLOT and LATENCY lines the Lua `done` hook writes after wrk's own report."""
+    totals = re.search(r"^SLOT (\d+) (\d+) (\d+)$", output, re.M)
+    if totals is None:
+        raise ValueError(f"wrk printed no SLOT line: {output[-500:]!r}")
+    latency: Counter[int] = Counter()
+    for us, count in re.findall(r"^LATENCY (\d+) (\d+)$", output, re.M):
+        latency[int(us)] += int(count)
+    requests, duration_us, errors = (int(g) for g in totals.groups())
+    return Slot(requests, duration_us / 1e6, errors, latency, cpu_s)
+
+
+def percentile_ms(latency_us: Counter[int], q: float) -> float:
+    """The smallest latency with at least q of the requests at or below it."""
+    total, seen = sum(latency_us.values()), 0
+    for us in sorted(latency_us):
+        seen += latency_us[us]
+        if seen >= q * total:
+            return us / 1000
+    return 0.0
+
+
+def result_of(name: str, slots: list[Slot], x_cache: str) -> Result:
+    """A scenario's figures over its slots, as if they were one run (histograms merged)."""
+    latency: Counter[int] = Counter()
+    for slot in slots:
+        latency.update(slot.latency_us)
+    requests = sum(s.requests for s in slots)
+    return Result(
+        name,
+        requests / sum(s.seconds for s in slots),
+        percentile_ms(latency, 0.50),
+        percentile_ms(latency, 0.99),
+        sum(s.errors for s in slots),
+        x_cache,
+        sum(s.cpu_s for s in slots) * 1e6 / requests,
+    )
 
 
 def run_wrk(scenario: Scenario, duration_s: int, workdir: Path) -> str:
@@ -192,7 +234,6 @@ def run_wrk(scenario: Scenario, duration_s: int, workdir: Path) -> str:
             f"-t{THREADS}",
             f"-c{CONNECTIONS}",
             f"-d{duration_s}s",
-            "--latency",
             "-s",
             str(script),
             scenario.target.base_url,
@@ -352,16 +393,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(scenario: Scenario, workdir: Path) -> Result:
-    run_wrk(scenario, WARMUP_S, workdir)  # fill caches and pools
+def measure_slot(scenario: Scenario, workdir: Path, *, warm: bool) -> Slot:
+    if not warm:
+        run_wrk(scenario, WARMUP_S, workdir)  # fill caches and pools
     pid = scenario.target.proc.pid
     cpu_before = cpu_s(pid)
-    output = run_wrk(scenario, DURATION_S, workdir)
-    cpu_used_s = cpu_s(pid) - cpu_before
-    rps, p50, p99, errors = parse_wrk(output)
-    requests = int(re.search(r"(\d+) requests in", output)[1])  # type: ignore[index]
-    x_cache = scenario.target.x_cache(scenario)
-    return Result(scenario.name, rps, p50, p99, errors, x_cache, cpu_used_s * 1e6 / requests)
+    output = run_wrk(scenario, SLOT_S, workdir)
+    return parse_slot(output, cpu_s(pid) - cpu_before)
 
 
 def median(results: list[Result]) -> Result:
@@ -379,8 +417,9 @@ def median(results: list[Result]) -> Result:
 
 def print_table(results: list[Result], loads: list[float]) -> None:
     print(
-        f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s (after {WARMUP_S} s warm-up), "
-        f"median of {ROUNDS} interleaved rounds, {USERS} users cycled, 1 uvicorn worker "
+        f"wrk -t{THREADS} -c{CONNECTIONS}, 2 x {SLOT_S} s per scenario and round (A B B A, "
+        f"{WARMUP_S} s warm-up), median of {ROUNDS} interleaved rounds, {USERS} users cycled, "
+        "1 uvicorn worker "
         f"(uvloop, httptools), {os.cpu_count()} CPUs shared by wrk, service, Redis and Postgres; "
         f"1-min load average {min(loads):.2f}..{max(loads):.2f} during the rounds"
     )
@@ -402,15 +441,25 @@ def check(label: str, value: float, goal: str, ok: bool) -> bool:
 
 
 def rounds(order: list[list[Scenario]], workdir: Path) -> tuple[dict[str, Result], list[float]]:
-    """Every scenario ROUNDS times, interleaved; groups (a route beside its ceiling) run in
-    alternating order, so drift on the machine favours neither side of a ratio."""
+    """Every scenario ROUNDS times, interleaved. In a round, a group (a route beside its
+    ceiling) runs as A B B A: each side's figure is two slots placed symmetrically around the
+    other side's, so a machine that speeds up or slows down during the round favours neither
+    side of a ratio. The next round starts with the other side (B A A B)."""
     runs: dict[str, list[Result]] = {s.name: [] for group in order for s in group}
     loads = []
     for round_ in range(ROUNDS):
         for group in order:
-            for scenario in group if round_ % 2 == 0 else reversed(group):
+            sides = group if round_ % 2 == 0 else list(reversed(group))
+            slots: dict[str, list[Slot]] = {s.name: [] for s in group}
+            previous = None
+            for scenario in [*sides, *reversed(sides)]:
                 loads.append(os.getloadavg()[0])
-                runs[scenario.name].append(measure(scenario, workdir))
+                warm = previous is scenario  # it ran just now: caches and pools are filled
+                slots[scenario.name].append(measure_slot(scenario, workdir, warm=warm))
+                previous = scenario
+            for scenario in group:
+                x_cache = scenario.target.x_cache(scenario)
+                runs[scenario.name].append(result_of(scenario.name, slots[scenario.name], x_cache))
     return {name: median(results) for name, results in runs.items()}, loads
 
 
