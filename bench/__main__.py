@@ -22,6 +22,8 @@ ENV = {
     f"{os.pathsep}{os.environ.get('PATH', '')}",
     "CDK_DISABLE_VERSION_CHECK": "1",
 }
+# As the Makefile does: runs are timed with bytecode caches, as `make test` runs them.
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def timed(cmd: list[str], runs: int) -> list[float]:
