@@ -138,8 +138,7 @@ class Cache:
         self._l1_max = l1_max_entries
         self._metrics = metrics
         self._coherent = coherent
-        # key -> (expires_at monotonic seconds, serialized value)
-        # key -> (expires at, value, its hit's metrics label (namespace, HIT))
+        # key -> (expires at, monotonic seconds; serialized value; its hit's metrics label)
         self._l1: dict[str, tuple[float, bytes, tuple[str, CacheStatus]]] = {}
         self._hit_labels: dict[str, tuple[str, CacheStatus]] = {}
         self._inflight: dict[str, _Flight] = {}

@@ -53,12 +53,13 @@ class _Plan:
     # one tuple, so a request holding it while it awaits never mixes two bodies' messages.
     sent: tuple[bytes, Message, Message] | None = None
 
-    def messages(self, body: bytes, starts: SharedStarts) -> tuple[bytes, Message, Message]:
+    def messages(self, body: bytes, starts: SharedStarts) -> tuple[Message, Message]:
+        """(start, body message) answering with `body`."""
         sent = self.sent
         if sent is None or sent[0] is not body:
             start = starts.for_body(body, self.key is not None)
             sent = self.sent = (body, start, {"type": "http.response.body", "body": body})
-        return sent
+        return sent[1], sent[2]
 
 
 # Distinct targets remembered (each user's portfolio and dashboard is one); past this the memo
@@ -88,7 +89,7 @@ class Front:
             hit = self._hit(scope)
             if hit is not None:
                 plan, body = hit
-                _, start_message, body_message = plan.messages(body, self._starts)
+                start_message, body_message = plan.messages(body, self._starts)
                 try:
                     await send(start_message)
                     await send(body_message)
