@@ -8,8 +8,11 @@ verify.
 A verified token is remembered by its exact string until its `exp`: the cached read then pays
 a dict lookup for authentication, not an RSA verification. The front layer's hit path looks it
 up by the raw Authorization header instead (cached_header): the same entry, found without
-decoding and splitting the header on every request. The entry is the token's own
-identity (sub, groups), never a decision about a resource, so it cannot leak across users.
+decoding and splitting the header on every request, and keyed by the header's last bytes (the
+end of the token's signature), so a request hashes a few dozen bytes, not the whole ~1 KiB
+value; the entry keeps the whole value, and only an equal value gets it. The entry is the
+token's own identity (sub, groups), never a decision about a resource, so it cannot leak
+across users.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from service.auth.jwks import JwksCache, JwksUnavailableError, UnknownKeyError
 # Cognito access tokens are ~1 KiB; anything far larger is not one (and must not fill memory).
 MAX_TOKEN_CHARS = 8192
 _MAX_CACHED_TOKENS = 10_000
+# How many trailing bytes of an Authorization header key its cached entry: 32 base64url
+# characters are 24 bytes of the RSA signature, distinct for every token in practice.
+_TAIL_BYTES = 32
 _REQUIRED = ["exp", "iat", "iss", "sub", "token_use", "client_id"]
 _REASONS: list[tuple[type[jwt.PyJWTError], str]] = [
     (jwt.ExpiredSignatureError, "token expired"),
@@ -76,9 +82,10 @@ class TokenVerifier:
         self._admin_group = admin_group
         self._leeway_s = leeway_s
         self._verified: dict[str, Principal] = {}
-        # Authorization header value -> the Principal of the verified token it carries. A value
-        # parses to exactly one token, so an entry never answers for another token.
-        self._by_header: dict[bytes, Principal] = {}
+        # The last _TAIL_BYTES of an Authorization header value -> (that value, the Principal
+        # of the verified token it carries). A value parses to exactly one token, and an entry
+        # answers only the value it holds, so it never answers for another token.
+        self._by_header: dict[bytes, tuple[bytes, Principal]] = {}
 
     def cached(self, token: str) -> Principal | None:
         """The Principal of a token verified before and not expired since, else None."""
@@ -90,8 +97,12 @@ class TokenVerifier:
 
     def cached_header(self, header: bytes) -> Principal | None:
         """cached() for a raw `Authorization` header value (parse_bearer's input), else None."""
-        principal = self._by_header.get(header)
-        if principal is None:
+        # Each request's header is a new bytes object, so its hash is computed every time: a
+        # key of a few dozen bytes, not the whole value. Two values sharing a tail (another
+        # spelling of the same token, or a forgery) miss and take parse_bearer and cached().
+        tail = header[-_TAIL_BYTES:]
+        entry = self._by_header.get(tail)
+        if entry is None or entry[0] != header:
             try:
                 principal = self.cached(parse_bearer(header))
             except AuthError:
@@ -99,10 +110,11 @@ class TokenVerifier:
             if principal is not None:
                 if len(self._by_header) >= _MAX_CACHED_TOKENS:
                     self._by_header.clear()  # rebuilt from _verified by the next requests
-                self._by_header[header] = principal
+                self._by_header[tail] = (header, principal)
             return principal
+        principal = entry[1]
         if principal.expires_at <= time.time():
-            del self._by_header[header]
+            del self._by_header[tail]
             return None
         return principal
 

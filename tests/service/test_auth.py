@@ -178,8 +178,12 @@ async def test_a_verified_token_is_found_by_its_header_bytes_and_no_other_token(
     assert principal is not None and principal == verifier.cached(token)
     # Another spelling of the same header parses to the same token, hence the same entry.
     assert verifier.cached_header(f"bearer {token} ".encode()) == principal
-    for header in (f"Bearer {other}", f"Basic {token}", "Bearer", f"Bearer {token}x"):
+    # A header ending like the verified one (its key) but carrying another token: no entry.
+    forged = f"Bearer {other[:-32]}{token[-32:]}"
+    for header in (f"Bearer {other}", f"Basic {token}", "Bearer", f"Bearer {token}x", forged):
         assert verifier.cached_header(header.encode()) is None, header
+    # and the verified header still finds its own entry after those misses
+    assert verifier.cached_header(f"Bearer {token}".encode()) == principal
 
 
 # ---------------------------------------------------------------- 403: whose data is it
