@@ -1,6 +1,6 @@
 """Service load benchmark: what the cache buys, and how close a hit gets to the server's ceiling.
 
-One `python -m service` (one uvicorn worker) per scenario, a private redis-server and PostgreSQL,
+`python -m service` processes (one uvicorn worker each), a private redis-server and PostgreSQL,
 and wrk (fixed duration and connection count) against:
   (C) the ceiling: bench/ceiling.py, a bare ASGI callable under the same uvicorn options,
       answering each path with the bytes and headers the service gave for it (one per route)
@@ -26,12 +26,21 @@ next round starts with the other side: on this shared machine the same bare serv
 between about 21,000 and 41,000 req/s from one 3 s run to the next, so each side's slots sit
 symmetrically around the other's. The load average is printed with the table.
 
+Each side of a ratio is served by BENCH_PROCESSES server processes of the same code (3), and
+its slots take them in turn (a slot after another process's starts with a warm-up). Here one
+process of the same code can be faster than another by up to ~25 % for its whole life (the
+front layer's hit cost in process: 4.1 µs in one, 7.7 µs in another; the same hits at 25,293
+and 20,323 req/s in one run), a difference as large as the distance to a goal; with one
+process per side, which process drew the faster layout would decide the ratio (pyperf runs
+many worker processes for the same reason).
+
 Goals: each cached route >= 0.7 x its ceiling's throughput with p99 <= 1.5 x the ceiling's;
 b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5;
 EMF: e/d >= 0.99 (even 60 flushes a minute cost under 1 %), and the flush's measured share of
 the loop at the production interval (its own FlushMilliseconds / 60 s) under 1 %.
 Run: python -m bench.service
-(BENCH_DURATION_S, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS override the defaults)
+(BENCH_DURATION_S, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS, BENCH_PROCESSES override
+the defaults)
 """
 
 from __future__ import annotations
@@ -72,6 +81,7 @@ DURATION_S = int(os.environ.get("BENCH_DURATION_S", "6"))
 SLOT_S = max(1, DURATION_S // 2)
 WARMUP_S = 2
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -140,7 +150,7 @@ end
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    target: Target
+    targets: tuple[Target, ...]  # processes serving it; its slots take them in turn
     path: str  # a Lua expression of the user number n, e.g. "/api/portfolio/" .. n
     tokens: list[str]
     method: str = "GET"
@@ -225,7 +235,7 @@ def result_of(name: str, slots: list[Slot], x_cache: str) -> Result:
     )
 
 
-def run_wrk(scenario: Scenario, duration_s: int, workdir: Path) -> str:
+def run_wrk(scenario: Scenario, target: Target, duration_s: int, workdir: Path) -> str:
     script = workdir / f"bench-{abs(hash(scenario.name))}.lua"
     script.write_text(scenario.lua())
     return subprocess.run(
@@ -236,7 +246,7 @@ def run_wrk(scenario: Scenario, duration_s: int, workdir: Path) -> str:
             f"-d{duration_s}s",
             "-s",
             str(script),
-            scenario.target.base_url,
+            target.base_url,
         ],
         capture_output=True,
         text=True,
@@ -261,6 +271,7 @@ class Target:
             "APP_STAGE": "local",
             **env,
         }
+        self.log = log
         self._log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -393,12 +404,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_slot(scenario: Scenario, workdir: Path, *, warm: bool) -> Slot:
+def measure_slot(scenario: Scenario, target: Target, workdir: Path, *, warm: bool) -> Slot:
     if not warm:
-        run_wrk(scenario, WARMUP_S, workdir)  # fill caches and pools
-    pid = scenario.target.proc.pid
+        run_wrk(scenario, target, WARMUP_S, workdir)  # fill caches and pools
+    pid = target.proc.pid
     cpu_before = cpu_s(pid)
-    output = run_wrk(scenario, SLOT_S, workdir)
+    output = run_wrk(scenario, target, SLOT_S, workdir)
     return parse_slot(output, cpu_s(pid) - cpu_before)
 
 
@@ -419,8 +430,9 @@ def print_table(results: list[Result], loads: list[float]) -> None:
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS}, 2 x {SLOT_S} s per scenario and round (A B B A, "
         f"{WARMUP_S} s warm-up), median of {ROUNDS} interleaved rounds, {USERS} users cycled, "
-        "1 uvicorn worker "
-        f"(uvloop, httptools), {os.cpu_count()} CPUs shared by wrk, service, Redis and Postgres; "
+        f"slots rotating over {PROCESSES} server processes per side (except (c): one), "
+        f"1 uvicorn worker each (uvloop, httptools), {os.cpu_count()} CPUs shared by wrk, "
+        "the servers, Redis and Postgres; "
         f"1-min load average {min(loads):.2f}..{max(loads):.2f} during the rounds"
     )
     print(
@@ -444,23 +456,41 @@ def rounds(order: list[list[Scenario]], workdir: Path) -> tuple[dict[str, Result
     """Every scenario ROUNDS times, interleaved. In a round, a group (a route beside its
     ceiling) runs as A B B A: each side's figure is two slots placed symmetrically around the
     other side's, so a machine that speeds up or slows down during the round favours neither
-    side of a ratio. The next round starts with the other side (B A A B)."""
+    side of a ratio. The next round starts with the other side (B A A B). A scenario's slots
+    take its processes in turn, across rounds."""
     runs: dict[str, list[Result]] = {s.name: [] for group in order for s in group}
+    turns = Counter[str]()
     loads = []
     for round_ in range(ROUNDS):
         for group in order:
             sides = group if round_ % 2 == 0 else list(reversed(group))
             slots: dict[str, list[Slot]] = {s.name: [] for s in group}
-            previous = None
+            previous: tuple[Scenario, Target] | None = None
             for scenario in [*sides, *reversed(sides)]:
                 loads.append(os.getloadavg()[0])
-                warm = previous is scenario  # it ran just now: caches and pools are filled
-                slots[scenario.name].append(measure_slot(scenario, workdir, warm=warm))
-                previous = scenario
+                target = scenario.targets[turns[scenario.name] % len(scenario.targets)]
+                turns[scenario.name] += 1
+                # The same process ran this just now: its caches and pools are filled.
+                warm = previous == (scenario, target)
+                slots[scenario.name].append(measure_slot(scenario, target, workdir, warm=warm))
+                previous = (scenario, target)
             for scenario in group:
-                x_cache = scenario.target.x_cache(scenario)
+                x_cache = x_cache_of(scenario)
                 runs[scenario.name].append(result_of(scenario.name, slots[scenario.name], x_cache))
     return {name: median(results) for name, results in runs.items()}, loads
+
+
+def x_cache_of(scenario: Scenario) -> str:
+    """The X-Cache its processes answer now; distinct answers are all shown (a failure)."""
+    answers = dict.fromkeys(target.x_cache(scenario) for target in scenario.targets)
+    return "/".join(answers)
+
+
+def start(count: int, env: dict[str, str], log: Path, *args: str) -> tuple[Target, ...]:
+    """`count` processes of the same server, each with its own log (log's name, -1, -2 ...)."""
+    return tuple(
+        Target(env, log.with_name(f"{log.stem}-{i + 1}{log.suffix}"), *args) for i in range(count)
+    )
 
 
 def main() -> int:
@@ -485,29 +515,29 @@ def main() -> int:
             "DATABASE_POOL_MAX_SIZE": "16",
             "AUTH_DEV_KEY_PATH": str(key_path),
         }
-        cached = Target(
-            {**common, **HITS_ONLY, "REDIS_PORT": str(redis.port)}, workdir / "cached.log"
-        )
-        targets.append(cached)
+        hits_env = {**common, **HITS_ONLY, "REDIS_PORT": str(redis.port)}
+        cached = start(PROCESSES, hits_env, workdir / "cached.log")
+        targets.extend(cached)
         add_bench_users(dsn)
         # Nothing listens on this port: every read is a BYPASS to Postgres.
         uncached = Target({**common, "REDIS_PORT": str(free_port())}, workdir / "uncached.log")
         targets.append(uncached)
         responses = workdir / "responses.json"
-        record_responses(cached, tokens, responses)
+        record_responses(cached[0], tokens, responses)
         ceiling_env = {**common, "REDIS_PORT": str(redis.port)}
-        ceiling = Target(ceiling_env, workdir / "ceiling.log", "bench.ceiling", str(responses))
-        targets.append(ceiling)
-        emf_env = {**common, **HITS_ONLY, "REDIS_PORT": str(redis.port)}
-        emf_off = Target({**emf_env, "METRICS_EMF_ENABLED": "false"}, workdir / "emf-off.log")
-        targets.append(emf_off)
-        emf_log = workdir / "emf-1s.log"
-        emf_1s = Target({**emf_env, "METRICS_FLUSH_INTERVAL_S": "1"}, emf_log)
-        targets.append(emf_1s)
+        ceiling_args = ("bench.ceiling", str(responses))
+        ceiling = start(PROCESSES, ceiling_env, workdir / "ceiling.log", *ceiling_args)
+        targets.extend(ceiling)
+        emf_off_env = {**hits_env, "METRICS_EMF_ENABLED": "false"}
+        emf_off = start(PROCESSES, emf_off_env, workdir / "emf-off.log")
+        targets.extend(emf_off)
+        emf_1s_env = {**hits_env, "METRICS_FLUSH_INTERVAL_S": "1"}
+        emf_1s = start(PROCESSES, emf_1s_env, workdir / "emf-1s.log")
+        targets.extend(emf_1s)
         code = run_scenarios(
-            cached, uncached, ceiling, tokens, key_path, workdir, (emf_off, emf_1s)
+            cached, (uncached,), ceiling, tokens, key_path, workdir, (emf_off, emf_1s)
         )
-        return max(code, emf_checks(emf_log))
+        return max(code, emf_checks(emf_1s[0].log))
     finally:
         for target in targets:
             target.stop()
@@ -524,13 +554,13 @@ ROUTES = {
 
 
 def run_scenarios(
-    cached: Target,
-    uncached: Target,
-    ceiling: Target,
+    cached: tuple[Target, ...],
+    uncached: tuple[Target, ...],
+    ceiling: tuple[Target, ...],
     tokens: list[str],
     key_path: Path,
     workdir: Path,
-    emf: tuple[Target, Target],
+    emf: tuple[tuple[Target, ...], tuple[Target, ...]],
 ) -> int:
     pairs = [
         [
