@@ -3,12 +3,14 @@ ruff and mypy check one list of paths, and the files follow .editorconfig."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools.gates import PYTHON_PATHS
@@ -109,3 +111,19 @@ def test_the_suite_the_time_goal_is_for_still_exists_test_by_test() -> None:
         if not source.exists() or f"def {function}(" not in source.read_text():
             missing.append(node)
     assert missing == []
+
+
+def test_auto_starts_one_worker_more_than_cpus_beyond_the_unit_tier(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import pytest_xdist_auto_num_workers as auto_workers
+
+    cpus = os.cpu_count() or 1
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    monkeypatch.setattr(pytestconfig.option, "unit", False)
+    assert auto_workers(pytestconfig) == cpus + 1
+    monkeypatch.setattr(pytestconfig.option, "unit", True)
+    assert auto_workers(pytestconfig) == cpus
+    # Set, the variable decides: this hook steps aside for xdist's own, which reads it.
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "5")
+    assert auto_workers(pytestconfig) is None
