@@ -272,12 +272,12 @@ class Target:
             **env,
         }
         self.log = log
-        self._log = log.open("w")
+        self._log_file = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=full_env,
-            stdout=self._log,
+            stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -309,7 +309,7 @@ class Target:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self._log.close()
+        self._log_file.close()
 
 
 def record_responses(service: Target, tokens: list[str], out: Path) -> None:
@@ -486,11 +486,17 @@ def x_cache_of(scenario: Scenario) -> str:
     return "/".join(answers)
 
 
-def start(count: int, env: dict[str, str], log: Path, *args: str) -> tuple[Target, ...]:
-    """`count` processes of the same server, each with its own log (log's name, -1, -2 ...)."""
-    return tuple(
-        Target(env, log.with_name(f"{log.stem}-{i + 1}{log.suffix}"), *args) for i in range(count)
-    )
+def start(
+    count: int, env: dict[str, str], log: Path, *args: str, started: list[Target]
+) -> tuple[Target, ...]:
+    """`count` processes of the same server, each with its own log (log's name, -1, -2 ...).
+    Each is added to `started` as soon as it runs, so one that fails to start leaves none of
+    the others running (main stops everything in `started`)."""
+    servers = []
+    for i in range(count):
+        servers.append(Target(env, log.with_name(f"{log.stem}-{i + 1}{log.suffix}"), *args))
+        started.append(servers[-1])
+    return tuple(servers)
 
 
 def main() -> int:
@@ -516,8 +522,7 @@ def main() -> int:
             "AUTH_DEV_KEY_PATH": str(key_path),
         }
         hits_env = {**common, **HITS_ONLY, "REDIS_PORT": str(redis.port)}
-        cached = start(PROCESSES, hits_env, workdir / "cached.log")
-        targets.extend(cached)
+        cached = start(PROCESSES, hits_env, workdir / "cached.log", started=targets)
         add_bench_users(dsn)
         # Nothing listens on this port: every read is a BYPASS to Postgres.
         uncached = Target({**common, "REDIS_PORT": str(free_port())}, workdir / "uncached.log")
@@ -526,14 +531,12 @@ def main() -> int:
         record_responses(cached[0], tokens, responses)
         ceiling_env = {**common, "REDIS_PORT": str(redis.port)}
         ceiling_args = ("bench.ceiling", str(responses))
-        ceiling = start(PROCESSES, ceiling_env, workdir / "ceiling.log", *ceiling_args)
-        targets.extend(ceiling)
+        ceiling_log = workdir / "ceiling.log"
+        ceiling = start(PROCESSES, ceiling_env, ceiling_log, *ceiling_args, started=targets)
         emf_off_env = {**hits_env, "METRICS_EMF_ENABLED": "false"}
-        emf_off = start(PROCESSES, emf_off_env, workdir / "emf-off.log")
-        targets.extend(emf_off)
+        emf_off = start(PROCESSES, emf_off_env, workdir / "emf-off.log", started=targets)
         emf_1s_env = {**hits_env, "METRICS_FLUSH_INTERVAL_S": "1"}
-        emf_1s = start(PROCESSES, emf_1s_env, workdir / "emf-1s.log")
-        targets.extend(emf_1s)
+        emf_1s = start(PROCESSES, emf_1s_env, workdir / "emf-1s.log", started=targets)
         code = run_scenarios(
             cached, (uncached,), ceiling, tokens, key_path, workdir, (emf_off, emf_1s)
         )

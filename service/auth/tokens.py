@@ -8,11 +8,9 @@ verify.
 A verified token is remembered by its exact string until its `exp`: the cached read then pays
 a dict lookup for authentication, not an RSA verification. The front layer's hit path looks it
 up by the raw Authorization header instead (cached_header): the same entry, found without
-decoding and splitting the header on every request, and keyed by the header's last bytes (the
-end of the token's signature), so a request hashes a few dozen bytes, not the whole ~1 KiB
-value; the entry keeps the whole value, and only an equal value gets it. The entry is the
-token's own identity (sub, groups), never a decision about a resource, so it cannot leak
-across users.
+decoding and splitting the header on every request (keyed by its last bytes: see there). The
+entry is the token's own identity (sub, groups), never a decision about a resource, so it
+cannot leak across users.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def test_up_update_and_down(rehearsal_env: dict[str, str]) -> None:
 
 
 # What `make up` after `make down` meets is nothing running, as here: its own test, so the
-# three deploys spread over two workers instead of queueing in one test.
+# three deploys spread over the workers instead of queueing in one test.
 @pytest.mark.weight(20)
 def test_up_from_nothing_with_other_settings_deploys_them(rehearsal_env: dict[str, str]) -> None:
     env = rehearsal_env
