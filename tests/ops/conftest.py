@@ -1,8 +1,9 @@
-"""Helpers for the ops tests: the CLI as a real subprocess, a Redis set up like the design's,
+"""Helpers for the ops tests: the CLI as a real process, a Redis set up like the design's,
 the rehearsal's AWS emulator."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from infra.config import load_stage
 from service.settings import Settings
+from testkit.forked import Preloader
 from testkit.servers import RedisServer
 from tools.rehearsal.processes import free_port, http_ok
 
@@ -62,15 +64,27 @@ class Result:
         return self.stdout.splitlines()
 
 
+# Each run is a process forked from one that has imported the CLI (testkit/forked.py): the
+# import is most of a run's cost. test_cli_process.py checks a fork answers as a new interpreter.
+OPS_PRELOADER = Preloader(["service.ops.cli"])
+atexit.register(OPS_PRELOADER.close)
+
+
 def run_ops(*args: str, env: Mapping[str, str], timeout_s: float = 30.0) -> Result:
     """`python -m service.ops ARGS` as a real process: real exit status, real output."""
+    run = OPS_PRELOADER.run("service.ops", args, env=env, cwd=ROOT, timeout_s=timeout_s)
+    return Result(run.returncode, run.stdout, run.stderr)
+
+
+def run_ops_new_interpreter(*args: str, env: Mapping[str, str]) -> Result:
+    """`python -m service.ops ARGS` in a new interpreter, imports and all."""
     proc = subprocess.run(
         [sys.executable, "-m", "service.ops", *args],
         cwd=ROOT,
         env=dict(env),
         capture_output=True,
         text=True,
-        timeout=timeout_s,
+        timeout=30,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
