@@ -173,6 +173,7 @@ def _cdk_synth(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",  # tests are no CDK usage to report
     }
     return subprocess.run(
         [str(CDK), "synth", "--quiet", "--no-notices", "-o", str(outdir), *args],

@@ -100,6 +100,9 @@ def _tool_env(endpoint: str, region: str) -> dict[str, str]:
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "CDK_DISABLE_VERSION_CHECK": "1",
+        # A rehearsal against an emulator is no CDK usage to report to AWS, and the CLI's
+        # telemetry sender is one more node process per command.
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     }
