@@ -92,13 +92,13 @@ class Preloader:
             }
             proc.stdin.write(json.dumps(request).encode() + b"\n")
             proc.stdin.flush()
-            pid = int(proc.stdout.readline())
+            pid = _number(proc.stdout.readline())
             ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
             if not ready:
                 os.killpg(pid, signal.SIGKILL)
                 proc.stdout.readline()  # its status, now that it is gone
                 raise subprocess.TimeoutExpired([module, *args], timeout_s)
-            returncode = int(proc.stdout.readline())
+            returncode = _number(proc.stdout.readline())
             return Run(returncode, _text(out), _text(err))
 
     def close(self) -> None:
@@ -107,6 +107,12 @@ class Preloader:
             self._proc.stdin.close()  # the preloader exits at the end of its input
             self._proc.wait(timeout=10)
         self._proc = None
+
+
+def _number(line: bytes) -> int:
+    if not line:  # its stderr, the test's, says why
+        raise RuntimeError("the preloader (testkit/forked.py) exited")
+    return int(line)
 
 
 def _text(path: Path) -> str:

@@ -7,6 +7,7 @@ with boto3; the tool must find the service's running task and build the exact
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ import boto3
 import pytest
 
 from infra.config import load_stage
+from testkit.forked import Preloader, Run
 from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT
 from tools import ecs_exec
 
@@ -116,18 +118,16 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
     return arns
 
 
-def run_tool(*args: str, env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
+# Each run is forked from a process that has imported boto3 and the stage config
+# (testkit/forked.py; tests/ops/test_cli_process.py checks a fork behaves as a new process).
+ECS_EXEC = Preloader(["boto3", "infra.config"])
+atexit.register(ECS_EXEC.close)
+
+
+def run_tool(*args: str, env: dict[str, str], path: Path) -> Run:
     """`python -m tools.ecs_exec ARGS` with PATH = `path` only (no aws there unless a
     test puts one), as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "tools.ecs_exec", *args],
-        cwd=ROOT,
-        env={**env, "PATH": str(path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return ECS_EXEC.run("tools.ecs_exec", args, env={**env, "PATH": str(path)}, timeout_s=60)
 
 
 def expected_argv(task_arn: str, container: str, command: str) -> list[str]:
