@@ -47,6 +47,10 @@ class Run:
     stdout: str
     stderr: str
 
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
 
 class Preloader:
     """A preloader process for `preload` (started on first use, stopped by `close`)."""

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from infra.config import load_stage
 from service.settings import Settings
-from testkit.forked import Preloader
+from testkit.forked import Preloader, Run
 from testkit.servers import RedisServer
 from tools.rehearsal.processes import free_port, http_ok
 
@@ -53,30 +52,18 @@ def redis_env(server: RedisServer, *, host: str = "localhost", **extra: str) -> 
     )
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.stdout.splitlines()
-
-
 # Each run is a process forked from one that has imported the CLI (testkit/forked.py): the
 # import is most of a run's cost. test_cli_process.py checks a fork answers as a new interpreter.
 OPS_PRELOADER = Preloader(["service.ops.cli"])
 atexit.register(OPS_PRELOADER.close)
 
 
-def run_ops(*args: str, env: Mapping[str, str], timeout_s: float = 30.0) -> Result:
+def run_ops(*args: str, env: Mapping[str, str], timeout_s: float = 30.0) -> Run:
     """`python -m service.ops ARGS` as a real process: real exit status, real output."""
-    run = OPS_PRELOADER.run("service.ops", args, env=env, cwd=ROOT, timeout_s=timeout_s)
-    return Result(run.returncode, run.stdout, run.stderr)
+    return OPS_PRELOADER.run("service.ops", args, env=env, cwd=ROOT, timeout_s=timeout_s)
 
 
-def run_ops_new_interpreter(*args: str, env: Mapping[str, str]) -> Result:
+def run_ops_new_interpreter(*args: str, env: Mapping[str, str]) -> Run:
     """`python -m service.ops ARGS` in a new interpreter, imports and all."""
     proc = subprocess.run(
         [sys.executable, "-m", "service.ops", *args],
@@ -87,7 +74,7 @@ def run_ops_new_interpreter(*args: str, env: Mapping[str, str]) -> Result:
         timeout=30,
         check=False,
     )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture
