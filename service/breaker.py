@@ -36,6 +36,9 @@ class CircuitBreaker:
         self.reset_timeout_s = reset_timeout_s
         self._clock = clock
         self._state = BreakerState.CLOSED
+        # A plain attribute kept in step with the state (every change goes through _enter):
+        # the cache reads it on every hit, where a property would be one more Python call.
+        self.closed = True
         self._failures = 0
         self._opened_at = 0.0
         self.trips = 0  # how many times the breaker opened, for metrics and tests
@@ -45,9 +48,9 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         return self._state
 
-    @property
-    def closed(self) -> bool:
-        return self._state is BreakerState.CLOSED
+    def _enter(self, state: BreakerState) -> None:
+        self._state = state
+        self.closed = state is BreakerState.CLOSED
 
     def record_success(self) -> None:
         """A call succeeded while closed: forget earlier isolated failures."""
@@ -68,7 +71,7 @@ class CircuitBreaker:
         """Open now, whatever the failure count (used when skipping Redis would be unsafe)."""
         if self._state is not BreakerState.OPEN:
             self.trips += 1
-        self._state = BreakerState.OPEN
+        self._enter(BreakerState.OPEN)
         self._opened_at = self._clock()
         self._failures = 0
 
@@ -81,17 +84,17 @@ class CircuitBreaker:
     def begin_probe(self) -> bool:
         """OPEN and the reset timeout has passed -> HALF_OPEN; True when the caller should probe."""
         if self._state is BreakerState.OPEN and self.seconds_until_probe() == 0.0:
-            self._state = BreakerState.HALF_OPEN
+            self._enter(BreakerState.HALF_OPEN)
             return True
         return False
 
     def probe_succeeded(self) -> None:
         if self._state is BreakerState.HALF_OPEN:
-            self._state = BreakerState.CLOSED
+            self._enter(BreakerState.CLOSED)
             self._failures = 0
             self.closes += 1
 
     def probe_failed(self) -> None:
         if self._state is BreakerState.HALF_OPEN:
-            self._state = BreakerState.OPEN
+            self._enter(BreakerState.OPEN)
             self._opened_at = self._clock()

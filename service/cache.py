@@ -138,9 +138,9 @@ class Cache:
         self._l1_max = l1_max_entries
         self._metrics = metrics
         self._coherent = coherent
-        # key -> (expires at, monotonic seconds; serialized value; its hit's metrics label)
-        self._l1: dict[str, tuple[float, bytes, tuple[str, CacheStatus]]] = {}
-        self._hit_labels: dict[str, tuple[str, CacheStatus]] = {}
+        # key -> (expires at, monotonic seconds; serialized value; its namespace's hit counter)
+        self._l1: dict[str, tuple[float, bytes, list[int]]] = {}
+        self._hit_cells: dict[str, list[int]] = {}
         self._inflight: dict[str, _Flight] = {}
         # Invalidation clock: bumped by every invalidation/flush; fills compare against it.
         self._tick = 0
@@ -316,10 +316,10 @@ class Cache:
             self._refresh_queue.append(key)
             if self._refresh_task is None:
                 self._refresh_task = asyncio.create_task(self._refresh_batch())
-        # What _count(key, HIT) does, with the entry's own label: a hit pays no key parsing.
+        # What _count(key, HIT) does, through the entry's own counter: a hit pays no key
+        # parsing and no call into the metrics.
         self.hits += 1
-        if self._metrics is not None:
-            self._metrics.count_lookup(entry[2])
+        entry[2][0] += 1
         return entry[1]
 
     async def _refresh_batch(self) -> None:
@@ -419,11 +419,16 @@ class Cache:
         # Up to 25 % shorter at random: entries filled together (a warm-up, a resync) must not
         # all expire together and send a burst of Redis reads at once.
         life_s = min(self._l1_ttl_s, ttl_s) * (1.0 - 0.25 * random.random())
-        namespace = namespace_of(key)
-        label = self._hit_labels.get(namespace)
-        if label is None:
-            label = self._hit_labels[namespace] = (namespace, CacheStatus.HIT)
-        self._l1[key] = (time.monotonic() + life_s, value, label)
+        self._l1[key] = (time.monotonic() + life_s, value, self._hit_cell(namespace_of(key)))
+
+    def _hit_cell(self, namespace: str) -> list[int]:
+        """The metrics' counter of this namespace's hits (a private one without metrics)."""
+        cell = self._hit_cells.get(namespace)
+        if cell is None:
+            metrics = self._metrics
+            cell = metrics.lookup_cell(namespace, CacheStatus.HIT) if metrics is not None else [0]
+            self._hit_cells[namespace] = cell
+        return cell
 
     # ----------------------------------------------------------------------------- invalidation
 

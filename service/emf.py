@@ -27,6 +27,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -90,6 +91,20 @@ class LatencyHistogram:
         us = int(ms * 1000.0)  # never negative: callers time with perf_counter (monotonic)
         self.counts[_FAST_BUCKET[us] if us < _FAST_US else _bucket_of(ms)] += 1
 
+    def add_all(self, seconds: list[float]) -> None:
+        """add() for each, in order."""
+        counts, sum_ms, max_ms, min_ms = self.counts, self.sum_ms, self.max_ms, self.min_ms
+        for value in seconds:
+            ms = value * 1000.0
+            sum_ms += ms
+            if ms > max_ms:
+                max_ms = ms
+            if ms < min_ms:
+                min_ms = ms
+            us = int(ms * 1000.0)
+            counts[_FAST_BUCKET[us] if us < _FAST_US else _bucket_of(ms)] += 1
+        self.sum_ms, self.max_ms, self.min_ms = sum_ms, max_ms, min_ms
+
     @property
     def count(self) -> int:
         return sum(self.counts)
@@ -128,13 +143,16 @@ class LatencyHistogram:
 class EmfRecorder:
     """What one interval saw, per request. record() is on every request's path: keep it cheap."""
 
-    __slots__ = ("_requests", "cached", "uncached")
+    __slots__ = ("_requests", "before_take", "cached", "uncached")
 
     def __init__(self) -> None:
         # route template -> requests by cache status (HIT, MISS, BYPASS, NONE)
         self._requests: dict[str, list[int]] = {}
         self.cached = LatencyHistogram()
         self.uncached = LatencyHistogram()
+        # Called before an interval ends: holders of requests not yet recorded (service/
+        # front.py's hit latencies) record them into the interval that answered them.
+        self.before_take: list[Callable[[], None]] = []
 
     def record(self, route: str, x_cache: bytes | None, seconds: float) -> None:
         row = self._requests.get(route)
@@ -147,8 +165,22 @@ class EmfRecorder:
         elif column != _NONE_COLUMN:
             self.uncached.add(seconds)
 
+    def record_all(self, route: str, x_cache: bytes | None, seconds: list[float]) -> None:
+        """record() for each of these requests of one route and cache status."""
+        row = self._requests.get(route)
+        if row is None:
+            row = self._requests[route] = [0, 0, 0, 0]
+        column = _STATUS_COLUMN.get(x_cache, _NONE_COLUMN)
+        row[column] += len(seconds)
+        if column == 0:
+            self.cached.add_all(seconds)
+        elif column != _NONE_COLUMN:
+            self.uncached.add_all(seconds)
+
     def take(self) -> tuple[dict[str, list[int]], LatencyHistogram, LatencyHistogram]:
         """This interval's figures; the recorder starts a new interval (no await: atomic)."""
+        for settle in self.before_take:
+            settle()
         taken = (self._requests, self.cached, self.uncached)
         self._requests = {}
         self.cached = LatencyHistogram()

@@ -7,12 +7,14 @@ prometheus_client Histogram.observe plus Counter.inc took a lock per bucket and 
 only writer, so no lock is needed; a scrape (/metrics) runs on the same loop and reads a
 consistent snapshot. Prometheus sees the same histogram as before, plus a request counter by
 cache status; rare events (Redis errors, invalidations, breaker) stay prometheus_client metrics.
+Hits answered by the outermost layer (service/front.py) are added in batches: a scrape first
+calls `before_read`, which adds every hit answered so far.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -62,16 +64,29 @@ class Series:
         self.counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
         self.sum_s += seconds
 
+    def add_all(self, seconds: list[float]) -> None:
+        """add() for each, in order (the sum is the same float)."""
+        counts, sum_s = self.counts, self.sum_s
+        for value in seconds:
+            counts[bisect_left(LATENCY_BUCKETS_S, value)] += 1
+            sum_s += value
+        self.sum_s = sum_s
+
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.series: dict[tuple[str, str, int, str], Series] = {}
-        # (namespace, HIT|MISS|BYPASS) -> cache lookups; every namespace shows from the start.
-        self.lookups: dict[tuple[str, str], int] = {
-            (ns, status): 0 for ns in NAMESPACES for status in _CACHE_STATUSES
+        # (namespace, HIT|MISS|BYPASS) -> a one-item list, that count of cache lookups; every
+        # namespace shows from the start. A cell, not an int in the dict: the cache's L1 entry
+        # holds its namespace's HIT cell and a hit adds to it directly (lookup_cell).
+        self._lookup_cells: dict[tuple[str, str], list[int]] = {
+            (ns, status): [0] for ns in NAMESPACES for status in _CACHE_STATUSES
         }
+        # Called before every scrape: holders of figures not yet added (service/front.py's
+        # hit latencies) add them, so a scrape sees every request answered before it.
+        self.before_read: list[Callable[[], None]] = []
         r.register(_Collector(self))
         self.redis_errors = Counter(
             "fyntrix_redis_errors", "Failed Redis operations, by operation.", ("op",), registry=r
@@ -105,13 +120,20 @@ class Metrics:
         self.series_for(method, route, status, x_cache).add(seconds)
 
     def cache_lookup(self, namespace: str, status: CacheStatus) -> None:
-        # CacheStatus is a StrEnum: the member is its own label (no `.value`, a descriptor
-        # call, on every cache hit).
-        self.count_lookup((namespace, status))
+        self.lookup_cell(namespace, status)[0] += 1
 
-    def count_lookup(self, label: tuple[str, str]) -> None:
-        """One lookup of (namespace, status): the cache's L1 keeps each entry's hit label."""
-        self.lookups[label] = self.lookups.get(label, 0) + 1
+    def lookup_cell(self, namespace: str, status: str) -> list[int]:
+        """The counter of (namespace, status) lookups, a one-item list its holder adds to."""
+        # CacheStatus is a StrEnum: a member and its value are the same key.
+        cell = self._lookup_cells.get((namespace, status))
+        if cell is None:
+            cell = self._lookup_cells[(namespace, status)] = [0]
+        return cell
+
+    @property
+    def lookups(self) -> dict[tuple[str, str], int]:
+        """(namespace, status) -> cache lookups so far."""
+        return {label: cell[0] for label, cell in self._lookup_cells.items()}
 
 
 class _Collector:
@@ -125,6 +147,8 @@ class _Collector:
         return [latency, requests, *lookups]
 
     def collect(self) -> Iterator[Metric]:
+        for settle in self._metrics.before_read:
+            settle()
         latency, requests, lookups = _families()
         merged: dict[tuple[str, str, str], tuple[list[int], float]] = {}
         for (method, route, status, cache), series in sorted(self._metrics.series.items()):

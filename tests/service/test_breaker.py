@@ -65,6 +65,35 @@ def test_trip_opens_whatever_the_count() -> None:
     assert breaker.state is BreakerState.OPEN
 
 
+def test_closed_follows_every_transition() -> None:
+    """`closed` is an attribute kept beside the state (read on every cache hit): each way into
+    and out of CLOSED must update it."""
+    clock = Clock()
+    breaker = CircuitBreaker(1, 1.0, clock=clock)
+    seen = [(breaker.state, breaker.closed)]
+    breaker.record_failure()
+    seen.append((breaker.state, breaker.closed))
+    clock.now += 1.0
+    breaker.begin_probe()
+    seen.append((breaker.state, breaker.closed))
+    breaker.probe_failed()
+    seen.append((breaker.state, breaker.closed))
+    clock.now += 1.0
+    breaker.begin_probe()
+    breaker.probe_succeeded()
+    seen.append((breaker.state, breaker.closed))
+    breaker.trip()
+    seen.append((breaker.state, breaker.closed))
+    assert seen == [
+        (BreakerState.CLOSED, True),
+        (BreakerState.OPEN, False),
+        (BreakerState.HALF_OPEN, False),
+        (BreakerState.OPEN, False),
+        (BreakerState.CLOSED, True),
+        (BreakerState.OPEN, False),
+    ]
+
+
 @pytest.mark.parametrize(("threshold", "timeout_s"), [(0, 1.0), (1, 0.0)])
 def test_rejects_nonsense_configuration(threshold: int, timeout_s: float) -> None:
     with pytest.raises(ValueError, match="must be"):

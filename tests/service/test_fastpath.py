@@ -6,10 +6,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from service import front as front_module
+from service.emf import EmfRecorder
 from service.fastpath import SharedStarts, hit_messages
 from service.front import Front
+from service.metrics import Metrics
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer
 from testkit.service import RunningApp
@@ -275,6 +278,43 @@ async def test_the_outermost_layer_leaves_every_other_decision_to_the_stack(
         "GET", "/api/portfolio/1", headers=issuer.bearer(alice), content=big
     )
     assert (await app.client.send(oversized)).status_code == 413
+
+
+async def test_every_hit_held_for_a_batch_reaches_the_metrics_and_emf_once(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    """The layer keeps hit latencies in their plans and adds them in batches (settle, after
+    SETTLE_AFTER_HITS hits): a scrape and an EMF interval's end each see every hit answered
+    before them, across in-band batches and with a part batch held, and none twice."""
+    app = await make_app(redis_server)
+    await app.client.get("/api/top-picks")  # fills the cache and verifies the client's token
+    metrics, emf = Metrics(), EmfRecorder()
+    front = Front(Recorder(), state=app.app.state, metrics=metrics, emf=emf)
+    authorization = [(b"authorization", app.client.headers["authorization"].encode())]
+
+    async def hits(times: int) -> None:
+        for _ in range(times):
+            stack, sent = await via(front, "/api/top-picks", authorization)
+            assert stack.reached == [] and sent[0]["status"] == 200
+
+    def scraped(total: int) -> bool:
+        text = generate_latest(metrics.registry).decode()
+        labels = 'method="GET",route="/api/top-picks",status="200"'
+        return (
+            f'fyntrix_http_requests_total{{cache="HIT",{labels}}} {total:.1f}' in text
+            and f"fyntrix_http_request_duration_seconds_count{{{labels}}} {total:.1f}" in text
+        )
+
+    first = 2 * front_module.SETTLE_AFTER_HITS + 5  # two batches settled in band, 5 held
+    await hits(first)
+    assert scraped(first)
+    requests, cached, _ = emf.take()
+    assert requests == {"/api/top-picks": [first, 0, 0, 0]}
+    assert cached.count == first
+    await hits(3)
+    requests, cached, _ = emf.take()  # the interval's end settles, without a scrape
+    assert requests == {"/api/top-picks": [3, 0, 0, 0]} and cached.count == 3
+    assert scraped(first + 3)
 
 
 async def test_the_outermost_layer_remembers_answerable_targets_only_and_boundedly(
