@@ -1,10 +1,10 @@
 """The server's own ceiling: a bare ASGI callable that answers with recorded responses.
 
-`python -m bench.ceiling RESPONSES_JSON` serves, under exactly the service's uvicorn options
-(service.__main__.server_options: one worker, uvloop, httptools, same settings from the same
-environment), the bytes and headers the service gave for each path and query. No framework, no
-middleware, no cache, no authentication: a dict lookup and two sends. Whatever a cached read
-costs beyond this is the service's own overhead (bench/service.py reports it as a ratio).
+bench/pair.py serves it beside the service, in the service's process and under exactly the
+service's uvicorn options (service.__main__.server_options: one worker, uvloop, httptools): the
+bytes and headers the service gave for each path and query. No framework, no middleware, no
+cache, no authentication: a dict lookup and two sends. Whatever a cached read costs beyond this
+is the service's own overhead (bench/service.py reports it as a ratio).
 
 RESPONSES_JSON: {"<path>?<query>": {"headers": [[name, value], ...], "body": "<base64>"}}.
 """
@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -57,18 +52,3 @@ def make_app(
         await send(body)
 
     return app
-
-
-def main(argv: list[str]) -> int:
-    import uvicorn
-
-    from service.__main__ import server_options
-    from service.settings import Settings
-
-    app = make_app(load_responses(Path(argv[0])))
-    uvicorn.Server(uvicorn.Config(app, **server_options(Settings()))).run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

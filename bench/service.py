@@ -3,7 +3,8 @@
 `python -m service` processes (one uvicorn worker each), a private redis-server and PostgreSQL,
 and wrk (fixed duration and connection count) against:
   (C) the ceiling: bench/ceiling.py, a bare ASGI callable under the same uvicorn options,
-      answering each path with the bytes and headers the service gave for it (one per route)
+      answering each path with the bytes and headers the service gave for it (one per route),
+      served by the same process as the service it is compared with (bench/pair.py)
   (a) GET /bench/baseline/{id}  the same payload from a plain dict through the service
   (n) GET /bench/cached/{id}    cached read without authentication (HIT; local stage only),
                                 same request bytes as (b) (the token is sent, not checked)
@@ -26,13 +27,14 @@ next round starts with the other side: on this shared machine the same bare serv
 between about 21,000 and 41,000 req/s from one 3 s run to the next, so each side's slots sit
 symmetrically around the other's. The load average is printed with the table.
 
-Each side of a ratio is served by BENCH_PROCESSES server processes of the same code (3), and
-its slots take them in turn (a slot after another process's starts with a warm-up). Here one
-process of the same code can be faster than another by up to ~25 % for its whole life (the
-front layer's hit cost in process: 4.1 µs in one, 7.7 µs in another; the same hits at 25,293
-and 20,323 req/s in one run), a difference as large as the distance to a goal; with one
-process per side, which process drew the faster layout would decide the ratio (pyperf runs
-many worker processes for the same reason).
+The cached reads and their ceilings are served by BENCH_PROCESSES processes (3), each running
+both servers (bench/pair.py), and a scenario's slots take them in turn (a slot after another
+process's starts with a warm-up). Here one process of the same code can be faster than another
+by up to ~30 % for its whole life (the front layer's hit cost in process: 4.1 µs in one, 7.7 µs
+in another); with the service and its ceiling in separate processes, which one drew the faster
+layout decided the ratio as much as the code did (one run: portfolio 0.97, dashboard 0.77,
+top-picks 0.81, and EMF on 1.42 x EMF off). In one process, the luck is on both sides. The
+other scenarios' servers ((c), (d), (e)) are plain `python -m service` processes.
 
 Goals: each cached route >= 0.7 x its ceiling's throughput with p99 <= 1.5 x the ceiling's;
 b/a >= 0.8 in throughput with p99(b) <= 1.5 x p99(a); b/c >= 5;
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import os
 import re
@@ -273,6 +276,7 @@ class Target:
             **env,
         }
         self.log = log
+        self.command = " ".join(["python -m", module, *args])
         self._log_file = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -281,18 +285,29 @@ class Target:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
+        self._wait_until_answering()
+
+    def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{module} exited: {log.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.command} exited: {self.log.read_text()[-2000:]}")
             try:
-                httpx.get(f"{self.base_url}/health", timeout=0.5)
+                httpx.get(f"{self.base_url}/health", timeout=0.5)  # any answer will do
                 return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{module} did not start")
+                raise RuntimeError(f"{self.command} did not answer on {self.base_url}")
             time.sleep(0.05)
+
+    def sibling(self, port: int) -> Target:
+        """The same process's other server, on `port` (bench/pair.py's ceiling). Not to be
+        stopped itself: stopping this target stops both."""
+        other = copy.copy(self)
+        other.port, other.base_url = port, f"http://127.0.0.1:{port}"
+        other._wait_until_answering()
+        return other
 
     def get(self, path: str, token: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -315,7 +330,7 @@ class Target:
 
 def record_responses(service: Target, tokens: list[str], out: Path) -> None:
     """What the service answers (cache hits) on every path the cached scenarios ask, as the
-    ceiling's input; this also fills the service's cache."""
+    ceiling's input; this also fills Redis, from which the measured processes fill their L1."""
     paths = [
         (f"/api/{kind}/{n}", n) for kind in ("portfolio", "dashboard") for n in range(1, 1 + USERS)
     ]
@@ -500,6 +515,21 @@ def start(
     return tuple(servers)
 
 
+def start_pairs(
+    count: int, env: dict[str, str], log: Path, responses: Path, *, started: list[Target]
+) -> tuple[tuple[Target, ...], tuple[Target, ...]]:
+    """`count` bench/pair.py processes: (their service sides, their ceiling sides)."""
+    services, ceilings = [], []
+    for i in range(count):
+        ceiling_port = free_port()
+        numbered = log.with_name(f"{log.stem}-{i + 1}{log.suffix}")
+        service = Target(env, numbered, "bench.pair", str(responses), str(ceiling_port))
+        started.append(service)
+        services.append(service)
+        ceilings.append(service.sibling(ceiling_port))
+    return tuple(services), tuple(ceilings)
+
+
 def main() -> int:
     if not Path(WRK).exists():
         print("wrk is not installed (make system-deps)")
@@ -523,17 +553,20 @@ def main() -> int:
             "AUTH_DEV_KEY_PATH": str(key_path),
         }
         hits_env = {**common, **HITS_ONLY, "REDIS_PORT": str(redis.port)}
-        cached = start(PROCESSES, hits_env, workdir / "cached.log", started=targets)
+        recorder = Target(hits_env, workdir / "recorder.log")
+        targets.append(recorder)
         add_bench_users(dsn)
+        responses = workdir / "responses.json"
+        record_responses(recorder, tokens, responses)
+        recorder.stop()  # its answers are recorded and Redis is filled: it has done its part
+        targets.remove(recorder)
+        # The cached reads and their ceilings: each process serves both (bench/pair.py).
+        cached, ceiling = start_pairs(
+            PROCESSES, hits_env, workdir / "pair.log", responses, started=targets
+        )
         # Nothing listens on this port: every read is a BYPASS to Postgres.
         uncached = Target({**common, "REDIS_PORT": str(free_port())}, workdir / "uncached.log")
         targets.append(uncached)
-        responses = workdir / "responses.json"
-        record_responses(cached[0], tokens, responses)
-        ceiling_env = {**common, "REDIS_PORT": str(redis.port)}
-        ceiling_args = ("bench.ceiling", str(responses))
-        ceiling_log = workdir / "ceiling.log"
-        ceiling = start(PROCESSES, ceiling_env, ceiling_log, *ceiling_args, started=targets)
         emf_off_env = {**hits_env, "METRICS_EMF_ENABLED": "false"}
         emf_off = start(PROCESSES, emf_off_env, workdir / "emf-off.log", started=targets)
         emf_1s_env = {**hits_env, "METRICS_FLUSH_INTERVAL_S": "1"}

@@ -35,7 +35,7 @@ def _server_class() -> type[Any]:
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn.Config keyword arguments besides the app (bench/ceiling.py serves with the same)."""
+    """uvicorn.Config keyword arguments besides the app (bench/pair.py's ceiling has the same)."""
     return {
         "host": settings.host,
         "port": settings.port,
@@ -64,6 +64,14 @@ def main() -> int:
             print(line, file=sys.stderr)
         return EXIT_INVALID_SETTINGS
 
+    server = build_server(settings)
+    freeze_heap()
+    server.run()
+    return 0 if server.started else EXIT_STARTUP_FAILED
+
+
+def build_server(settings: Settings) -> Any:
+    """The uvicorn server of the service's app (bench/pair.py serves it the same way)."""
     import uvicorn
 
     from service.app import create_app
@@ -74,14 +82,15 @@ def main() -> int:
         stream=sys.stdout,
     )
     config = uvicorn.Config(create_app(settings).front, **server_options(settings))
-    # Everything imported so far (FastAPI, pydantic's schemas, the routes: about 100k objects)
-    # lives as long as the process. Frozen, the collector's full passes skip it: they took up
-    # to 35 ms each under load, a pause every request in flight waits out.
+    return _server_class()(config)
+
+
+def freeze_heap() -> None:
+    """Everything imported so far (FastAPI, pydantic's schemas, the routes: about 100k objects)
+    lives as long as the process. Frozen, the collector's full passes skip it: they took up to
+    35 ms each under load, a pause every request in flight waits out."""
     gc.collect()
     gc.freeze()
-    server = _server_class()(config)
-    server.run()
-    return 0 if server.started else EXIT_STARTUP_FAILED
 
 
 if __name__ == "__main__":

@@ -70,8 +70,10 @@ class _Plan:
 # starts over, so made-up URLs cannot grow it.
 _MAX_PLANS = 50_000
 # Hits whose latencies wait in their plans before Front.settle adds them to the metrics; a read
-# of the metrics (a scrape, an EMF interval's end) settles first, whatever the count.
-SETTLE_AFTER_HITS = 1024
+# of the metrics (a scrape, an EMF interval's end) settles first, whatever the count. A settle
+# holds the event loop for about 0.3 µs per hit, so the batch stays small: 256 hits, ~70 µs,
+# where 1024 held every request in flight ~0.3 ms, a p99 step the ceiling does not have.
+SETTLE_AFTER_HITS = 256
 
 
 class Front:
