@@ -446,7 +446,8 @@ def print_table(results: list[Result], loads: list[float]) -> None:
     print(
         f"wrk -t{THREADS} -c{CONNECTIONS}, 2 x {SLOT_S} s per scenario and round (A B B A, "
         f"{WARMUP_S} s warm-up), median of {ROUNDS} interleaved rounds, {USERS} users cycled, "
-        f"slots rotating over {PROCESSES} server processes per side (except (c): one), "
+        f"slots rotating over {PROCESSES} processes, each serving a route and its ceiling "
+        "(bench/pair.py; (c): one process), "
         f"1 uvicorn worker each (uvloop, httptools), {os.cpu_count()} CPUs shared by wrk, "
         "the servers, Redis and Postgres; "
         f"1-min load average {min(loads):.2f}..{max(loads):.2f} during the rounds"

@@ -6,8 +6,8 @@ L1. When all of them are already known, this layer sends the cached bytes withou
 Starlette, the body limit, the auth gate or the inner fast path; each of those layers costs an
 await and a closure per request, together several times the hit itself. A hit's latency waits
 in its plan and reaches the metrics and EMF in batches (settle), before any read of them.
-Anything else falls through to the full stack unchanged
-(that stack is what decides every 401, 403, 413, 422 and miss), timed here like before:
+Anything else falls through to the full stack unchanged (that stack is what decides every 401,
+403, 413, 422 and miss), timed here like before:
 
     Front -> [Starlette: errors -> BodyLimit -> Auth -> CachedReadFastPath -> FastAPI routes]
 
