@@ -464,9 +464,10 @@ def print_table(results: list[Result], loads: list[float]) -> None:
     print("CPU µs: the server process's CPU time per request (steadier than req/s when shared)")
 
 
-def check(label: str, value: float, goal: str, ok: bool) -> bool:
+def check(met: list[bool], label: str, value: float, goal: str, ok: bool) -> None:
+    """Print a goal's verdict and add it to `met` (any MISS makes the part's summary MISS)."""
     print(f"{label:<34} {value:6.2f}  goal {goal:<7} {'PASS' if ok else 'MISS'}")
-    return ok
+    met.append(ok)
 
 
 def rounds(order: list[list[Scenario]], workdir: Path) -> tuple[dict[str, Result], list[float]]:
@@ -511,9 +512,14 @@ def start(
     the others running (main stops everything in `started`)."""
     servers = []
     for i in range(count):
-        servers.append(Target(env, log.with_name(f"{log.stem}-{i + 1}{log.suffix}"), *args))
+        servers.append(Target(env, numbered(log, i + 1), *args))
         started.append(servers[-1])
     return tuple(servers)
+
+
+def numbered(log: Path, n: int) -> Path:
+    """The n-th process's own log beside `log` (name-1.log, name-2.log, ...)."""
+    return log.with_name(f"{log.stem}-{n}{log.suffix}")
 
 
 def start_pairs(
@@ -523,8 +529,7 @@ def start_pairs(
     services, ceilings = [], []
     for i in range(count):
         ceiling_port = free_port()
-        numbered = log.with_name(f"{log.stem}-{i + 1}{log.suffix}")
-        service = Target(env, numbered, "bench.pair", str(responses), str(ceiling_port))
+        service = Target(env, numbered(log, i + 1), "bench.pair", str(responses), str(ceiling_port))
         started.append(service)
         services.append(service)
         ceilings.append(service.sibling(ceiling_port))
@@ -648,49 +653,40 @@ def run_scenarios(
             results[f"(C) ceiling, {route} bytes"],
         )
         ratio, p99_ratio = hit.rps / top.rps, hit.p99_ms / top.p99_ms
-        met.append(
-            check(
-                f"{route}: hit/ceiling throughput",
-                ratio,
-                f">= {GOAL_HIT_OVER_CEILING}",
-                ratio >= GOAL_HIT_OVER_CEILING,
-            )
+        check(
+            met,
+            f"{route}: hit/ceiling throughput",
+            ratio,
+            f">= {GOAL_HIT_OVER_CEILING}",
+            ratio >= GOAL_HIT_OVER_CEILING,
         )
-        met.append(
-            check(
-                f"{route}: p99 hit/ceiling",
-                p99_ratio,
-                f"<= {GOAL_P99_HIT_OVER_CEILING}",
-                p99_ratio <= GOAL_P99_HIT_OVER_CEILING,
-            )
+        check(
+            met,
+            f"{route}: p99 hit/ceiling",
+            p99_ratio,
+            f"<= {GOAL_P99_HIT_OVER_CEILING}",
+            p99_ratio <= GOAL_P99_HIT_OVER_CEILING,
         )
         # Info: the same ratio from CPU time per request, which a busy machine disturbs less.
         cpu_ratio = top.cpu_us / hit.cpu_us
         print(f"{route + ': CPU/request ceiling/hit':<34} {cpu_ratio:6.2f}  (info)")
-    met.append(
-        check(
-            "b/a throughput", b.rps / a.rps, f">= {GOAL_B_OVER_A}", b.rps / a.rps >= GOAL_B_OVER_A
-        )
+    check(
+        met, "b/a throughput", b.rps / a.rps, f">= {GOAL_B_OVER_A}", b.rps / a.rps >= GOAL_B_OVER_A
     )
-    met.append(
-        check(
-            "p99(b)/p99(a)",
-            b.p99_ms / a.p99_ms,
-            f"<= {GOAL_P99_B_OVER_A}",
-            b.p99_ms / a.p99_ms <= GOAL_P99_B_OVER_A,
-        )
+    check(
+        met,
+        "p99(b)/p99(a)",
+        b.p99_ms / a.p99_ms,
+        f"<= {GOAL_P99_B_OVER_A}",
+        b.p99_ms / a.p99_ms <= GOAL_P99_B_OVER_A,
     )
-    met.append(
-        check(
-            "b/c throughput", b.rps / c.rps, f">= {GOAL_B_OVER_C}", b.rps / c.rps >= GOAL_B_OVER_C
-        )
+    check(
+        met, "b/c throughput", b.rps / c.rps, f">= {GOAL_B_OVER_C}", b.rps / c.rps >= GOAL_B_OVER_C
     )
     d, e = results["(d) cached portfolio, EMF off"], results["(e) cached portfolio, EMF every 1 s"]
     print(f"{'b/d throughput (EMF on/off)':<34} {b.rps / d.rps:6.2f}  (info)")
-    met.append(
-        check(
-            "e/d throughput", e.rps / d.rps, f">= {GOAL_E_OVER_D}", e.rps / d.rps >= GOAL_E_OVER_D
-        )
+    check(
+        met, "e/d throughput", e.rps / d.rps, f">= {GOAL_E_OVER_D}", e.rps / d.rps >= GOAL_E_OVER_D
     )
     hits = [r for name, r in results.items() if name.startswith(("(b)", "(n)", "(d)", "(e)"))]
     if any(r.x_cache != "HIT" for r in hits) or c.x_cache != "BYPASS":
@@ -718,7 +714,8 @@ def emf_checks(log: Path) -> int:
     print(
         f"EMF flush: {len(flush_ms)} flushes under load, mean {mean_ms:.3f} ms, "
         f"worst {worst_ms:.3f} ms; record() {emf_record_ns():.0f} ns per request, "
-        f"record_all() {emf_record_all_ns():.0f} ns per hit (the outermost layer's batches)"
+        f"record_all() {emf_record_ns(SETTLE_AFTER_HITS):.0f} ns per hit (the outermost layer's "
+        "batches)"
     )
     share = mean_ms / (PRODUCTION_FLUSH_S * 1000)
     print(
@@ -728,25 +725,21 @@ def emf_checks(log: Path) -> int:
     return 0
 
 
-def emf_record_ns(calls: int = 200_000) -> float:
-    """What counting one request costs (EmfRecorder.record, a HIT with its latency), in ns."""
+def emf_record_ns(batch: int = 1, calls: int = 200_000) -> float:
+    """What counting one request costs in EMF (a HIT with its latency), in ns: record() one
+    request at a time (batch 1), or record_all() in batches as the outermost layer settles."""
     recorder = EmfRecorder()
     route = "/api/portfolio/{user_id}"
+    latencies = [0.00025] * batch
+    rounds = calls // batch
     start = time.perf_counter()
-    for _ in range(calls):
-        recorder.record(route, b"HIT", 0.00025)
-    return (time.perf_counter() - start) / calls * 1e9
-
-
-def emf_record_all_ns(calls: int = 200_000) -> float:
-    """The same count for hits the outermost layer answers: batches of SETTLE_AFTER_HITS."""
-    recorder = EmfRecorder()
-    route = "/api/portfolio/{user_id}"
-    batch = [0.00025] * SETTLE_AFTER_HITS
-    start = time.perf_counter()
-    for _ in range(calls // SETTLE_AFTER_HITS):
-        recorder.record_all(route, b"HIT", batch)
-    return (time.perf_counter() - start) / (calls // SETTLE_AFTER_HITS * len(batch)) * 1e9
+    if batch == 1:
+        for _ in range(rounds):
+            recorder.record(route, b"HIT", 0.00025)
+    else:
+        for _ in range(rounds):
+            recorder.record_all(route, b"HIT", latencies)
+    return (time.perf_counter() - start) / (rounds * batch) * 1e9
 
 
 if __name__ == "__main__":
