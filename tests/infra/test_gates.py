@@ -54,7 +54,7 @@ def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
 ) -> None:
     template = write_template(tmp_path, UNENCRYPTED_BUCKET)
     # One real checkov run; the gate then judges its reports under each set of exceptions.
-    reports = run_checkov([template.parent])
+    reports = run_checkov([template])
     # GIVEN no exception THEN the bucket's failures are findings
     bare = judge_checkov(reports, {})
     assert not bare.ok
