@@ -80,12 +80,26 @@ def load_average() -> str:
     return f"load average {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
 
 
+def loop_ms() -> float:
+    """Milliseconds a fixed CPU-bound loop takes, best of 3: the machine's own speed. The
+    same loop took 394-493 ms at 05:50 and 125-132 ms at 06:35 of one morning here, with
+    nothing else running; a suite's figure means little without the hour's speed beside it."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 def bench_pytest(name: str, args: list[str], runs: int, goal_s: float | None) -> bool:
     """Wall time of a pytest run as `make` starts it (xdist workers included). The load
     average is printed before: another process using the CPUs stretches every figure. The
-    CPU seconds are printed after: the same tests on the same workers took 154 to 201 of them
-    on this machine in one afternoon, so they show how fast the machine itself was."""
-    print(load_average())
+    CPU seconds are printed after, and the fixed loop's time before and after: the same
+    tests on the same workers took 154 to 227 CPU seconds on different hours."""
+    print(f"{load_average()}; fixed loop {loop_ms():.0f} ms")
     cpu_s: list[float] = []
     try:
         times = timed([*PYTEST, *args], runs, cpu_s)
@@ -104,6 +118,7 @@ def bench_pytest(name: str, args: list[str], runs: int, goal_s: float | None) ->
     else:
         ok = report(name, times, goal_s)
     print(f"  CPU seconds per run (user + system): {', '.join(f'{c:.1f}' for c in cpu_s)}")
+    print(f"  fixed loop after the runs: {loop_ms():.0f} ms")
     return ok
 
 
