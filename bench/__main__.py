@@ -104,12 +104,11 @@ def bench_pytest(name: str, args: list[str], runs: int, goal_s: float | None) ->
     try:
         times = timed([*PYTEST, *args], runs, cpu_s)
     except subprocess.CalledProcessError as exc:
-        failed = [
-            line
-            for line in exc.stdout.decode().splitlines()
-            if line.startswith(("FAILED", "ERROR"))
-        ]
-        print(f"{name}: failed (exit {exc.returncode}): {failed or exc.stderr.decode()[-1000:]}")
+        # The assertion lines too: a run that fails only under load cannot be rerun to see why.
+        out = exc.stdout.decode().splitlines()
+        failed = [line for line in out if line.startswith(("FAILED", "ERROR", "E  "))]
+        print(f"{name}: failed (exit {exc.returncode}):")
+        print("\n".join(failed[-60:]) or exc.stderr.decode()[-1000:])
         return False
     if goal_s is None:
         runs_s = ", ".join(f"{t:.2f}" for t in times)
