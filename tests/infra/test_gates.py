@@ -25,6 +25,17 @@ UNENCRYPTED_BUCKET = {
         "Logs": {"Type": "AWS::S3::Bucket", "Properties": {}},
     }
 }
+# An access key id in AWS's format (made up, and assembled here so no file holds one).
+PLANTED_KEY_ID = "AKIA" + "Z4Q7WVX2M3N8P5RT"
+BUCKET_AND_A_PLANTED_KEY = {
+    "Resources": {
+        **UNENCRYPTED_BUCKET["Resources"],
+        "Key": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Type": "String", "Value": PLANTED_KEY_ID},
+        },
+    }
+}
 
 
 def write_template(tmp_path: Path, body: Mapping[str, Any]) -> Path:
@@ -52,13 +63,17 @@ def test_an_exception_without_a_reason_is_refused(tmp_path: Path) -> None:
 def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     tmp_path: Path,
 ) -> None:
-    template = write_template(tmp_path, UNENCRYPTED_BUCKET)
+    template = write_template(tmp_path, BUCKET_AND_A_PLANTED_KEY)
     # One real checkov run; the gate then judges its reports under each set of exceptions.
     reports = run_checkov([template])
-    # GIVEN no exception THEN the bucket's failures are findings
+    # GIVEN no exception THEN the bucket's failures are findings, and the same run's secrets
+    # scan finds the key in the template
     bare = judge_checkov(reports, {})
     assert not bare.ok
     assert any("AWS::S3::Bucket.Logs" in f for f in bare.findings)
+    (secret,) = [f for f in bare.findings if f.startswith("CKV_SECRET_2 ")]
+    assert f"({template})" in secret
+    key_exception = {"CKV_SECRET_2": {"reason": "x" * 40, "resources": [secret.split()[1]]}}
     failing = sorted({f.split()[0] for f in bare.findings if "AWS::S3::Bucket.Logs" in f})
     # GIVEN every failing check listed for exactly that resource THEN all are skipped
     # (The gate also scans the project's Dockerfiles: their own listed exceptions apply.)
@@ -70,13 +85,13 @@ def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     listed = {
         check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Logs"]} for check in failing
     }
-    assert judge_checkov(reports, {**listed, **dockerfiles}).ok
+    assert judge_checkov(reports, {**listed, **dockerfiles, **key_exception}).ok
     # GIVEN the same checks listed for another resource THEN they are still findings,
     # and the exceptions that no longer match anything are reported as stale
     elsewhere = {
         check: {"reason": "x" * 40, "resources": ["AWS::S3::Bucket.Other"]} for check in failing
     }
-    scoped = judge_checkov(reports, elsewhere)
+    scoped = judge_checkov(reports, {**elsewhere, **key_exception})
     assert not scoped.ok
     assert any(f.startswith("stale exception") for f in scoped.findings)
 
