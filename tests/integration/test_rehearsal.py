@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +31,11 @@ def require_redis() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture
-def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def rehearsal_environment(folder: Path) -> dict[str, str]:
     require_redis()
     env = {
         **os.environ,
-        "RUN_DIR": str(tmp_path / "run"),
+        "RUN_DIR": str(folder / "run"),
         # These tests check the process runtime; tests/containers runs RUNTIME=containers.
         "RUNTIME": "processes",
         "AWS_PORT": str(free_port()),
@@ -42,8 +43,11 @@ def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "APP_PORT": str(free_port()),
     }
     env.pop("SET", None)
-    yield env
-    # Whatever happened, leave nothing running.
+    return env
+
+
+def stop_everything(env: dict[str, str]) -> None:
+    """Whatever happened, leave nothing running."""
     subprocess.run(
         [sys.executable, "-m", "tools.rehearsal", "down"],
         cwd=ROOT,
@@ -51,6 +55,13 @@ def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         check=False,
         capture_output=True,
     )
+
+
+@pytest.fixture
+def rehearsal_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = rehearsal_environment(tmp_path)
+    yield env
+    stop_everything(env)
 
 
 def make(target: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
@@ -102,28 +113,118 @@ def deployed_redis_command(run_dir: Path) -> list[str]:
     return command
 
 
+def verify_checks(run_dir: Path) -> list[dict[str, Any]]:
+    """The checks the last `make up` wrote (each run writes the file anew)."""
+    checks: list[dict[str, Any]] = json.loads((run_dir / "verify.json").read_text())
+    return checks
+
+
 def assert_all_checks_pass(run_dir: Path, stdout: str) -> None:
-    checks = json.loads((run_dir / "verify.json").read_text())
+    assert_checks_pass(verify_checks(run_dir), stdout)
+
+
+def assert_checks_pass(checks: list[dict[str, Any]], stdout: str) -> None:
     assert len(checks) >= 20
     assert [c["name"] for c in checks if not c["ok"]] == []
     assert " 0 failed" in stdout
     assert "FAIL " not in stdout
 
 
-@pytest.mark.weight(40)
-def test_up_update_and_down(rehearsal_env: dict[str, str]) -> None:
-    env = rehearsal_env
+REDIS_KEYS = ("maxmemory", "maxmemory-policy", "appendonly", "save")
+PORT_KEYS = ("AWS_PORT", "REDIS_PORT", "APP_PORT")
+
+
+@dataclass
+class UpUpdateDown:
+    """One rehearsal, start to end, and what was read between its steps: `make up` from
+    nothing with other settings, `make up` again with another change (an update), `make
+    down`, `make down` again. No step runs after a failed one."""
+
+    env: dict[str, str]
+    first: subprocess.CompletedProcess[str]
+    first_checks: list[dict[str, Any]] = field(default_factory=list)
+    first_redis: dict[str, str] = field(default_factory=dict)
+    first_command: list[str] = field(default_factory=list)
+    first_running: dict[str, bool] = field(default_factory=dict)
+    second: subprocess.CompletedProcess[str] | None = None
+    second_checks: list[dict[str, Any]] = field(default_factory=list)
+    second_command: list[str] = field(default_factory=list)
+    second_maxmemory: str = ""
+    emulator_pids: list[int] = field(default_factory=list)
+    stopped_pids: list[int] = field(default_factory=list)
+    down: subprocess.CompletedProcess[str] | None = None
+    ports_free_after_down: dict[str, bool] = field(default_factory=dict)
+    down_again: subprocess.CompletedProcess[str] | None = None
+
+
+def _pid(reg: ProcessRegistry, name: str) -> int:
+    found = reg.get(name)
+    assert found is not None, name
+    return found.pid
+
+
+def _rehearse_up_update_down(env: dict[str, str]) -> UpUpdateDown:
     run_dir = Path(env["RUN_DIR"])
     reg = ProcessRegistry(run_dir)
+    run = UpUpdateDown(env, make("up", env, "SET=redis.memory_mib=512 task_memory_mib=2048"))
+    if run.first.returncode != 0:
+        return run
+    run.first_checks = verify_checks(run_dir)
+    run.first_redis = {key: redis_config(env["REDIS_PORT"], key) for key in REDIS_KEYS}
+    run.first_command = deployed_redis_command(run_dir)
+    run.first_running = {n: bool(reg.running(n)) for n in ("emulator", "redis", "service")}
+    run.emulator_pids = [_pid(reg, "emulator")]
+    run.second = make("up", env, "SET=redis.maxmemory_mib=150")
+    if run.second.returncode != 0:
+        return run
+    run.second_checks = verify_checks(run_dir)
+    run.second_command = deployed_redis_command(run_dir)
+    run.second_maxmemory = redis_config(env["REDIS_PORT"], "maxmemory")
+    run.emulator_pids.append(_pid(reg, "emulator"))
+    run.stopped_pids = [_pid(reg, n) for n in ("emulator", "redis", "service")]
+    run.down = make("down", env)
+    run.ports_free_after_down = {key: port_is_free(int(env[key])) for key in PORT_KEYS}
+    run.down_again = make("down", env)
+    return run
 
-    # GIVEN nothing running WHEN `make up`
-    first = make("up", env)
+
+@pytest.fixture(scope="module")
+def up_update_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpUpdateDown]:
+    """The two tests below assert different things about this one rehearsal (`shared_run`
+    keeps them on one worker, back to back): each `make up` from nothing costs a deploy of
+    its own (a CLI synth with both nag packs, bootstrap, the emulator's work), about a tenth
+    of the suite's CPU time."""
+    env = rehearsal_environment(tmp_path_factory.mktemp("rehearsal"))
+    try:
+        yield _rehearse_up_update_down(env)
+    finally:
+        stop_everything(env)
+
+
+@pytest.mark.shared_run("make up, update, down")
+@pytest.mark.weight(10)  # the first step of the run that the next test continues
+def test_up_from_nothing_with_other_settings_deploys_them(up_update_down: UpUpdateDown) -> None:
+    # GIVEN nothing running WHEN `make up SET="redis.memory_mib=512 task_memory_mib=2048"`
+    first = up_update_down.first
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
-    # THEN every check passes and the service answers MISS then HIT from the sidecar's Redis
-    assert_all_checks_pass(run_dir, first.stdout)
+    # THEN the stacks are created, every check passes, and the settings reach the task
+    # definition and the running Redis (maxmemory: 75 % of 512 MiB)
     assert "created" in first.stdout
-    # AND the alarms, composite, topic, dashboard and Fyntrix-CI are in the emulator
-    names = {c["name"] for c in json.loads((run_dir / "verify.json").read_text())}
+    assert_checks_pass(up_update_down.first_checks, first.stdout)
+    assert "384mb" in up_update_down.first_command
+    assert up_update_down.first_redis["maxmemory"] == str(384 * 1024 * 1024)
+
+
+@pytest.mark.shared_run("make up, update, down")
+@pytest.mark.weight(40)
+def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
+    run = up_update_down
+    first = run.first
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    # GIVEN the first `make up` (above): the service answered MISS then HIT from the
+    # sidecar's Redis, and the alarms, composite, topic, dashboard and Fyntrix-CI are in the
+    # emulator
+    names = {c["name"] for c in run.first_checks}
     assert {
         "alarms: every alarm and threshold",
         "alarms: composite service-unhealthy",
@@ -138,48 +239,33 @@ def test_up_update_and_down(rehearsal_env: dict[str, str]) -> None:
     assert "/api/portfolio/2 -> 403" in first.stdout
     # AND the service's EMF records, flushed to its stdout, are valid and count those reads
     assert "records in Fyntrix/Service: portfolio HIT 1, MISS 1; schema valid" in first.stdout
-    assert all(reg.running(n) for n in ("emulator", "redis", "service"))
-    assert redis_config(env["REDIS_PORT"], "maxmemory") == str(192 * 1024 * 1024)
-    assert redis_config(env["REDIS_PORT"], "maxmemory-policy") == "allkeys-lru"
-    assert redis_config(env["REDIS_PORT"], "appendonly") == "no"
-    assert redis_config(env["REDIS_PORT"], "save") == ""  # no RDB snapshots
-    emulator_pid = reg.running("emulator").pid  # type: ignore[union-attr]
+    assert run.first_running == {"emulator": True, "redis": True, "service": True}
+    # AND Redis is the bounded cache the stage describes: LRU, no AOF, no RDB snapshots
+    assert run.first_redis["maxmemory-policy"] == "allkeys-lru"
+    assert run.first_redis["appendonly"] == "no"
+    assert run.first_redis["save"] == ""
 
     # WHEN `make up` again with a changed setting THEN it goes through as a stack update
-    second = make("up", env, "SET=redis.maxmemory_mib=150")
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr
-    assert_all_checks_pass(run_dir, second.stdout)
+    second = run.second
+    assert second is not None and second.returncode == 0, second and (
+        second.stdout[-3000:] + second.stderr
+    )
+    assert_checks_pass(run.second_checks, second.stdout)
     # (the restarted service's own records: the earlier run's lines are not counted again)
     assert "portfolio HIT 1, MISS 1; schema valid" in second.stdout
     assert f"{service_stack_name('dev')} updated" in second.stdout
-    assert reg.running("emulator").pid == emulator_pid  # type: ignore[union-attr]
-    assert "150mb" in deployed_redis_command(run_dir)
-    assert redis_config(env["REDIS_PORT"], "maxmemory") == str(150 * 1024 * 1024)
+    assert run.emulator_pids[0] == run.emulator_pids[1]
+    assert "150mb" in run.second_command
+    assert run.second_maxmemory == str(150 * 1024 * 1024)
 
     # WHEN `make down` THEN nothing it started is left running, and the ports are free
-    pids = [reg.get(n).pid for n in ("emulator", "redis", "service")]  # type: ignore[union-attr]
-    down = make("down", env)
-    assert down.returncode == 0
+    down = run.down
+    assert down is not None and down.returncode == 0
     assert "stopped: service, redis, emulator" in down.stdout
-    for pid in pids:
+    for pid in run.stopped_pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
-    for key in ("AWS_PORT", "REDIS_PORT", "APP_PORT"):
-        assert port_is_free(int(env[key])), key
-    assert "nothing to stop" in make("down", env).stdout
-
-
-# What `make up` after `make down` meets is nothing running, as here: its own test, so the
-# three deploys spread over the workers instead of queueing in one test.
-@pytest.mark.weight(20)
-def test_up_from_nothing_with_other_settings_deploys_them(rehearsal_env: dict[str, str]) -> None:
-    env = rehearsal_env
-    run_dir = Path(env["RUN_DIR"])
-    fresh = make("up", env, "SET=redis.memory_mib=512 task_memory_mib=2048")
-    assert fresh.returncode == 0, fresh.stdout[-3000:] + fresh.stderr
-    assert_all_checks_pass(run_dir, fresh.stdout)
-    assert "created" in fresh.stdout
-    assert "384mb" in deployed_redis_command(run_dir)  # 75 % of 512 MiB
-    assert redis_config(env["REDIS_PORT"], "maxmemory") == str(384 * 1024 * 1024)
+    assert run.ports_free_after_down == dict.fromkeys(PORT_KEYS, True)
+    assert run.down_again is not None and "nothing to stop" in run.down_again.stdout
 
 
 @pytest.mark.weight(2)  # fails before the deploy
