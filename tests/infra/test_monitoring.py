@@ -322,13 +322,8 @@ def test_topic_is_encrypted_with_the_stage_key_and_tls_only(dev: Synth) -> None:
     )
 
 
-def test_key_lets_cloudwatch_alarms_of_this_account_use_it(dev: Synth) -> None:
-    (key,) = dev.service_template.find_resources("AWS::KMS::Key").values()
-    statements = key["Properties"]["KeyPolicy"]["Statement"]
-    (cw,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
-    assert sorted(cw["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert cw["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert "alarm:*" in json.dumps(cw["Condition"]["ArnLike"]["aws:SourceArn"])
+# Who may publish to the topic and use its key: tests/infra/test_alarm_delivery.py walks the
+# policies for every alarm and rule target.
 
 
 def test_email_subscriptions_come_from_the_config(dev: Synth, noisy: Synth) -> None:
