@@ -18,12 +18,14 @@ from infra.task_design import (
     CPU_ARCHITECTURE,
     ECS_REDIS_BIND,
     EXEC_AGENT_PATHS,
+    LOG_DRIVER_MODE,
     OPERATING_SYSTEM_FAMILY,
     REDIS_CONTAINER,
     REDIS_PORT_NAME,
     REDIS_STOP_TIMEOUT_S,
     REDIS_WRITABLE_PATHS,
     app_health_command,
+    log_max_buffer_size,
     redis_health_command,
 )
 
@@ -103,6 +105,8 @@ def _logs(config: StageConfig, container: str) -> dict[str, Any]:
             "awslogs-group": log_group_name(config, container),
             "awslogs-region": config.region,
             "awslogs-stream-prefix": container,
+            "mode": LOG_DRIVER_MODE,
+            "max-buffer-size": log_max_buffer_size(),
         },
     }
 

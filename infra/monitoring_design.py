@@ -226,7 +226,7 @@ def _service(config: StageConfig) -> list[AlarmSpec]:
                 missing_data="notBreaching",
                 missing_reason="no running task, no figure: tasks-below-desired covers that",
                 why=f"`{container}` nears its hard limit, where it is OOM-killed and the whole "
-                "task stops",
+                "task stops" + _steady_state(config, container),
             )
         )
     specs.append(
@@ -249,6 +249,23 @@ def _service(config: StageConfig) -> list[AlarmSpec]:
     return specs
 
 
+def _steady_state(config: StageConfig, container: str) -> str:
+    """Why the redis container's memory alarm stays quiet while its LRU cache is full."""
+    if container != REDIS_CONTAINER:
+        return ""
+    share = maxmemory_percent(config)
+    return (
+        f". A full cache (its normal state) sits at maxmemory, {share:g} % of the limit, "
+        "plus Redis's own overhead; above the threshold, fragmentation or client buffers "
+        "grow toward the OOM kill"
+    )
+
+
+def maxmemory_percent(config: StageConfig) -> float:
+    """Where the redis container's memory sits with a full cache: maxmemory, % of its limit."""
+    return round(100 * config.redis.effective_maxmemory_mib / config.redis.memory_mib, 1)
+
+
 def _cache(config: StageConfig) -> list[AlarmSpec]:
     a = config.alarms
     return [
@@ -265,37 +282,26 @@ def _cache(config: StageConfig) -> list[AlarmSpec]:
             missing_data="notBreaching",
             missing_reason="no reads, no ratio; a cold cache after a deploy recovers within "
             "the 15 minutes",
-            why="reads go to the database: TTLs too short or the working set does not fit",
+            why="reads go to the database: with cache-thrashing the working set does not fit, "
+            "without it TTLs are too short for how often keys are read again",
         ),
         AlarmSpec(
-            key="cache-memory-full",
-            watches="RedisMemoryUsedPercent: used_memory / maxmemory (worst task)",
-            comparison=">",
-            threshold=a.redis_memory_percent,
-            unit="%",
-            period_s=300,
-            evaluation_periods=3,
-            setting="alarms.redis_memory_percent",
-            missing_data="notBreaching",
-            missing_reason="absent while Redis does not answer INFO: cache-breaker-open "
-            "covers a down Redis",
-            why="the cache is full: from here Redis evicts to make room (read with "
-            "cache-evictions: both high means give Redis more memory)",
-        ),
-        AlarmSpec(
-            key="cache-evictions",
-            watches="RedisEvictedKeys (sum, all tasks)",
+            key="cache-thrashing",
+            watches="RedisEvictedKeys (sum, all tasks), counted only in 5-minute windows whose "
+            f"hit ratio is below {a.cache_hit_ratio_floor_percent} % (with at least "
+            f"{a.min_cache_reads_per_5min} reads)",
             comparison=">",
             threshold=a.evictions_per_5min,
             unit="keys",
             period_s=300,
-            evaluation_periods=1,
+            evaluation_periods=3,
             setting="alarms.evictions_per_5min",
             missing_data="notBreaching",
-            missing_reason="absent until a task has two INFO readings, or when Redis is down "
-            "(breaker alarm)",
-            why="memory, not TTL, decides how long entries live: raise redis.memory_mib or "
-            "shorten TTLs",
+            missing_reason="no reads, or no INFO readings yet (a down Redis raises "
+            "cache-breaker-open)",
+            why="Redis evicts entries that reads then miss: the working set does not fit in "
+            "maxmemory; raise redis.memory_mib (maxmemory follows). A full cache evicting "
+            "while most reads hit is an LRU cache doing its job and does not alarm",
         ),
         AlarmSpec(
             key="cache-breaker-open",

@@ -51,3 +51,19 @@ def redis_health_command(port: int) -> list[str]:
 def app_health_command() -> list[str]:
     # The image has no curl; the service ships a stdlib-only probe of GET /health.
     return ["CMD", "python", "-m", "service.healthcheck"]
+
+
+# awslogs delivery, set explicitly (otherwise the account's `defaultLogDriverMode` decides).
+# Non-blocking: a slow or unreachable CloudWatch Logs must never block the containers' stdout;
+# a blocked write stalls the app's requests until its health checks fail and ECS replaces the
+# task, turning a logging outage into a service outage. Lines wait in the buffer meanwhile and
+# are dropped only once it is full. The app's EMF lines are its metrics, so a drop loses
+# figures, but they cannot become metrics while CloudWatch Logs is unreachable anyway; 25 MiB
+# holds hours of the service's EMF output and bursts of error logs on top.
+LOG_DRIVER_MODE: Final = "non-blocking"
+LOG_MAX_BUFFER_MIB: Final = 25
+
+
+def log_max_buffer_size() -> str:
+    """The `max-buffer-size` option as CDK renders a Size: bytes with a `b` suffix."""
+    return f"{LOG_MAX_BUFFER_MIB * 1024 * 1024}b"

@@ -35,7 +35,7 @@ from infra.config.limits import (
     WAF_RATE_LIMIT_MIN,
     WAF_RATE_WINDOWS_S,
 )
-from infra.config.monitoring import AlarmSettings, CiSettings
+from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT, AlarmSettings, CiSettings
 from infra.config.names import PROJECT, STAGES, service_stack_name
 from infra.config.spec import (
     Rule,
@@ -805,4 +805,18 @@ class StageConfig:
             "the running-task, CPU and memory alarms read Container Insights metrics; without "
             "it they never see data and an outage would go unnoticed",
             "keep container_insights on (it costs per metric; see docs/operations.md)",
+        )
+        # An LRU cache is full by design: its container then holds maxmemory plus Redis's own
+        # overhead, which the redis-memory alarm must not call trouble.
+        full = 100 * self.redis.effective_maxmemory_mib / self.redis.memory_mib
+        floor = full + REDIS_OVERHEAD_HEADROOM_PERCENT
+        require(
+            self.alarms.container_memory_percent > floor,
+            "alarms.container_memory_percent",
+            f"{self.alarms.container_memory_percent} % of the redis container's limit is where "
+            f"a full cache already sits (maxmemory {self.redis.effective_maxmemory_mib} MiB = "
+            f"{full:g} % of {self.redis.memory_mib} MiB, plus about "
+            f"{REDIS_OVERHEAD_HEADROOM_PERCENT} % of Redis's own overhead): the redis-memory "
+            "alarm would fire while the cache works as designed",
+            f"choose a threshold above {floor:g} %, or lower redis.maxmemory_mib",
         )

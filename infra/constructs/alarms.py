@@ -34,10 +34,31 @@ _CRASH_STOP_CODES: Final = ["EssentialContainerExited", "TaskFailedToStart"]
 _HEALTH_STOP_PREFIX: Final = "Task failed"
 
 
+def task_stop_message(config: StageConfig) -> events.RuleTargetInput:
+    """What the alarm topic's subscribers read when a task stops unexpectedly: the stop code
+    and reason, and each container's exit code and reason (an OOM kill, a failed health
+    check), so the mail says which container died and why without opening the console."""
+    field = events.EventField.from_path
+    containers = "; ".join(
+        f"{field(f'$.detail.containers[{i}].name')} exit code "
+        f"{field(f'$.detail.containers[{i}].exitCode')} "
+        f"({field(f'$.detail.containers[{i}].reason')})"
+        for i in range(len(d.CONTAINERS))
+    )
+    return events.RuleTargetInput.from_text(
+        f"Fyntrix {config.stage}: a task of {config.service_name} stopped unexpectedly. "
+        f"Stop code: {field('$.detail.stopCode')}. "
+        f"Stopped reason: {field('$.detail.stoppedReason')}. "
+        f"Containers: {containers}. "
+        f"Task: {field('$.detail.taskArn')} in cluster {field('$.detail.clusterArn')}."
+    )
+
+
 def task_stops_rule(scope: Construct, config: StageConfig, cluster: ecs.ICluster) -> events.Rule:
     """Matches the service's unexpected task stops. Its AWS/Events MatchedEvents count is the
     restart metric: Container Insights' RestartCount only covers containers with a restart
-    policy, and a crash-looping task is replaced (a new task), not restarted in place."""
+    policy, and a crash-looping task is replaced (a new task), not restarted in place. Each
+    match also notifies the alarm topic (:func:`task_stop_message`, wired by Monitoring)."""
     return events.Rule(
         scope,
         "TaskStops",

@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import HealthCheck, StageConfig
-from infra.constructs.logging import log_group
+from infra.constructs.logging import aws_log_driver, log_group
 from infra.nag import acknowledge
 from infra.task_design import (
     APP_CONTAINER,
@@ -110,7 +110,7 @@ class CacheSidecarTask(Construct):
             user=config.app.user,
             linux_parameters=ecs.LinuxParameters(self, "AppLinux", init_process_enabled=True),
             stop_timeout=Duration.seconds(APP_STOP_TIMEOUT_S),
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
+            logging=aws_log_driver(stream_prefix="app", group=self.app_log_group),
         )
         self._writable(self.app, APP_CONTAINER, (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
 
@@ -132,7 +132,7 @@ class CacheSidecarTask(Construct):
             stop_timeout=Duration.seconds(REDIS_STOP_TIMEOUT_S),
             readonly_root_filesystem=True,
             linux_parameters=ecs.LinuxParameters(self, "RedisLinux", init_process_enabled=True),
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="redis", log_group=self.redis_log_group),
+            logging=aws_log_driver(stream_prefix="redis", group=self.redis_log_group),
         )
         self._writable(self.redis, REDIS_CONTAINER, (*REDIS_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
 

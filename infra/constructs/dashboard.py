@@ -10,8 +10,10 @@ from infra import monitoring_design as d
 from infra.config import StageConfig
 from infra.constructs.alarms import ServiceAlarms
 from infra.constructs.service_metrics import ServiceMetrics
+from infra.task_design import REDIS_CONTAINER
 
 _RED = "#d62728"
+_GREY = "#7f7f7f"
 _WIDTH = 8  # three graphs per 24-column row
 _HEIGHT = 6
 
@@ -90,11 +92,7 @@ class ServiceDashboard(Construct):
                 [m.container_cpu_percent(c) for c in d.CONTAINERS],
                 keys=[f"{d.CONTAINERS[0]}-cpu"],
             ),
-            self._graph(
-                "Memory per container (% of limit)",
-                [m.container_memory_percent(c) for c in d.CONTAINERS],
-                keys=[f"{d.CONTAINERS[0]}-memory"],
-            ),
+            self._memory_graph(config, m),
         )
         self.dashboard.add_widgets(
             self._graph(
@@ -117,9 +115,8 @@ class ServiceDashboard(Construct):
             self._graph(
                 "Redis memory (% of maxmemory) and evictions",
                 [m.emf(d.EMF_REDIS_MEMORY_USED_PERCENT, "Maximum", 300)],
-                keys=["cache-memory-full"],
-                right=[m.emf(d.EMF_REDIS_EVICTED_KEYS, "Sum", 300)],
-                right_keys=["cache-evictions"],
+                right=[m.emf(d.EMF_REDIS_EVICTED_KEYS, "Sum", 300), m.cache_thrashing_evictions()],
+                right_keys=["cache-thrashing"],
             ),
         )
         self.dashboard.add_widgets(
@@ -150,15 +147,31 @@ class ServiceDashboard(Construct):
         keys: list[str] | None = None,
         right: list[cw.IMetric] | None = None,
         right_keys: list[str] | None = None,
+        notes: list[cw.HorizontalAnnotation] | None = None,
     ) -> cw.GraphWidget:
         return cw.GraphWidget(
             title=title,
             left=left,
             right=right or [],
-            left_annotations=self._annotations(keys or []),
+            left_annotations=self._annotations(keys or []) + (notes or []),
             right_annotations=self._annotations(right_keys or []),
             width=_WIDTH,
             height=_HEIGHT,
+        )
+
+    def _memory_graph(self, config: StageConfig, m: ServiceMetrics) -> cw.GraphWidget:
+        """Both containers against the memory alarm's threshold, and the line where a full
+        cache keeps the redis container: its normal state, below the threshold."""
+        full = cw.HorizontalAnnotation(
+            value=d.maxmemory_percent(config),
+            label=f"{REDIS_CONTAINER} with a full cache (maxmemory)",
+            color=_GREY,
+        )
+        return self._graph(
+            "Memory per container (% of limit)",
+            [m.container_memory_percent(c) for c in d.CONTAINERS],
+            keys=[f"{d.CONTAINERS[0]}-memory"],
+            notes=[full],
         )
 
     def _waf_widget(self, m: ServiceMetrics) -> cw.IWidget:

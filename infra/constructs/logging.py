@@ -1,13 +1,16 @@
-"""Log groups with a retention from the stage config."""
+"""Log groups with a retention from the stage config, and the containers' log driver."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Size
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from infra.task_design import LOG_MAX_BUFFER_MIB
 
 _RETENTION: Final[dict[int, logs.RetentionDays]] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -53,4 +56,16 @@ def log_group(
         retention=retention(retention_days),
         removal_policy=removal_policy,
         encryption_key=encryption_key,
+    )
+
+
+def aws_log_driver(*, stream_prefix: str, group: logs.ILogGroup) -> ecs.LogDriver:
+    """The awslogs driver with its delivery mode set explicitly (non-blocking, buffered; see
+    `infra.task_design.LOG_DRIVER_MODE` for why), never left to the account's default."""
+    # NON_BLOCKING is LOG_DRIVER_MODE (tests/infra/test_task_logging.py holds them together).
+    return ecs.LogDrivers.aws_logs(
+        stream_prefix=stream_prefix,
+        log_group=group,
+        mode=ecs.AwsLogDriverMode.NON_BLOCKING,
+        max_buffer_size=Size.mebibytes(LOG_MAX_BUFFER_MIB),
     )

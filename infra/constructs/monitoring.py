@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.alarm_topic import AlarmTopic
-from infra.constructs.alarms import ServiceAlarms, task_stops_rule
+from infra.constructs.alarms import ServiceAlarms, task_stop_message, task_stops_rule
 from infra.constructs.dashboard import ServiceDashboard
 from infra.constructs.service_metrics import ServiceMetrics
 
@@ -48,8 +48,10 @@ class Monitoring(Construct):
         web_acl: wafv2.CfnWebACL | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = AlarmTopic(self, "AlarmTopic", config=config, key=key).topic
+        self.alarm_topic = AlarmTopic(self, "AlarmTopic", config=config, key=key)
+        self.topic = self.alarm_topic.topic
         self.task_stops = task_stops_rule(self, config, cluster)
+        self.alarm_topic.notify_from(self.task_stops, task_stop_message(config))
         self.metrics = ServiceMetrics(
             config=config,
             load_balancer=load_balancer,

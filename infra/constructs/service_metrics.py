@@ -202,6 +202,24 @@ class ServiceMetrics:
             label="cache hit ratio (%)",
         )
 
+    def cache_thrashing_evictions(self, period_s: int = 300) -> cw.MathExpression:
+        """Evictions in windows where most reads miss, else 0. A full LRU cache evicts all the
+        time; only evictions the reads then miss mean the working set does not fit. The
+        ratio test is multiplied out (no division by a zero read count)."""
+        a = self.config.alarms
+        reads = "(hits + misses)"
+        return cw.MathExpression(
+            expression=f"IF({reads} >= {a.min_cache_reads_per_5min} AND 100 * hits < "
+            f"{a.cache_hit_ratio_floor_percent} * {reads}, FILL(evictions, 0), 0)",
+            using_metrics={
+                "hits": self.emf(d.EMF_CACHE_HITS, "Sum", period_s),
+                "misses": self.emf(d.EMF_CACHE_MISSES, "Sum", period_s),
+                "evictions": self.emf(d.EMF_REDIS_EVICTED_KEYS, "Sum", period_s),
+            },
+            period=Duration.seconds(period_s),
+            label=f"evictions while hit ratio < {a.cache_hit_ratio_floor_percent} %",
+        )
+
     def for_alarm(self, spec: d.AlarmSpec) -> cw.IMetric:
         """The metric an alarm spec judges, at the spec's period."""
         builders: dict[str, Callable[[], cw.IMetric]] = {
@@ -213,10 +231,7 @@ class ServiceMetrics:
             "tasks-below-desired": lambda: self.tasks_short(spec.period_s),
             "task-restarts": lambda: self.task_stops(spec.period_s),
             "cache-hit-ratio": lambda: self.cache_hit_ratio(spec.period_s),
-            "cache-memory-full": lambda: self.emf(
-                d.EMF_REDIS_MEMORY_USED_PERCENT, "Maximum", spec.period_s
-            ),
-            "cache-evictions": lambda: self.emf(d.EMF_REDIS_EVICTED_KEYS, "Sum", spec.period_s),
+            "cache-thrashing": lambda: self.cache_thrashing_evictions(spec.period_s),
             "cache-breaker-open": lambda: self.emf(d.EMF_BREAKER_OPEN, "Maximum", spec.period_s),
         }
         container, _, kind = spec.key.partition("-")

@@ -67,6 +67,21 @@ BAD = [
         id="negative-evictions",
     ),
     pytest.param(
+        {"alarms.container_memory_percent": "80"},
+        "alarms.container_memory_percent",
+        "80 % of the redis container's limit is where a full cache already sits "
+        "(maxmemory 192 MiB = 75 % of 256 MiB, plus about 5 % of Redis's own overhead)",
+        "choose a threshold above 80 %, or lower redis.maxmemory_mib",
+        id="memory-alarm-below-a-full-cache",
+    ),
+    pytest.param(
+        {"redis.maxmemory_mib": "200", "alarms.container_memory_percent": "82"},
+        "alarms.container_memory_percent",
+        "maxmemory 200 MiB = 78.125 % of 256 MiB",
+        "choose a threshold above 83.125 %",
+        id="memory-alarm-below-a-larger-maxmemory",
+    ),
+    pytest.param(
         {"alarms.bad_deploy_minutes": "0"},
         "alarms.bad_deploy_minutes",
         "0 minutes is outside 1-60 minutes",
@@ -187,13 +202,13 @@ def _cdk_synth(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_cli_synth_rejects_an_out_of_range_threshold(tmp_path: Path) -> None:
+def test_cli_synth_rejects_a_threshold_a_full_cache_would_trip(tmp_path: Path) -> None:
     result = _cdk_synth(
-        "-c", "stage=dev", "-c", "set:alarms.redis_memory_percent=120", outdir=tmp_path
+        "-c", "stage=dev", "-c", "set:alarms.container_memory_percent=78", outdir=tmp_path
     )
     assert result.returncode != 0
-    assert "invalid setting `alarms.redis_memory_percent`" in result.stderr
-    assert "Fix: choose a share of maxmemory from 1 to 100" in result.stderr
+    assert "invalid setting `alarms.container_memory_percent`" in result.stderr
+    assert "Fix: choose a threshold above 80 %, or lower redis.maxmemory_mib" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
 

@@ -1,5 +1,7 @@
 """Rehearsal checks of the monitoring and the CI stack: alarms, composite alarm, topic,
-deployment alarms, dashboard, task-stop rule, GitHub OIDC provider and deploy role.
+deployment alarms, dashboard, task-stop rule, who may publish to the alarm topic (a policy
+walk, testkit/alarm_delivery.py), the containers' log delivery mode, GitHub OIDC provider
+and deploy role.
 
 Through the AWS APIs where the emulator keeps the setting (CloudWatch alarms and dashboards,
 SNS topic attributes, EventBridge rules, IAM roles and OIDC providers), from the synthesized
@@ -7,12 +9,16 @@ template where it does not (topic policies, the ECS service's deployment configu
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 from infra import monitoring_design as d
 from infra.config import CI_STACK_NAME, StageConfig
+from infra.task_design import LOG_DRIVER_MODE, log_max_buffer_size
+from testkit.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
+from testkit.iam_policy import CfnValues
 from tools.rehearsal.verify import _expect, _one, _Recorder, _resources
 
 
@@ -120,6 +126,65 @@ def verify_monitoring(
         return "DashboardUrl output = make dashboard-url"
 
     rec.add("dashboard: console link output", "api", dashboard_url)
+    verify_delivery(rec, config=config, session=session, service_tpl=service_tpl)
+
+
+def verify_delivery(
+    rec: _Recorder, *, config: StageConfig, session: Any, service_tpl: dict[str, Any]
+) -> None:
+    """What AWS authorizes and the emulator does not: every alarm and the task-stop rule may
+    publish to the alarm topic and encrypt into it (testkit/alarm_delivery.py, with the key
+    policy as deployed), the rule notifies the topic, and both containers log non-blocking."""
+    account = _account(session)
+    topic_arn = f"arn:aws:sns:{config.region}:{account}:{config.alarm_name_prefix}-alarms"
+
+    def publishers() -> str:
+        tpl = _with_deployed_key_policy(copy.deepcopy(service_tpl), session, topic_arn)
+        values = CfnValues(tpl, account=account, region=config.region)
+        problems = delivery_problems(values)
+        _expect(not problems, "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else ""))
+        found = list(deliveries(values))
+        rules = sum(1 for d in found if d.service == EVENTBRIDGE)
+        return (
+            f"{len(found) - rules} alarm actions and {rules} rule target allowed by the topic "
+            "policy and the deployed key policy"
+        )
+
+    rec.add("alarm topic: alarms and the task-stop rule may publish", "api", publishers)
+
+    def rule_target() -> str:
+        name = f"{config.alarm_name_prefix}-task-stops"
+        (target,) = session.client("events").list_targets_by_rule(Rule=name)["Targets"]
+        _expect(target["Arn"] == topic_arn, f"target {target['Arn']}")
+        template = target.get("InputTransformer", {}).get("InputTemplate", "")
+        _expect("Stop code: <" in template, f"no readable message: {template[:60]!r}")
+        return f"{name} -> {topic_arn.rsplit(':', 1)[1]}, with stop code, reasons, exit codes"
+
+    rec.add("task restarts: the rule notifies the topic", "api", rule_target)
+
+    def log_mode() -> str:
+        td = session.client("ecs").describe_task_definition(taskDefinition=config.task_family)
+        for c in td["taskDefinition"]["containerDefinitions"]:
+            options = c.get("logConfiguration", {}).get("options", {})
+            _expect(options.get("mode") == LOG_DRIVER_MODE, f"{c['name']} mode {options}")
+            _expect(options.get("max-buffer-size") == log_max_buffer_size(), f"{c['name']}")
+        return f"awslogs {LOG_DRIVER_MODE}, max-buffer-size {log_max_buffer_size()}, both"
+
+    rec.add("logs: delivery mode explicit", "api", log_mode)
+
+
+def _with_deployed_key_policy(
+    template: dict[str, Any], session: Any, topic_arn: str
+) -> dict[str, Any]:
+    """The template with the topic's key policy replaced by the one the emulator holds."""
+    attrs = session.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    key_id = attrs["KmsMasterKeyId"].rsplit("/", 1)[1]
+    policy = session.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    # AWS returns the policy as a JSON string; the emulator returns what it was given.
+    deployed = json.loads(policy) if isinstance(policy, str) else policy
+    for _, key in _resources(template, "AWS::KMS::Key"):
+        key["Properties"]["KeyPolicy"] = deployed
+    return template
 
 
 def verify_ci(rec: _Recorder, *, config: StageConfig, session: Any, cdk_out: Path) -> None:
