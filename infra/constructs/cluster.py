@@ -39,6 +39,9 @@ class ServiceCluster(Construct):
             "Cluster",
             cluster_name=config.cluster_name,
             vpc=vpc,
+            # FARGATE and FARGATE_SPOT: the service places its tasks by a capacity provider
+            # strategy (infra/constructs/app_service.py), so Spot is a setting, not a rebuild.
+            enable_fargate_capacity_providers=True,
             # Enhanced observability: per-container CPU and memory (ContainerName dimension),
             # which the alarms need to tell the app from its Redis sidecar.
             container_insights_v2=(
