@@ -492,10 +492,11 @@ def _demo_user(opts: Options, config: StageConfig, session: Any) -> DemoUser:
     pool_id, client_id = outputs["UserPoolId"], outputs["AppClientIds"].split(",")[0]
     idp = session.client("cognito-idp")
     sub = ensure_demo_user(idp, pool_id)
-    signed_in = sign_in(idp, client_id, sub, authenticator=opts.run_dir / "demo-user-totp")
+    authenticator = opts.run_dir / "demo-user-totp"
+    signed_in = sign_in(idp, pool_id, client_id, sub, authenticator=authenticator)
     _say(
         "5/6 cognito",
-        f"pool {pool_id}: demo user signed in (password + authenticator code), sub {sub}",
+        f"pool {pool_id}: demo user signed in (SRP + authenticator code), sub {sub}",
     )
     return DemoUser(pool_id=pool_id, client_id=client_id, signed_in=signed_in)
 
