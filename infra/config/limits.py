@@ -66,8 +66,9 @@ SECURITY_GROUP_ID_RE: Final = re.compile(r"^sg-[0-9a-f]{8,17}$")
 DNS_NAME_RE: Final = re.compile(
     r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 )
-# Route 53 hosted zone ids: `Z` and up to 31 upper-case letters or digits (no `/hostedzone/`).
-HOSTED_ZONE_ID_RE: Final = re.compile(r"^Z[0-9A-Z]{4,31}$")
+# Route 53 hosted zone ids: up to 32 upper-case letters and digits (the API's limit; AWS's
+# start with Z, which the API does not promise), given without the `/hostedzone/` prefix.
+HOSTED_ZONE_ID_RE: Final = re.compile(r"^[0-9A-Z]{4,32}$")
 # Cognito: pool ids are `<region>_<id>`; app client ids 1-128 word characters; group names
 # 1-128 characters without whitespace (we also keep them printable ASCII).
 USER_POOL_ID_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d_[0-9a-zA-Z]+$")

@@ -389,9 +389,11 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     _edge_checks(rec, config, session, containers)
 
     # Local import: that module builds on this one's helpers.
+    from tools.rehearsal.verify_edge import verify_edge
     from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
 
     verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl)
+    verify_edge(rec, config=config, session=session, service_tpl=service_tpl)
     verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
     return rec.checks
 
