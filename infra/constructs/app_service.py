@@ -6,7 +6,7 @@ from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from infra.config import StageConfig
 from infra.nag import acknowledge
@@ -28,6 +28,7 @@ class AppService(Construct):
         *,
         config: StageConfig,
         cluster: ecs.ICluster,
+        capacity_providers: IDependable,
         task_definition: ecs.FargateTaskDefinition,
         target_group: elbv2.ApplicationTargetGroup,
     ) -> None:
@@ -76,9 +77,8 @@ class AppService(Construct):
             capacity_provider_strategies=capacity_strategy(config),
         )
         # The strategy names FARGATE/FARGATE_SPOT, which ECS accepts only once they are
-        # associated with the cluster. CDK adds that association inside the cluster at synth
-        # and does not order the service after it: a dependency on the cluster does.
-        self.service.node.add_dependency(cluster)
+        # associated with the cluster; nothing else orders the two.
+        self.service.node.add_dependency(capacity_providers)
         # Registers app:<port> explicitly (not "the default container") and opens the app port
         # from the load balancer's group, egress on the load balancer's side included.
         target_group.add_target(

@@ -68,6 +68,7 @@ class ServiceStack(Stack):
             "AppService",
             config=config,
             cluster=self.cluster.cluster,
+            capacity_providers=self.cluster.capacity_providers,
             task_definition=self.task.task_definition,
             target_group=self.ingress.target_group,
         )

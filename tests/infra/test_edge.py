@@ -354,7 +354,7 @@ def test_dev_may_opt_in_to_password_auth() -> None:
 
 
 def outputs(s: Synth) -> dict[str, Any]:
-    found: dict[str, Any] = s.service_template.find_outputs("*")
+    found = s.service_template.find_outputs("*")
     return {name: output["Value"] for name, output in found.items()}
 
 

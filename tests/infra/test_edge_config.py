@@ -47,7 +47,9 @@ def test_domain_name_must_be_a_dns_name(name: str) -> None:
     assert "not a fully qualified DNS name" in err.problem
 
 
-@pytest.mark.parametrize("zone", ["/hostedzone/Z0123456789AB", "z0123456789ab", "Z12", "Z0123-4567", "Z" * 33])
+@pytest.mark.parametrize(
+    "zone", ["/hostedzone/Z0123456789AB", "z0123456789ab", "Z12", "Z0123-4567", "Z" * 33]
+)
 def test_hosted_zone_id_format_is_checked(zone: str) -> None:
     err = refused("dev", {**TLS, "hosted_zone_id": zone})
     assert err.setting == "hosted_zone_id"

@@ -226,7 +226,7 @@ def test_no_rule_opens_redis_to_the_load_balancer_or_a_cidr(dev: Synth) -> None:
         assert res["Properties"]["FromPort"] == 8000, "the ALB may only reach the app port"
 
 
-def test_load_balancer_group_admits_no_one_by_default_without_a_certificate(dev: Synth) -> None:
+def test_load_balancer_group_admits_http_from_the_configured_cidrs_only(dev: Synth) -> None:
     # Plain HTTP would carry bearer tokens in clear text: dev admits only listed CIDRs, and
     # none is listed by default (tests/infra/test_edge.py covers listed ones and HTTPS).
     sg = resources(dev, "AWS::EC2::SecurityGroup")[alb_sg(dev)]["Properties"]

@@ -20,7 +20,7 @@ from tools.cognito_srp import N, SrpChallenge, SrpClient
 
 POOL_ID = "us-east-1_AbCdEf123"
 USER_ID_FOR_SRP = "3c7d2f4e-1a2b-4c5d-8e9f-0a1b2c3d4e5f"
-PASSWORD = "Smoke-Test-Pass-2026!"  # noqa: S105 - a test vector's input
+PASSWORD = "Smoke-Test-Pass-2026!"  # a test vector's input
 PRIVATE_A = int(hashlib.sha256(b"fyntrix srp vector a").hexdigest() * 8, 16)
 SECRET_BLOCK = base64.standard_b64encode(
     hashlib.sha512(b"fyntrix srp vector secret block").digest() * 3

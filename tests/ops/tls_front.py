@@ -4,6 +4,7 @@ header of every connection, and relays the bytes to the real service behind it."
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import socket
 import ssl
@@ -86,10 +87,8 @@ def _pipe(source: socket.socket, sink: socket.socket, seen: Seen | None) -> None
         pass
     finally:
         for s in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @contextmanager
@@ -98,7 +97,11 @@ def tls_front(cert: Path, key: Path, backend_port: int) -> Iterator[tuple[int, S
     seen = Seen()
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    tls.sni_callback = lambda _sock, name, _ctx: seen.server_names.append(name)  # type: ignore[assignment,func-returns-value]
+
+    def record_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        seen.server_names.append(name)
+
+    tls.sni_callback = record_sni
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     stop = threading.Event()
