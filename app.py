@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """CDK entry point. The only place that reads CDK context and environment variables.
 
-Context keys: stage (dev|prod, default dev), imageTag, vpcId, certificateArn, and any setting
-as `set:<dotted.path>=<value>` (e.g. -c set:redis.memory_mib=512). See docs/configuration.md.
+Context keys: stage (dev|prod, default dev), imageTag, vpcId, certificateArn, domainName,
+hostedZoneId, and any setting as `set:<dotted.path>=<value>` (e.g.
+-c set:redis.memory_mib=512). See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def main() -> int:
     for key, path in (
         ("vpcId", "vpc_id"),
         ("certificateArn", "certificate_arn"),
+        ("domainName", "domain_name"),
+        ("hostedZoneId", "hosted_zone_id"),
         ("region", "region"),
     ):
         value = ctx.try_get_context(key)

@@ -47,6 +47,12 @@ REASONS: Final[dict[str, str]] = {
         "market-data API key) that their issuers rotate; no rotation Lambda can rotate them. "
         "Rotate by updating the secret and forcing a new deployment."
     ),
+    "AwsSolutions-COG8": (
+        "The Essentials feature plan is dev's default (`auth.feature_plan`; prod refuses any "
+        "plan but Plus at synth): Plus costs more per monthly active user and adds only threat "
+        "protection, which a pool of the team's own administrator-created test accounts, with "
+        "MFA required, does not need."
+    ),
     # ---- NIST 800-53 rev 5
     "NIST.800.53.R5-SecretsManagerRotationEnabled": (
         "The secret holds externally issued credentials (database URL, Cognito app client, "

@@ -1,5 +1,7 @@
-"""Signing in to the Cognito user pool like a real client: a password, then the current code of
-the user's authenticator app (the pool requires TOTP MFA, infra/constructs/user_auth.py).
+"""Signing in to the Cognito user pool like a real client: SRP (the password proves itself
+without being sent; tools/cognito_srp.py), then the current code of the user's authenticator
+app (the pool requires TOTP MFA, infra/constructs/user_auth.py). No app client here allows
+USER_PASSWORD_AUTH unless a dev stage opts in (`auth.password_auth`).
 
 Shared by the rehearsal's demo user (tools/rehearsal/cognito.py) and the deploy workflow's
 smoke test (tools/smoke.py). Passwords, secrets and codes are arguments only, never printed:
@@ -14,11 +16,15 @@ import hmac
 import time
 from typing import Any, Final
 
+from tools.cognito_srp import SrpChallenge, SrpClient
+
 TOTP_STEP_S: Final = 30
 # A code computed this close to the end of its 30 s step may be checked in the next one; wait
 # for the next step instead (a code is valid for its own step only).
 _TOTP_MARGIN_S: Final = 2.0
 SOFTWARE_TOKEN_MFA: Final = "SOFTWARE_TOKEN_MFA"  # noqa: S105 - a challenge name
+PASSWORD_VERIFIER: Final = "PASSWORD_VERIFIER"  # noqa: S105 - a challenge name
+MFA_SETUP: Final = "MFA_SETUP"
 
 
 class SignInError(RuntimeError):
@@ -59,15 +65,46 @@ def _with_hash(
     return params
 
 
-def password_auth(
-    idp: Any, client_id: str, username: str, password: str, *, client_secret: str = ""
+def srp_auth(
+    idp: Any,
+    pool_id: str,
+    client_id: str,
+    username: str,
+    password: str,
+    *,
+    client_secret: str = "",
 ) -> dict[str, Any]:
-    """`InitiateAuth` with USER_PASSWORD_AUTH: tokens, or the pool's next challenge."""
-    params = {"USERNAME": username, "PASSWORD": password}
+    """`InitiateAuth` with USER_SRP_AUTH, then the PASSWORD_VERIFIER proof: tokens, or the
+    pool's next challenge. The password never leaves this process (tools/cognito_srp.py)."""
+    srp = SrpClient(pool_id)
+    params = {"USERNAME": username, "SRP_A": srp.srp_a}
     params = _with_hash(params, username, client_id, client_secret)
-    response: dict[str, Any] = idp.initiate_auth(
-        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params
+    started: dict[str, Any] = idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=params
     )
+    if started.get("ChallengeName") != PASSWORD_VERIFIER:
+        raise SignInError(
+            f"Cognito answered USER_SRP_AUTH with {started.get('ChallengeName')!r}, not "
+            f"{PASSWORD_VERIFIER}: is ALLOW_USER_SRP_AUTH enabled on app client {client_id}?"
+        )
+    values = started["ChallengeParameters"]
+    challenge = SrpChallenge(
+        srp_b=values["SRP_B"],
+        salt=values["SALT"],
+        secret_block=values["SECRET_BLOCK"],
+        user_id_for_srp=values["USER_ID_FOR_SRP"],
+    )
+    answers = srp.answer(challenge, password)
+    # The user's own name (an e-mail alias signs in as the pool's internal username).
+    name = values.get("USERNAME", challenge.user_id_for_srp)
+    answers["USERNAME"] = name
+    response: dict[str, Any] = idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName=PASSWORD_VERIFIER,
+        Session=started.get("Session", ""),
+        ChallengeResponses=_with_hash(answers, name, client_id, client_secret),
+    )
+    response.setdefault("ChallengeParameters", {}).setdefault("USERNAME", name)
     return response
 
 
@@ -82,8 +119,9 @@ def answer_totp(
 ) -> dict[str, Any]:
     """Answer a SOFTWARE_TOKEN_MFA challenge with the authenticator's current code."""
     # Signed in by an alias (the e-mail), Cognito wants the user's real name in the answer
-    # and in its SECRET_HASH.
-    name = challenge.get("ChallengeParameters", {}).get("USER_ID_FOR_SRP", username)
+    # and in its SECRET_HASH (srp_auth records it in the challenge's parameters).
+    parameters = challenge.get("ChallengeParameters", {})
+    name = parameters.get("USERNAME") or parameters.get("USER_ID_FOR_SRP") or username
     answers = _with_hash(
         {"USERNAME": name, "SOFTWARE_TOKEN_MFA_CODE": fresh_totp(totp_secret)},
         name,
@@ -101,6 +139,7 @@ def answer_totp(
 
 def sign_in(
     idp: Any,
+    pool_id: str,
     client_id: str,
     username: str,
     password: str,
@@ -108,9 +147,9 @@ def sign_in(
     *,
     client_secret: str = "",
 ) -> str:
-    """Password, then the authenticator code; returns the access token of a user whose
+    """SRP, then the authenticator code; returns the access token of a user whose
     authenticator is already enrolled (docs/deploy.md, 'Deploy from GitHub')."""
-    response = password_auth(idp, client_id, username, password, client_secret=client_secret)
+    response = srp_auth(idp, pool_id, client_id, username, password, client_secret=client_secret)
     if response.get("ChallengeName") == SOFTWARE_TOKEN_MFA:
         response = answer_totp(
             idp, client_id, username, response, totp_secret, client_secret=client_secret
@@ -119,10 +158,51 @@ def sign_in(
         return str(response["AuthenticationResult"]["AccessToken"])
     challenge = response.get("ChallengeName")
     fixes = {
-        "MFA_SETUP": "the user has no authenticator app yet: enroll one with "
-        "associate-software-token and verify-software-token (docs/deploy.md)",
+        MFA_SETUP: "the user has no authenticator app yet: enroll one with "
+        "`python -m tools.cognito_sign_in enroll` (docs/deploy.md)",
         "NEW_PASSWORD_REQUIRED": "the user's password is temporary: set a permanent one with "
         "aws cognito-idp admin-set-user-password --permanent",
     }
     fix = fixes.get(str(challenge), "answer it, or change the user so that it is not asked")
     raise SignInError(f"Cognito asked for {challenge!r} after the sign-in: {fix}")
+
+
+def enroll(
+    idp: Any,
+    pool_id: str,
+    client_id: str,
+    username: str,
+    password: str,
+    *,
+    client_secret: str = "",
+    device: str = "authenticator",
+) -> str:
+    """First sign-in of a user without an authenticator: SRP, then the pool's MFA_SETUP
+    challenge answered by registering a new authenticator. Returns its secret (what an
+    authenticator app stores; `sign_in` computes codes from it)."""
+    response = srp_auth(idp, pool_id, client_id, username, password, client_secret=client_secret)
+    if response.get("ChallengeName") != MFA_SETUP:
+        raise SignInError(
+            f"Cognito answered the sign-in with {response.get('ChallengeName') or 'tokens'!r}, "
+            f"not {MFA_SETUP}: the user already has an authenticator (sign in with its secret) "
+            "or the pool does not require MFA"
+        )
+    associated = idp.associate_software_token(Session=response["Session"])
+    secret = str(associated["SecretCode"])
+    verified = idp.verify_software_token(
+        Session=associated.get("Session", response["Session"]),
+        UserCode=totp(secret),
+        FriendlyDeviceName=device,
+    )
+    if verified.get("Status") != "SUCCESS":
+        raise SignInError(f"Cognito did not accept the new authenticator's code: {verified}")
+    name = response["ChallengeParameters"]["USERNAME"]
+    done = idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName=MFA_SETUP,
+        Session=verified["Session"],
+        ChallengeResponses=_with_hash({"USERNAME": name}, name, client_id, client_secret),
+    )
+    if "AuthenticationResult" not in done:
+        raise SignInError(f"Cognito asked for {done.get('ChallengeName')!r} after MFA setup")
+    return secret

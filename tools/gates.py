@@ -32,13 +32,16 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 EXCEPTIONS_FILE = ROOT / "security" / "exceptions.yaml"
 DOCKERFILES = ("service/Dockerfile", "service/Dockerfile.redis")
 STAGES = (("dev", None), ("prod", "gate"))
-# Prod synthesizes only with a certificate; the gates check the template, not the account, so
-# any ARN in ACM's format will do.
+# Prod synthesizes only with a certificate and its domain; the gates check the template, not
+# the account, so any ARN in ACM's format will do. The hosted zone adds the alias record, so
+# the gates see it too.
 GATE_OVERRIDES = {
     "prod": {
         "certificate_arn": (
             "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
-        )
+        ),
+        "domain_name": "api.fyntrix.example",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
     }
 }
 PYPROJECT = ROOT / "pyproject.toml"

@@ -60,6 +60,15 @@ ACM_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certifica
 VPC_ID_RE: Final = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 SECURITY_GROUP_ID_RE: Final = re.compile(r"^sg-[0-9a-f]{8,17}$")
+# A fully qualified DNS name in lower case, without the trailing dot: at least two labels of
+# 1-63 letters, digits or inner hyphens, 253 characters at most (RFC 1035; ACM and Route 53
+# compare names case-insensitively, so one spelling keeps the outputs and checks exact).
+DNS_NAME_RE: Final = re.compile(
+    r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+)
+# Route 53 hosted zone ids: up to 32 upper-case letters and digits (the API's limit; AWS's
+# start with Z, which the API does not promise), given without the `/hostedzone/` prefix.
+HOSTED_ZONE_ID_RE: Final = re.compile(r"^[0-9A-Z]{4,32}$")
 # Cognito: pool ids are `<region>_<id>`; app client ids 1-128 word characters; group names
 # 1-128 characters without whitespace (we also keep them printable ASCII).
 USER_POOL_ID_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d_[0-9a-zA-Z]+$")
@@ -70,3 +79,7 @@ COGNITO_GROUP_RE: Final = re.compile(r"^[!-~]{1,128}$")
 WAF_RATE_WINDOWS_S: Final = (60, 120, 300, 600)
 WAF_RATE_LIMIT_MIN: Final = 10
 WAF_RATE_LIMIT_MAX: Final = 2_000_000_000
+
+# Cognito user pool feature plans this design offers (Lite lacks the MFA and token features
+# the pool relies on). Threat protection exists only on Plus.
+COGNITO_FEATURE_PLANS: Final = ("essentials", "plus")

@@ -17,12 +17,15 @@ from infra.config.errors import ConfigError, require
 from infra.config.limits import (
     ACM_ARN_RE,
     CLIENT_ID_RE,
+    COGNITO_FEATURE_PLANS,
     COGNITO_GROUP_RE,
+    DNS_NAME_RE,
     ECR_REPOSITORY_MAX_LEN,
     ECR_REPOSITORY_RE,
     ENV_KEY_RE,
     EVICTION_POLICIES,
     FARGATE_TASK_SIZES,
+    HOSTED_ZONE_ID_RE,
     IMAGE_TAG_RE,
     LOG_RETENTION_DAYS,
     MAXMEMORY_CEILING_RATIO,
@@ -375,6 +378,32 @@ class ScalingSettings:
 
 
 @settings_class
+class CapacitySettings:
+    """Which Fargate capacity provider runs the tasks. Spot costs much less, but AWS may stop a
+    Spot task with two minutes' notice whenever it needs the capacity back."""
+
+    spot: bool = setting(
+        "run tasks on FARGATE_SPOT; dev only (prod refuses it: an interruption can stop every "
+        "task the stage serves from at once)",
+        default=False,
+    )
+    on_demand_base: int = setting(
+        "with `capacity.spot`: tasks always kept on on-demand FARGATE; the rest run on Spot",
+        default=0,
+        rules=[between(0, 100, "{value} tasks", "choose {lo} to {hi} tasks")],
+    )
+
+    def cross_checks(self, prefix: str) -> None:
+        require(
+            self.spot or self.on_demand_base == 0,
+            f"{prefix}on_demand_base",
+            f"{self.on_demand_base} on-demand tasks were asked for, but every task already runs "
+            "on on-demand FARGATE (capacity.spot is off)",
+            f"unset {prefix}on_demand_base, or turn {prefix}spot on",
+        )
+
+
+@settings_class
 class WafSettings:
     """AWS WAF on the load balancer: AWS managed rule groups and a per-IP rate limit."""
 
@@ -433,6 +462,24 @@ class AuthSettings:
                 each=True,
             )
         ],
+    )
+    feature_plan: str = setting(
+        "Cognito feature plan of a pool the stack creates. `plus` adds threat protection "
+        "(compromised-credential and risky sign-in detection, enforced), which prod keeps; "
+        "`essentials` has none and costs less per active user (dev's default)",
+        default="plus",
+        rules=[
+            one_of(
+                COGNITO_FEATURE_PLANS,
+                "{value!r} is not a feature plan this design offers",
+                "use one of {choices}",
+            )
+        ],
+    )
+    password_auth: bool = setting(
+        "also allow USER_PASSWORD_AUTH (the client sends the password itself) on the app "
+        "client; every sign-in here uses SRP, which never sends it; refused in prod",
+        default=False,
     )
     admin_group: str = setting(
         "Cognito group whose members may read and change every user's data",
@@ -505,6 +552,9 @@ class StageConfig:
     app: AppSettings = setting("the app container", default_factory=AppSettings)
     redis: RedisSettings = setting("the redis sidecar", default_factory=RedisSettings)
     scaling: ScalingSettings = setting("the service's task count", default_factory=ScalingSettings)
+    capacity: CapacitySettings = setting(
+        "Fargate capacity providers of the tasks", default_factory=CapacitySettings
+    )
     # Network and ingress
     vpc_id: str | None = setting(
         "existing VPC to use instead of creating one; `-c vpcId=` (needs an account)",
@@ -525,25 +575,52 @@ class StageConfig:
     nat_gateways: int = setting(
         "NAT gateways of the new VPC (1 = cheaper, one per AZ = resilient)", default=1
     )
-    allowed_ingress_cidrs: tuple[str, ...] = setting(
-        "CIDRs allowed to reach the load balancer (comma-separated)",
-        default=("0.0.0.0/0",),
-        rules=[
-            Rule(
-                lambda v: len(v) >= 1,
-                "no CIDR may reach the load balancer",
-                "list at least one CIDR, e.g. 203.0.113.0/24",
-            )
-        ],
+    s3_gateway_endpoint: bool = setting(
+        "S3 gateway endpoint for the new VPC's private subnets: image layers (ECR serves them "
+        "from S3) skip the NAT gateway's per-GB charge; gateway endpoints are free",
+        default=True,
+    )
+    allowed_ingress_cidrs: tuple[str, ...] | None = setting(
+        "CIDRs allowed to reach the load balancer (comma-separated). Unset: 0.0.0.0/0 with a "
+        "certificate; none without one (plain HTTP would carry bearer tokens in clear text, "
+        "so 0.0.0.0/0 is refused there)",
+        default=None,
     )
     certificate_arn: str | None = setting(
-        "ACM certificate: adds HTTPS on 443 and redirects 80; `-c certificateArn=`",
+        "ACM certificate: adds HTTPS on 443 and redirects 80; needs domain_name; "
+        "`-c certificateArn=`",
         default=None,
         rules=[
             matches(
                 ACM_ARN_RE,
                 "{value!r} is not an ACM certificate ARN",
                 "pass arn:aws:acm:REGION:ACCOUNT:certificate/UUID with -c certificateArn=...",
+            )
+        ],
+    )
+    domain_name: str | None = setting(
+        "the API's DNS name, which the certificate covers; required exactly with "
+        "certificate_arn; the ServiceUrl output and the smoke test use it; `-c domainName=`",
+        default=None,
+        rules=[
+            matches(
+                DNS_NAME_RE,
+                "{value!r} is not a fully qualified DNS name",
+                "use the lower-case name clients call, without a scheme or trailing dot, e.g. "
+                "api.example.com",
+            )
+        ],
+    )
+    hosted_zone_id: str | None = setting(
+        "Route 53 hosted zone of domain_name: the stack creates the alias record to the load "
+        "balancer; unset: point the domain at LoadBalancerUrl yourself; `-c hostedZoneId=`",
+        default=None,
+        rules=[
+            matches(
+                HOSTED_ZONE_ID_RE,
+                "{value!r} is not a Route 53 hosted zone id",
+                "use the id alone, e.g. Z0123456789ABCDEFGHIJ (aws route53 "
+                "list-hosted-zones-by-name --dns-name example.com), without /hostedzone/",
             )
         ],
     )
@@ -697,8 +774,12 @@ class StageConfig:
     def cross_checks(self, prefix: str) -> None:
         self._check_image_tag()
         self._check_edge()
+        self._check_domain()
         self._check_task_size()
         self._check_network()
+        self._check_ingress()
+        self._check_capacity()
+        self._check_prod_protections()
         self._check_monitoring()
 
     def _check_image_tag(self) -> None:
@@ -718,6 +799,31 @@ class StageConfig:
             "remove the override (waf.enabled may be false only in dev)",
         )
 
+    def _check_domain(self) -> None:
+        """A certificate and the name it covers come together: HTTPS clients, the ServiceUrl
+        output and the smoke test call the name, never the load balancer's own DNS name (which
+        no certificate of the team's can cover)."""
+        if self.certificate_arn and not self.domain_name:
+            raise ConfigError(
+                "domain_name",
+                "a certificate is configured but not the domain it covers; a client calling the "
+                "load balancer's own name would fail certificate verification",
+                "pass the certificate's domain with -c domainName=api.example.com",
+            )
+        require(
+            self.certificate_arn is not None or self.domain_name is None,
+            "certificate_arn",
+            f"domain_name {self.domain_name!r} is set without a certificate, so "
+            f"https://{self.domain_name} would have no HTTPS listener",
+            "add the domain's ACM certificate with -c certificateArn=..., or unset domain_name",
+        )
+        require(
+            self.hosted_zone_id is None or self.domain_name is not None,
+            "hosted_zone_id",
+            "a hosted zone was given but no domain_name to create the alias record for",
+            "set domain_name and certificate_arn as well, or unset hosted_zone_id",
+        )
+
     def check_deployable(self) -> None:
         """What only a deploy (cdk synth) needs, not the generators: prod serves HTTPS only, so
         it cannot be synthesized without a certificate. Raises ConfigError naming the fix."""
@@ -728,7 +834,39 @@ class StageConfig:
             "request one for your API's domain (aws acm request-certificate --domain-name "
             "api.example.com --validation-method DNS, then add the DNS record ACM shows) or "
             "import one (aws acm import-certificate), then deploy with "
-            "-c certificateArn=arn:aws:acm:REGION:ACCOUNT:certificate/UUID",
+            "-c certificateArn=arn:aws:acm:REGION:ACCOUNT:certificate/UUID "
+            "-c domainName=api.example.com",
+        )
+
+    @property
+    def ingress_cidrs(self) -> tuple[str, ...]:
+        """The CIDRs the load balancer admits: the configured ones, else everyone over HTTPS
+        and no one over plain HTTP."""
+        if self.allowed_ingress_cidrs is not None:
+            return self.allowed_ingress_cidrs
+        return ("0.0.0.0/0",) if self.certificate_arn else ()
+
+    @property
+    def service_url(self) -> str | None:
+        """The URL clients call: https on the domain; None without a certificate (then only the
+        load balancer's own http URL exists, known at deploy time)."""
+        return f"https://{self.domain_name}" if self.domain_name else None
+
+    @property
+    def plain_http_notice(self) -> str | None:
+        """What synth says about a stage without a certificate (None with one)."""
+        if self.certificate_arn:
+            return None
+        fix_tls = "add HTTPS with -c certificateArn=ARN -c domainName=api.example.com"
+        if not self.ingress_cidrs:
+            return (
+                "the load balancer admits no client: without a certificate it serves plain "
+                f"HTTP to listed networks only, and none is listed. Fix: {fix_tls}, or admit "
+                "a network with -c set:allowed_ingress_cidrs=203.0.113.0/24"
+            )
+        return (
+            f"the load balancer serves plain HTTP to {', '.join(self.ingress_cidrs)}: bearer "
+            f"tokens cross those networks unencrypted. Fix: {fix_tls}"
         )
 
     def auth_environment(self, *, user_pool_id: str, client_ids: str) -> dict[str, str]:
@@ -788,15 +926,67 @@ class StageConfig:
             "through NAT",
             f"choose 1 (cheaper) to {self.max_azs} (one per AZ, resilient)",
         )
-        for cidr in self.allowed_ingress_cidrs:
+
+    def _check_ingress(self) -> None:
+        for cidr in self.ingress_cidrs:
             try:
-                ipaddress.ip_network(cidr, strict=True)
+                network = ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
                 raise ConfigError(
                     "allowed_ingress_cidrs",
                     f"{cidr!r} is not a CIDR ({exc})",
                     "use network addresses such as 203.0.113.0/24 or 0.0.0.0/0",
                 ) from exc
+            require(
+                self.certificate_arn is not None or network.prefixlen > 0,
+                "allowed_ingress_cidrs",
+                f"{cidr} on plain HTTP (no certificate): every bearer token sent to /api/* "
+                "would cross the internet unencrypted",
+                "add HTTPS (certificate_arn and domain_name) or list only your own networks, "
+                "e.g. 203.0.113.0/24",
+            )
+        require(
+            self.certificate_arn is None or len(self.ingress_cidrs) >= 1,
+            "allowed_ingress_cidrs",
+            "no CIDR may reach the load balancer",
+            "list at least one CIDR, e.g. 203.0.113.0/24, or unset it (0.0.0.0/0 over HTTPS)",
+        )
+
+    def _check_capacity(self) -> None:
+        base, most = self.capacity.on_demand_base, self.scaling.max_capacity
+        require(
+            base < most or not self.capacity.spot,
+            "capacity.on_demand_base",
+            f"{base} on-demand tasks cover the whole range up to max_capacity {most}, so no "
+            "task would ever run on Spot",
+            f"choose fewer than {most} on-demand tasks, or turn capacity.spot off",
+        )
+
+    def _check_prod_protections(self) -> None:
+        """Cost options that would weaken prod: refused there, each with its reason."""
+        if self.stage != "prod":
+            return
+        require(
+            not self.capacity.spot,
+            "capacity.spot",
+            "Fargate Spot may stop tasks with two minutes' notice, and an interruption can take "
+            "every task prod serves from at once",
+            "remove the override (capacity.spot may be true only in dev)",
+        )
+        require(
+            self.auth.feature_plan == "plus",
+            "auth.feature_plan",
+            "prod keeps the Plus plan for its threat protection (compromised-credential and "
+            "risky sign-in detection, enforced)",
+            "remove the override (auth.feature_plan may be essentials only in dev)",
+        )
+        require(
+            not self.auth.password_auth,
+            "auth.password_auth",
+            "USER_PASSWORD_AUTH sends the password itself to Cognito and lets anyone with the "
+            "public client id try passwords with it; prod's clients sign in with SRP",
+            "remove the override (every sign-in here, the smoke test's too, uses SRP)",
+        )
 
     def _check_monitoring(self) -> None:
         require(

@@ -8,7 +8,7 @@ from typing import Any, Final
 from infra.config.errors import ConfigError
 from infra.config.names import STAGES
 from infra.config.overrides import Setting, build, settings_of
-from infra.config.settings import ScalingSettings, StageConfig
+from infra.config.settings import AuthSettings, ScalingSettings, StageConfig
 
 _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "dev": {
@@ -16,6 +16,10 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "nat_gateways": 1,
         "scaling": ScalingSettings(desired_count=1, min_capacity=1, max_capacity=2),
         "log_retention_days": 14,
+        # Dev's users are the team's own test accounts: Essentials (no threat protection)
+        # costs less per active user. Prod keeps the default, Plus, for its threat protection
+        # (a refused override there, StageConfig._check_prod_protections).
+        "auth": AuthSettings(feature_plan="essentials"),
     },
     "prod": {
         "stage": "prod",

@@ -6,7 +6,7 @@ from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from infra.config import StageConfig
 from infra.nag import acknowledge
@@ -28,6 +28,7 @@ class AppService(Construct):
         *,
         config: StageConfig,
         cluster: ecs.ICluster,
+        capacity_providers: IDependable,
         task_definition: ecs.FargateTaskDefinition,
         target_group: elbv2.ApplicationTargetGroup,
     ) -> None:
@@ -73,7 +74,11 @@ class AppService(Construct):
             health_check_grace_period=Duration.seconds(config.health_check_grace_s),
             enable_execute_command=config.enable_exec,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            capacity_provider_strategies=capacity_strategy(config),
         )
+        # The strategy names FARGATE/FARGATE_SPOT, which ECS accepts only once they are
+        # associated with the cluster; nothing else orders the two.
+        self.service.node.add_dependency(capacity_providers)
         # Registers app:<port> explicitly (not "the default container") and opens the app port
         # from the load balancer's group, egress on the load balancer's side included.
         target_group.add_target(
@@ -128,3 +133,23 @@ class AppService(Construct):
                     f"Resource::arn:{partition}:logs:{region}:{account}:log-group:<{logical_id}>:*"
                 ),
             )
+
+
+def capacity_strategy(config: StageConfig) -> list[ecs.CapacityProviderStrategy]:
+    """On-demand FARGATE for every task, or (dev's `capacity.spot`) FARGATE_SPOT for all but
+    `capacity.on_demand_base` tasks. Always a strategy, never a launch type: turning Spot on
+    or off then changes only the strategy, which ECS updates in place (CloudFormation replaces
+    a service whose launch type changes, and this service's fixed name forbids a
+    replacement)."""
+    if not config.capacity.spot:
+        return [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
+    strategy = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
+    if config.capacity.on_demand_base:
+        # Weight 0: FARGATE runs exactly the base; every task above it goes to Spot.
+        strategy.insert(
+            0,
+            ecs.CapacityProviderStrategy(
+                capacity_provider="FARGATE", base=config.capacity.on_demand_base, weight=0
+            ),
+        )
+    return strategy

@@ -14,7 +14,11 @@ from infra.constructs.logging import log_group
 
 class ServiceCluster(Construct):
     """The cluster. ECS Exec sessions are encrypted with a customer-managed key and every
-    command typed in them is logged to a KMS-encrypted log group (`logging=OVERRIDE`)."""
+    command typed in them is logged to a KMS-encrypted log group (`logging=OVERRIDE`).
+
+    Attributes: `cluster`, `exec_key`, `exec_log_group`, `capacity_providers` (the FARGATE and
+    FARGATE_SPOT association a capacity provider strategy needs first).
+    """
 
     def __init__(
         self,
@@ -54,4 +58,15 @@ class ServiceCluster(Construct):
                     cloud_watch_encryption_enabled=True,
                 ),
             ),
+        )
+        # FARGATE and FARGATE_SPOT: the service places its tasks by a capacity provider
+        # strategy (infra/constructs/app_service.py), so Spot is a setting, not a rebuild.
+        # Declared here rather than with `enable_fargate_capacity_providers`, which adds the
+        # association only at synth, where the service cannot be ordered after it alone.
+        self.capacity_providers = ecs.CfnClusterCapacityProviderAssociations(
+            self,
+            "CapacityProviders",
+            cluster=self.cluster.cluster_name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategy=[],
         )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -26,8 +28,14 @@ TLS_POLICY: Final = elbv2.SslPolicy.RECOMMENDED_TLS
 
 class Ingress(Construct):
     """ALB in the public subnets. Its group admits 80 (and 443 with a certificate, 80 then
-    redirecting) from the configured CIDRs only; it can reach nothing but the app's port,
-    which the service grants when it registers as a target."""
+    redirecting) from the configured CIDRs only (none by default without a certificate: plain
+    HTTP would carry bearer tokens in clear text); it can reach nothing but the app's port,
+    which the service grants when it registers as a target. With a hosted zone, the domain's
+    alias record points at the load balancer.
+
+    Attributes: `security_group`, `access_logs`, `load_balancer`, `target_group`, `listener`
+    (the one that forwards), `alias_record` (None without a hosted zone).
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, vpc: ec2.IVpc
@@ -42,14 +50,17 @@ class Ingress(Construct):
             allow_all_outbound=False,
         )
         listen_ports = [80] + ([443] if config.certificate_arn else [])
-        for cidr in config.allowed_ingress_cidrs:
+        for cidr in config.ingress_cidrs:
             peer = ec2.Peer.ipv4(cidr) if ":" not in cidr else ec2.Peer.ipv6(cidr)
             for port in listen_ports:
                 self.security_group.add_ingress_rule(
                     peer, ec2.Port.tcp(port), f"HTTP{'S' if port == 443 else ''} from {cidr}"
                 )
-        if any(c.endswith("/0") for c in config.allowed_ingress_cidrs):
+        if any(c.endswith("/0") for c in config.ingress_cidrs):
             acknowledge(self.security_group, "AwsSolutions-EC23")
+        if config.plain_http_notice:
+            # A warning, not an error: a dev stage reachable by no one is safe, just not useful.
+            Annotations.of(self).add_warning_v2("fyntrix:plain-http", config.plain_http_notice)
 
         self.access_logs = s3.Bucket(
             self,
@@ -152,6 +163,25 @@ class Ingress(Construct):
                 conditions=[elbv2.ListenerCondition.path_patterns([pattern])],
                 target_groups=[self.target_group],
             )
+        self.alias_record = self._alias_record(config)
+
+    def _alias_record(self, config: StageConfig) -> route53.ARecord | None:
+        """`domain_name` -> the load balancer, in the configured hosted zone. The name is given
+        fully qualified (trailing dot), so the zone's own name is never needed: an imported
+        zone id is all the team has to provide."""
+        if not (config.hosted_zone_id and config.domain_name):
+            return None
+        zone = route53.HostedZone.from_hosted_zone_id(self, "Zone", config.hosted_zone_id)
+        return route53.ARecord(
+            self,
+            "Alias",
+            zone=zone,
+            record_name=f"{config.domain_name}.",
+            target=route53.RecordTarget.from_alias(
+                route53_targets.LoadBalancerTarget(self.load_balancer)
+            ),
+            comment=f"{config.service_stack_name}: the API's domain -> its load balancer",
+        )
 
 
 def _not_found() -> elbv2.ListenerAction:

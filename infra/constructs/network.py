@@ -15,7 +15,11 @@ from infra.nag import acknowledge
 
 class Network(Construct):
     """Two AZs, public subnets for the load balancer, private subnets with NAT egress for the
-    tasks (image pulls, Secrets Manager, CloudWatch). Flow logs record every accept/reject."""
+    tasks (image pulls, Secrets Manager, CloudWatch). Flow logs record every accept/reject.
+
+    Attributes: `vpc`, `flow_log_group` and `s3_endpoint` (None for an existing VPC, or with
+    `s3_gateway_endpoint` off).
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey
@@ -24,6 +28,8 @@ class Network(Construct):
         if config.vpc_id:
             self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.vpc_id)
             self.flow_log_group: logs.LogGroup | None = None
+            # An existing VPC keeps its own endpoints: a second S3 route would fail the deploy.
+            self.s3_endpoint: ec2.GatewayVpcEndpoint | None = None
             return
         vpc = ec2.Vpc(
             self,
@@ -59,6 +65,17 @@ class Network(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.vpc = vpc
+        # ECR serves image layers from S3: through a gateway endpoint (free) they skip the NAT
+        # gateway's per-GB processing charge. Private subnets only: nothing public pulls images.
+        self.s3_endpoint = (
+            vpc.add_gateway_endpoint(
+                "S3",
+                service=ec2.GatewayVpcEndpointAwsService.S3,
+                subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
+            )
+            if config.s3_gateway_endpoint
+            else None
+        )
         acknowledge(vpc, "NIST.800.53.R5-VPCDefaultSecurityGroupClosed")
         for subnet in vpc.public_subnets:
             route = subnet.node.try_find_child("DefaultRoute")

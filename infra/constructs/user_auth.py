@@ -7,6 +7,7 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.nag import acknowledge
 
 
 class UserAuth(Construct):
@@ -32,6 +33,7 @@ class UserAuth(Construct):
             self.user_pool_id = config.auth.user_pool_id
             self.client_ids = ",".join(config.auth.client_ids)
             return
+        plus = config.auth.feature_plan == "plus"
         pool = cognito.UserPool(
             self,
             "UserPool",
@@ -53,8 +55,11 @@ class UserAuth(Construct):
                 temp_password_validity=Duration.days(3),
             ),
             # Plus: threat protection (compromised credentials, risky sign-ins) enforced.
-            feature_plan=cognito.FeaturePlan.PLUS,
-            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            # Essentials (dev) has no threat protection: setting a mode there fails the deploy.
+            feature_plan=cognito.FeaturePlan.PLUS if plus else cognito.FeaturePlan.ESSENTIALS,
+            standard_threat_protection_mode=(
+                cognito.StandardThreatProtectionMode.FULL_FUNCTION if plus else None
+            ),
             deletion_protection=config.deletion_protection,
             removal_policy=RemovalPolicy.RETAIN
             if config.retain_on_delete
@@ -65,9 +70,13 @@ class UserAuth(Construct):
             user_pool_client_name=f"{config.user_pool_name}-api",
             # A public client (browser, mobile, CLI): a secret could not be kept there.
             generate_secret=False,
-            # SRP never sends the password; USER_PASSWORD_AUTH serves CLIs and the rehearsal
-            # (the password then travels to Cognito over TLS only).
-            auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            # SRP never sends the password, and every sign-in here uses it (the smoke test and
+            # the rehearsal too: tools/cognito_sign_in.py). USER_PASSWORD_AUTH is a dev-only
+            # option (`auth.password_auth`).
+            auth_flows=cognito.AuthFlow(user_srp=True, user_password=config.auth.password_auth),
+            # No hosted UI is configured, so no OAuth grant, scope or callback either (CDK would
+            # otherwise enable the implicit and code grants with https://example.com).
+            disable_o_auth=True,
             prevent_user_existence_errors=True,
             enable_token_revocation=True,
             access_token_validity=Duration.hours(1),
@@ -81,6 +90,8 @@ class UserAuth(Construct):
             group_name=config.auth.admin_group,
             description="May read and change every user's portfolio",
         )
+        if not plus:
+            acknowledge(pool, "AwsSolutions-COG8")
         self.user_pool = pool
         self.user_pool_id = pool.user_pool_id
         self.client_ids = self.app_client.user_pool_client_id

@@ -68,6 +68,7 @@ class ServiceStack(Stack):
             "AppService",
             config=config,
             cluster=self.cluster.cluster,
+            capacity_providers=self.cluster.capacity_providers,
             task_definition=self.task.task_definition,
             target_group=self.ingress.target_group,
         )
@@ -84,11 +85,11 @@ class ServiceStack(Stack):
         )
 
         scheme = "https" if config.certificate_arn else "http"
-        CfnOutput(
-            self,
-            "LoadBalancerUrl",
-            value=f"{scheme}://{self.ingress.load_balancer.load_balancer_dns_name}",
-        )
+        lb_url = f"{scheme}://{self.ingress.load_balancer.load_balancer_dns_name}"
+        CfnOutput(self, "LoadBalancerUrl", value=lb_url)
+        # What clients and the smoke test call: the domain the certificate covers (the load
+        # balancer's own name is no name of the certificate's), else the load balancer.
+        CfnOutput(self, "ServiceUrl", value=config.service_url or lb_url)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
         CfnOutput(self, "ServiceName", value=self.app_service.service.service_name)
         CfnOutput(self, "RepositoryName", value=config.repository_name)

@@ -52,16 +52,20 @@ def dev() -> Synth:
     return synth_stage(load_stage("dev"))
 
 
-# An ARN in ACM's format; prod cannot be synthesized without one.
+# An ARN in ACM's format; prod cannot be synthesized without one, nor without its domain.
 CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 )
+DOMAIN_NAME = "api.fyntrix.example"
+HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
+# What every stage with HTTPS needs: the certificate and the name it covers.
+TLS = {"certificate_arn": CERTIFICATE_ARN, "domain_name": DOMAIN_NAME}
 
 
 @pytest.fixture(scope="session")
 def prod() -> Synth:
     return synth_stage(
-        load_stage("prod", image_tag="1.4.2", overrides={"certificate_arn": CERTIFICATE_ARN})
+        load_stage("prod", image_tag="1.4.2", overrides={**TLS, "hosted_zone_id": HOSTED_ZONE_ID})
     )
 
 
@@ -76,7 +80,7 @@ def with_tls() -> Synth:
         load_stage(
             "dev",
             overrides={
-                "certificate_arn": CERTIFICATE_ARN,
+                **TLS,
                 "allowed_ingress_cidrs": "203.0.113.0/24,198.51.100.0/24",
             },
         )

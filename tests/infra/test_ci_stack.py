@@ -16,7 +16,7 @@ from cdk_nag import NagPack
 
 from infra.app_factory import build_app
 from infra.config import CI_STACK_NAME, load_stage
-from tests.infra.conftest import CERTIFICATE_ARN, Synth, cdk_context
+from tests.infra.conftest import CERTIFICATE_ARN, DOMAIN_NAME, Synth, cdk_context
 
 # Every test synthesizes the CI stack (the `ci` fixture or synth_ci directly).
 pytestmark = pytest.mark.synth
@@ -39,6 +39,7 @@ def synth_ci(**overrides: str) -> CiSynth:
         overrides={
             "ci.github_repository": "acme/fyntrix",
             "certificate_arn": CERTIFICATE_ARN,
+            "domain_name": DOMAIN_NAME,
             **overrides,
         },
     )

@@ -21,6 +21,7 @@ from tests.infra.conftest import cdk_context
 
 KNOWN_SETTINGS = {s.path for s in setting_paths()}
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+TLS = {"certificate_arn": CERT, "domain_name": "api.fyntrix.example"}
 
 pytestmark = [pytest.mark.synth, pytest.mark.slow]
 
@@ -57,6 +58,13 @@ ANY_OVERRIDES = st.fixed_dictionaries(
             ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.1/8", "203.0.113.0/24,198.51.100.0/24", "x"]
         ),
         "certificate_arn": st.sampled_from(["none", CERT, "arn:aws:acm:bad"]),
+        "domain_name": st.sampled_from(["none", "api.fyntrix.example", "API.example", "x"]),
+        "hosted_zone_id": st.sampled_from(["none", "Z0123456789ABCDEFGHIJ", "/hostedzone/Z1"]),
+        "capacity.spot": st.sampled_from(["true", "false"]),
+        "capacity.on_demand_base": st.sampled_from(["0", "1", "7"]),
+        "auth.feature_plan": st.sampled_from(["essentials", "plus", "lite"]),
+        "auth.password_auth": st.sampled_from(["true", "false"]),
+        "s3_gateway_endpoint": st.sampled_from(["true", "false"]),
         "deletion_protection": st.sampled_from(["true", "false", "maybe"]),
         "log_retention_days": st.sampled_from(["14", "30", "10"]),
         "waf.enabled": st.sampled_from(["true", "false"]),
@@ -123,7 +131,9 @@ def valid_overrides(draw: Any) -> dict[str, str]:
         "scaling.min_capacity": str(lo),
         "scaling.max_capacity": str(hi),
         "scaling.desired_count": str(draw(st.integers(lo, hi))),
-        "certificate_arn": draw(st.sampled_from(["none", CERT])),
+        **draw(st.sampled_from([{}, TLS])),
+        "s3_gateway_endpoint": draw(st.sampled_from(["true", "false"])),
+        "auth.feature_plan": draw(st.sampled_from(["essentials", "plus"])),
         "waf.enabled": draw(st.sampled_from(["true", "false"])),
         "waf.rate_limit": str(draw(st.integers(10, 100_000))),
         "ops_access_security_group_id": draw(st.sampled_from(["none", "sg-0abc1234def567890"])),
@@ -133,7 +143,7 @@ def valid_overrides(draw: Any) -> dict[str, str]:
             )
         ),
         "deletion_protection": draw(st.sampled_from(["true", "false"])),
-        "allowed_ingress_cidrs": draw(st.sampled_from(["0.0.0.0/0", "203.0.113.0/24"])),
+        "allowed_ingress_cidrs": draw(st.sampled_from(["none", "203.0.113.0/24"])),
     }
 
 
@@ -144,7 +154,7 @@ def test_valid_configs_are_accepted_and_pass_both_packs(
 ) -> None:
     tag = "v1.0.0" if stage == "prod" else None
     if stage == "prod":  # prod always runs HTTPS and WAF
-        overrides = {**overrides, "certificate_arn": CERT, "waf.enabled": "true"}
+        overrides = {**overrides, **TLS, "waf.enabled": "true", "auth.feature_plan": "plus"}
     config = load_stage(stage, image_tag=tag, overrides=overrides)
     assert config.redis.maxmemory_bytes < config.redis.memory_mib * 1024 * 1024 * 0.8
     assert nag_violations(stage, tag, overrides) == []

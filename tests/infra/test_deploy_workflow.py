@@ -142,7 +142,7 @@ def test_each_deploy_is_smoke_tested_with_an_authenticated_read() -> None:
         assert env["SMOKE_TOTP_SECRET"] == f"${{{{ secrets.{prefix}TOTP_SECRET }}}}"
         assert env["SMOKE_CLIENT_SECRET"].startswith("${{ secrets.")
     text = SMOKE_SH.read_text()
-    # The tool signs in itself (password + authenticator code); secrets stay out of argv.
+    # The tool signs in itself (SRP + authenticator code); secrets stay out of argv.
     assert "python -m tools.smoke" in text and "initiate-auth" not in text
     assert "SMOKE_TOTP_SECRET" in text and "$SMOKE_PASSWORD" not in text
 

@@ -6,10 +6,18 @@ import fnmatch
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
 from infra.app_factory import build_app
 from infra.config import ConfigError, load_stage
-from tests.infra.conftest import CERTIFICATE_ARN, Synth, cdk_context, synth_stage
+from tests.infra.conftest import (
+    CERTIFICATE_ARN,
+    HOSTED_ZONE_ID,
+    TLS,
+    Synth,
+    cdk_context,
+    synth_stage,
+)
 from tests.infra.test_service_stack import alb_sg, ingress_rules, only, resources, task_sg
 
 OPS_PATHS = ("/metrics", "/cache/stats", "/docs", "/redoc", "/openapi.json")
@@ -225,7 +233,7 @@ def test_waf_is_optional_in_dev_and_required_in_prod(dev_without_waf: Synth) -> 
         load_stage(
             "prod",
             image_tag="v1",
-            overrides={"waf.enabled": "false", "certificate_arn": CERTIFICATE_ARN},
+            overrides={"waf.enabled": "false", **TLS},
         )
 
 
@@ -237,8 +245,6 @@ def test_created_user_pool_requires_mfa_and_strong_passwords(dev: Synth, prod: S
     props = pool["Properties"]
     assert props["MfaConfiguration"] == "ON"
     assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
-    assert props["UserPoolTier"] == "PLUS"
-    assert props["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
     assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     policy = props["Policies"]["PasswordPolicy"]
     assert policy["MinimumLength"] >= 12
@@ -259,11 +265,6 @@ def test_app_client_is_public_and_the_admin_group_exists(dev: Synth) -> None:
     assert props["UserPoolId"] == {"Ref": pool_id}
     assert props.get("GenerateSecret", False) is False
     assert props["PreventUserExistenceErrors"] == "ENABLED"
-    assert set(props["ExplicitAuthFlows"]) == {
-        "ALLOW_USER_SRP_AUTH",
-        "ALLOW_USER_PASSWORD_AUTH",
-        "ALLOW_REFRESH_TOKEN_AUTH",
-    }
     dev.service_template.has_resource_properties(
         "AWS::Cognito::UserPoolGroup",
         {"UserPoolId": {"Ref": pool_id}, "GroupName": "fyntrix-admin"},
@@ -313,3 +314,112 @@ def test_an_existing_pool_is_imported_not_created() -> None:
 def test_pool_settings_must_come_together() -> None:
     with pytest.raises(ConfigError, match=r"`auth.client_ids`"):
         load_stage("dev", overrides={"auth.user_pool_id": "eu-west-1_AbCdEf123"})
+
+
+def test_pool_tier_dev_essentials_without_threat_protection_prod_plus_enforced(
+    dev: Synth, prod: Synth
+) -> None:
+    _, dev_pool = only(dev, "AWS::Cognito::UserPool")
+    assert dev_pool["Properties"]["UserPoolTier"] == "ESSENTIALS"
+    # Threat protection is a Plus feature: Essentials must not set a mode, or Cognito refuses
+    assert "UserPoolAddOns" not in dev_pool["Properties"]
+    _, prod_pool = only(prod, "AWS::Cognito::UserPool")
+    assert prod_pool["Properties"]["UserPoolTier"] == "PLUS"
+    assert prod_pool["Properties"]["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
+
+
+OAUTH_KEYS = ("AllowedOAuthFlows", "AllowedOAuthScopes", "CallbackURLs", "LogoutURLs")
+
+
+def test_app_client_has_no_oauth_and_signs_in_with_srp_only(dev: Synth, prod: Synth) -> None:
+    for s in (dev, prod):
+        _, client = only(s, "AWS::Cognito::UserPoolClient")
+        props = client["Properties"]
+        # No hosted UI: no grant (implicit or code), scope or callback (CDK's default is
+        # both grants, every scope and https://example.com)
+        assert props["AllowedOAuthFlowsUserPoolClient"] is False
+        assert [k for k in OAUTH_KEYS if k in props] == []
+        # SRP never sends the password; USER_PASSWORD_AUTH is not allowed by default
+        assert props["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+@pytest.mark.synth
+def test_dev_may_opt_in_to_password_auth() -> None:
+    s = synth_stage(load_stage("dev", overrides={"auth.password_auth": "true"}))
+    _, client = only(s, "AWS::Cognito::UserPoolClient")
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["Properties"]["ExplicitAuthFlows"]
+
+
+# ---------------------------------------------------------------- domain and plain HTTP
+
+
+def outputs(s: Synth) -> dict[str, Any]:
+    found = s.service_template.find_outputs("*")
+    return {name: output["Value"] for name, output in found.items()}
+
+
+def test_service_url_is_the_domain_with_a_certificate(dev: Synth, prod: Synth) -> None:
+    lb_id, _ = only(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert outputs(prod)["ServiceUrl"] == "https://api.fyntrix.example"
+    # The load balancer's own URL stays an output (DNS records, --connect-to)
+    assert outputs(prod)["LoadBalancerUrl"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [lb_id, "DNSName"]}]]
+    }
+    # Without a certificate both are the load balancer's plain-HTTP URL
+    assert outputs(dev)["ServiceUrl"] == outputs(dev)["LoadBalancerUrl"]
+
+
+def test_with_a_hosted_zone_the_domain_is_an_alias_of_the_load_balancer(prod: Synth) -> None:
+    lb_id, _ = only(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    _, record = only(prod, "AWS::Route53::RecordSet")
+    props = record["Properties"]
+    assert (props["HostedZoneId"], props["Name"], props["Type"]) == (
+        HOSTED_ZONE_ID,
+        "api.fyntrix.example.",
+        "A",
+    )
+    assert props["AliasTarget"] == {
+        "DNSName": {"Fn::Join": ["", ["dualstack.", {"Fn::GetAtt": [lb_id, "DNSName"]}]]},
+        "HostedZoneId": {"Fn::GetAtt": [lb_id, "CanonicalHostedZoneID"]},
+    }
+    assert prod.service.ingress.alias_record is not None
+
+
+def test_without_a_hosted_zone_no_record_is_created(dev: Synth, with_tls: Synth) -> None:
+    for s in (dev, with_tls):
+        s.service_template.resource_count_is("AWS::Route53::RecordSet", 0)
+        assert s.service.ingress.alias_record is None
+
+
+def test_dev_without_a_certificate_admits_no_one_and_says_how_to_change_it(dev: Synth) -> None:
+    lb_group = {"Fn::GetAtt": [alb_sg(dev), "GroupId"]}
+    assert [r for r in ingress_rules(dev) if r["GroupId"] == lb_group] == []
+    warnings = Annotations.from_stack(dev.service).find_warning(
+        "/Fyntrix-Service-dev/Ingress", Match.string_like_regexp("admits no client")
+    )
+    (warning,) = warnings
+    assert "-c certificateArn=ARN -c domainName=api.example.com" in str(warning.entry.data)
+    assert "-c set:allowed_ingress_cidrs=203.0.113.0/24" in str(warning.entry.data)
+
+
+def test_https_stages_admit_their_cidrs_on_80_and_443_without_a_notice(
+    prod: Synth, with_tls: Synth
+) -> None:
+    for s, cidrs in ((prod, ["0.0.0.0/0"]), (with_tls, ["198.51.100.0/24", "203.0.113.0/24"])):
+        lb_group = {"Fn::GetAtt": [alb_sg(s), "GroupId"]}
+        rules = [r for r in ingress_rules(s) if r["GroupId"] == lb_group]
+        assert sorted((r["CidrIp"], r["FromPort"]) for r in rules) == sorted(
+            (c, p) for c in cidrs for p in (80, 443)
+        )
+        assert Annotations.from_stack(s.service).find_warning("*", Match.any_value()) == []
+
+
+@pytest.mark.synth
+def test_dev_may_admit_listed_networks_over_plain_http_with_a_warning() -> None:
+    s = synth_stage(load_stage("dev", overrides={"allowed_ingress_cidrs": "203.0.113.0/24"}))
+    lb_group = {"Fn::GetAtt": [alb_sg(s), "GroupId"]}
+    rules = [r for r in ingress_rules(s) if r["GroupId"] == lb_group]
+    assert [(r["CidrIp"], r["FromPort"]) for r in rules] == [("203.0.113.0/24", 80)]
+    Annotations.from_stack(s.service).has_warning(
+        "/Fyntrix-Service-dev/Ingress", Match.string_like_regexp("plain HTTP to 203.0.113.0/24")
+    )

@@ -217,7 +217,8 @@ def test_cli_synth_rejects_a_threshold_a_full_cache_would_trip(tmp_path: Path) -
 def test_cli_synth_with_a_repository_adds_the_ci_stack_nag_clean(tmp_path: Path) -> None:
     result = _cdk_synth(
         "-c", "stage=prod", "-c", "imageTag=abc123", "-c", "set:ci.github_repository=acme/fyntrix",
-        "-c", f"certificateArn={CERTIFICATE_ARN}", outdir=tmp_path,
+        "-c", f"certificateArn={CERTIFICATE_ARN}", "-c", "domainName=api.fyntrix.example",
+        outdir=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.glob("*.template.json"))

@@ -227,16 +227,14 @@ def test_no_rule_opens_redis_to_the_load_balancer_or_a_cidr(dev: Synth) -> None:
 
 
 def test_load_balancer_group_admits_http_from_the_configured_cidrs_only(dev: Synth) -> None:
+    # Plain HTTP would carry bearer tokens in clear text: dev admits only listed CIDRs, and
+    # none is listed by default (tests/infra/test_edge.py covers listed ones and HTTPS).
     sg = resources(dev, "AWS::EC2::SecurityGroup")[alb_sg(dev)]["Properties"]
-    assert sg["SecurityGroupIngress"] == [
-        {
-            "CidrIp": "0.0.0.0/0",
-            "Description": "HTTP from 0.0.0.0/0",
-            "FromPort": 80,
-            "IpProtocol": "tcp",
-            "ToPort": 80,
-        }
+    assert "SecurityGroupIngress" not in sg
+    ingress_on_lb = [
+        r for r in ingress_rules(dev) if r["GroupId"] == {"Fn::GetAtt": [alb_sg(dev), "GroupId"]}
     ]
+    assert ingress_on_lb == []
     # No allow-all egress: the only way out of the load balancer is the app port of the tasks.
     assert "SecurityGroupEgress" not in sg
     egress = [e["Properties"] for e in resources(dev, "AWS::EC2::SecurityGroupEgress").values()]
@@ -350,7 +348,8 @@ def test_service_deploys_safely_with_exec_and_no_public_ip(dev: Synth) -> None:
         "AWS::ECS::Service",
         {
             "ServiceName": "fyntrix-service-dev",
-            "LaunchType": "FARGATE",
+            # A capacity provider strategy, not a launch type (tests/infra/test_cost.py).
+            "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": 1}],
             "EnableExecuteCommand": True,
             "DeploymentConfiguration": {
                 "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},

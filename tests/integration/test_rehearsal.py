@@ -314,8 +314,15 @@ def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> 
     assert "ELBSecurityPolicy-TLS13-1-2-2021-06" in checks["edge: TLS"]["detail"]
     assert "/metrics" in checks["edge: only /api/* and /health reach the app"]["detail"]
     assert "4 rules" in checks["edge: WAF web ACL, rate limit, encrypted logs"]["detail"]
+    # AND the ServiceUrl output is the domain, whose alias record in the emulator's zone points
+    # at the load balancer; the app client signs in with SRP only; the tier is Plus
+    domain = checks["edge: ServiceUrl and the domain's alias record"]["detail"]
+    assert "ServiceUrl https://api.fyntrix.example; api.fyntrix.example. A alias" in domain
+    flows = checks["auth: app client SRP only, no OAuth"]["detail"]
+    assert "ALLOW_USER_PASSWORD_AUTH" not in flows and "ALLOW_USER_SRP_AUTH" in flows
+    assert "Cognito PLUS" in checks["cost: capacity providers, Cognito plan"]["detail"]
     # AND the demo user signed in through Cognito and the service enforced it
-    assert "demo user signed in (password + authenticator code)" in result.stdout
+    assert "demo user signed in (SRP + authenticator code)" in result.stdout
     assert "without a token -> 401" in result.stdout
     assert "X-Cache: MISS, then HIT; /api/portfolio/2 -> 403" in result.stdout
 
@@ -326,7 +333,8 @@ def test_a_certificate_the_emulator_does_not_know_fails_the_deploy(
 ) -> None:
     unknown = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
     env = {**rehearsal_env, "STAGE": "prod"}
-    result = rehearsal("up", env, "--set", f"certificate_arn={unknown}")
+    tls = ("--set", f"certificate_arn={unknown}", "--set", "domain_name=api.fyntrix.example")
+    result = rehearsal("up", env, *tls)
     assert result.returncode == 1
     assert "CertificateNotFound" in result.stderr
     reg = ProcessRegistry(Path(env["RUN_DIR"]))

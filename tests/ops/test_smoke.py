@@ -1,5 +1,6 @@
-"""`python -m tools.smoke` (the deploy workflow's smoke test) against a real local service, and
-its Cognito sign-in (password + authenticator code) against the rehearsal's AWS emulator."""
+"""`python -m tools.smoke` (the deploy workflow's smoke test) against a real local service, also
+behind a real TLS front for the stage's domain, and its Cognito sign-in (SRP + authenticator
+code) against the rehearsal's AWS emulator."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from botocore.exceptions import ClientError
 from testkit.servers import RedisServer, free_port
 from testkit.service import ServiceProcess
 from tests.ops.conftest import DEV, DUMMY_CREDENTIALS, clean_env, run_ops
-from tools.cognito_sign_in import password_auth, sign_in, totp
+from tests.ops.tls_front import issue, tls_front
+from tools.cognito_sign_in import enroll, sign_in, srp_auth
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,10 +99,75 @@ def test_without_a_token_says_how_to_get_one() -> None:
     result = smoke("http://127.0.0.1:1", None)
     assert result.returncode == 2
     assert (
-        "SMOKE_CLIENT_ID, SMOKE_USERNAME, SMOKE_PASSWORD, SMOKE_TOTP_SECRET empty" in result.stderr
+        "SMOKE_CLIENT_ID, SMOKE_USERNAME, SMOKE_PASSWORD, SMOKE_TOTP_SECRET, --user-pool-id empty"
+        in result.stderr
     )
     assert "SMOKE_ACCESS_TOKEN" in result.stderr
     assert "authenticator secret" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.10", "http://api.fyntrix.example:8080", "http://[2001:db8::1]"]
+)
+def test_refuses_to_send_a_token_over_plain_http_beyond_loopback(url: str) -> None:
+    result = smoke(url, "a-real-looking-token", "--wait-s", "0.5")
+    assert result.returncode == 2
+    assert "refusing to send a bearer token over plain HTTP" in result.stderr
+    assert "certificate_arn and domain_name" in result.stderr and "ServiceUrl" in result.stderr
+    assert result.stdout == ""  # not even /health was called
+
+
+DOMAIN = "api.fyntrix.example"
+
+
+def test_calls_the_domain_through_the_load_balancer_with_sni_and_host(
+    tmp_path: Path, local_env: dict[str, str], service: ServiceProcess
+) -> None:
+    ca, cert, key = issue(tmp_path, DOMAIN)
+    with tls_front(cert, key, service.port) as (port, seen):
+        url = f"https://{DOMAIN}:{port}"
+        result = smoke(
+            url,
+            user_token(local_env, 1),
+            "--connect-to",
+            "127.0.0.1",
+            "--wait-s",
+            "5",
+            env={"SSL_CERT_FILE": str(ca)},
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == f"ok   GET {url}/health -> 200"
+    assert "with a token -> 200, X-Cache: " in result.stdout
+    # THEN every connection named the domain in TLS and every request in its Host header
+    assert seen.server_names and set(seen.server_names) == {DOMAIN}
+    assert len(seen.hosts) >= 3 and set(seen.hosts) == {f"{DOMAIN}:{port}"}
+
+
+def test_a_certificate_for_another_name_fails_verification(
+    tmp_path: Path, service: ServiceProcess
+) -> None:
+    ca, cert, key = issue(tmp_path, "other.fyntrix.example")
+    with tls_front(cert, key, service.port) as (port, seen):
+        result = smoke(
+            f"https://{DOMAIN}:{port}",
+            "x",
+            "--connect-to",
+            "127.0.0.1",
+            "--wait-s",
+            "0.5",
+            "--timeout-s",
+            "2",
+            env={"SSL_CERT_FILE": str(ca)},
+        )
+    assert result.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stdout
+    assert seen.hosts == []  # no request (and no token) was sent
+
+
+def test_connect_to_needs_https() -> None:
+    result = smoke("http://127.0.0.1:1", "x", "--connect-to", "127.0.0.1")
+    assert result.returncode == 2
+    assert "--connect-to needs an https:// URL" in result.stderr
 
 
 def test_a_dead_url_fails_after_the_wait_naming_health() -> None:
@@ -111,7 +178,9 @@ def test_a_dead_url_fails_after_the_wait_naming_health() -> None:
 
 
 # --- The Cognito sign-in (tools/cognito_sign_in.py) against the rehearsal's emulator, whose
-# pool checks authenticator codes like Cognito (MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP).
+# pool checks authenticator codes like Cognito (MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP). The
+# emulator does not check the SRP proof itself (tests/ops/test_cognito_srp.py checks its math
+# against an independent implementation); it does run the challenge sequence.
 
 REGION = DEV.region
 SMOKE_EMAIL = "smoke.user@fyntrix.example"
@@ -155,8 +224,8 @@ BOTO_CREDENTIALS = {
 
 @pytest.fixture(params=[False, True], ids=["public-client", "client-with-secret"])
 def mfa_pool(request: pytest.FixtureRequest, emulator: str) -> MfaPool:
-    """A pool requiring TOTP MFA, as UserAuth makes it, with a smoke user whose authenticator
-    is enrolled (associate-software-token, verify-software-token, MFA preference)."""
+    """A pool requiring TOTP MFA with an SRP-only app client, as UserAuth makes them, and a
+    smoke user whose authenticator is enrolled (`tools.cognito_sign_in.enroll`)."""
     idp = boto3.client("cognito-idp", endpoint_url=emulator, region_name=REGION, **BOTO_CREDENTIALS)
     pool_id = idp.create_user_pool(PoolName=f"smoke-{free_port()}")["UserPool"]["Id"]
     idp.set_user_pool_mfa_config(
@@ -168,7 +237,7 @@ def mfa_pool(request: pytest.FixtureRequest, emulator: str) -> MfaPool:
         UserPoolId=pool_id,
         ClientName="smoke",
         GenerateSecret=request.param,
-        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
     idp.admin_create_user(
         UserPoolId=pool_id,
@@ -180,33 +249,27 @@ def mfa_pool(request: pytest.FixtureRequest, emulator: str) -> MfaPool:
         UserPoolId=pool_id, Username=SMOKE_EMAIL, Password=SMOKE_PASSWORD, Permanent=True
     )
     secret = client.get("ClientSecret", "")
-    first = password_auth(
-        idp, client["ClientId"], SMOKE_EMAIL, SMOKE_PASSWORD, client_secret=secret
-    )
-    access = first["AuthenticationResult"]["AccessToken"]
-    totp_secret = idp.associate_software_token(AccessToken=access)["SecretCode"]
-    verified = idp.verify_software_token(AccessToken=access, UserCode=totp(totp_secret))
-    assert verified["Status"] == "SUCCESS"
-    idp.set_user_mfa_preference(
-        AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    totp_secret = enroll(
+        idp, pool_id, client["ClientId"], SMOKE_EMAIL, SMOKE_PASSWORD, client_secret=secret
     )
     user = idp.admin_get_user(UserPoolId=pool_id, Username=SMOKE_EMAIL)
     sub = {a["Name"]: a["Value"] for a in user["UserAttributes"]}["sub"]
     return MfaPool(emulator, pool_id, client["ClientId"], secret, totp_secret, sub)
 
 
-def test_the_password_alone_gets_the_authenticator_challenge_and_the_code_signs_in(
+def test_srp_alone_gets_the_authenticator_challenge_and_the_code_signs_in(
     mfa_pool: MfaPool,
 ) -> None:
     idp = mfa_pool.idp()
     secret = mfa_pool.client_secret
-    first = password_auth(
-        idp, mfa_pool.client_id, SMOKE_EMAIL, SMOKE_PASSWORD, client_secret=secret
+    first = srp_auth(
+        idp, mfa_pool.pool_id, mfa_pool.client_id, SMOKE_EMAIL, SMOKE_PASSWORD, client_secret=secret
     )
     assert first["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
     assert "AuthenticationResult" not in first
     token = sign_in(
         idp,
+        mfa_pool.pool_id,
         mfa_pool.client_id,
         SMOKE_EMAIL,
         SMOKE_PASSWORD,
@@ -220,6 +283,7 @@ def test_a_code_of_another_authenticator_is_refused(mfa_pool: MfaPool) -> None:
     with pytest.raises(ClientError, match="CodeMismatchException"):
         sign_in(
             mfa_pool.idp(),
+            mfa_pool.pool_id,
             mfa_pool.client_id,
             SMOKE_EMAIL,
             SMOKE_PASSWORD,
@@ -242,10 +306,13 @@ def test_smoke_signs_in_with_the_authenticator_and_reads_as_the_linked_user(
     service = service_process_factory({**local_env, **trust})
     linked = run_ops("link-user", "--sub", mfa_pool.sub, "--user", "1", env={**local_env, **trust})
     assert linked.returncode == 0, linked.stderr
-    result = smoke(service.base_url, None, "--user-id", "1", "--wait-s", "5", env=mfa_pool.env())
+    pool = ("--user-pool-id", mfa_pool.pool_id)
+    result = smoke(
+        service.base_url, None, *pool, "--user-id", "1", "--wait-s", "5", env=mfa_pool.env()
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == (
-        "ok   Cognito sign-in of the test user (password + authenticator code)"
+        "ok   Cognito sign-in of the test user (SRP + authenticator code)"
     )
     assert "with a token -> 200, X-Cache: " in result.stdout
     for secret in (SMOKE_PASSWORD, mfa_pool.totp_secret):
@@ -254,7 +321,8 @@ def test_smoke_signs_in_with_the_authenticator_and_reads_as_the_linked_user(
 
 def test_smoke_fails_on_a_wrong_authenticator_secret_without_echoing_it(mfa_pool: MfaPool) -> None:
     env = mfa_pool.env(SMOKE_TOTP_SECRET=OTHER_SECRET)
-    result = smoke(f"http://127.0.0.1:{free_port()}", None, "--wait-s", "0.5", env=env)
+    url = f"http://127.0.0.1:{free_port()}"
+    result = smoke(url, None, "--user-pool-id", mfa_pool.pool_id, "--wait-s", "0.5", env=env)
     assert result.returncode == 1
     assert "FAIL Cognito sign-in of the test user" in result.stdout
     assert "CodeMismatchException" in result.stdout
@@ -266,5 +334,5 @@ def test_smoke_without_the_sign_in_settings_names_them() -> None:
     env = {"SMOKE_CLIENT_ID": "abc", "SMOKE_USERNAME": "smoke", "SMOKE_PASSWORD": "x"}
     result = smoke("http://127.0.0.1:1", None, env=env)
     assert result.returncode == 2
-    assert "SMOKE_TOTP_SECRET empty" in result.stderr
+    assert "SMOKE_TOTP_SECRET, --user-pool-id empty" in result.stderr
     assert "docs/deploy.md" in result.stderr

@@ -143,9 +143,14 @@ def unify(cfn: Any, api: Any, path: str, bindings: dict[Marker, set[str]]) -> li
 
 def synth_task_definition(config: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    # Prod synthesizes only with a certificate; it changes the listener, not the task.
+    # Prod synthesizes only with a certificate and its domain; they change the listener, not
+    # the task.
     cert = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-    config = dataclasses.replace(config, certificate_arn=config.certificate_arn or cert)
+    config = dataclasses.replace(
+        config,
+        certificate_arn=config.certificate_arn or cert,
+        domain_name=config.domain_name or "api.fyntrix.example",
+    )
     _, _, service, _ = build_app(config, context=context)
     template = Template.from_stack(service).to_json()
     resources = template["Resources"]

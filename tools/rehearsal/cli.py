@@ -56,9 +56,10 @@ from tools.rehearsal.verify import Check, format_table, verify
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the emulator's default account
 EMULATOR, REDIS, SERVICE, CONTAINERS = "emulator", "redis", "service", "containers"
-# A domain nobody owns (RFC 2606): the emulator's ACM issues a certificate for it, so prod
-# rehearses its HTTPS listener without a real domain.
-REHEARSAL_DOMAIN = "api.fyntrix.example"
+# A domain nobody owns (RFC 2606): the emulator's ACM issues a certificate for it and its
+# Route 53 holds the zone, so prod rehearses its HTTPS listener and alias record without one.
+REHEARSAL_ZONE = "fyntrix.example"
+REHEARSAL_DOMAIN = f"api.{REHEARSAL_ZONE}"
 # Dummy credentials: the emulator accepts any; they can never reach a real account because
 # every call goes to AWS_ENDPOINT_URL on loopback.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -441,7 +442,8 @@ def _with_certificate(
     opts: Options, config: StageConfig, session: Any
 ) -> tuple[Options, StageConfig]:
     """A stage that must serve HTTPS (prod) and names no certificate gets one from the
-    emulator's ACM for a placeholder domain, requested once and reused. A certificate the
+    emulator's ACM for a placeholder domain, and that domain's hosted zone from the emulator's
+    Route 53 (so the alias record deploys too), both made once and reused. A certificate the
     operator names is used as given: one the emulator does not know fails the deploy with
     CertificateNotFound, as it would in AWS."""
     try:
@@ -450,23 +452,35 @@ def _with_certificate(
     except ConfigError as exc:
         if exc.setting != "certificate_arn":
             raise RehearsalError(str(exc)) from exc
-    acm = session.client("acm")
-    known = [
-        c["CertificateArn"]
-        for c in acm.list_certificates()["CertificateSummaryList"]
-        if c["DomainName"] == REHEARSAL_DOMAIN
-    ]
-    arn = (
-        known[0]
-        if known
-        else acm.request_certificate(DomainName=REHEARSAL_DOMAIN, ValidationMethod="DNS")[
-            "CertificateArn"
-        ]
-    )
-    _say("1/6 emulator", f"ACM certificate for {REHEARSAL_DOMAIN}: {arn}")
-    overrides = {**opts.overrides, "certificate_arn": arn}
+    arn = _rehearsal_certificate(session.client("acm"))
+    zone_id = _rehearsal_zone(session.client("route53"))
+    _say("1/6 emulator", f"ACM certificate for {REHEARSAL_DOMAIN}: {arn}; zone {zone_id}")
+    overrides = {
+        **opts.overrides,
+        "certificate_arn": arn,
+        "domain_name": REHEARSAL_DOMAIN,
+        "hosted_zone_id": zone_id,
+    }
     opts = dataclasses.replace(opts, overrides=overrides)
     return opts, load_stage(opts.stage, image_tag=opts.image_tag, overrides=overrides)
+
+
+def _rehearsal_certificate(acm: Any) -> str:
+    for summary in acm.list_certificates()["CertificateSummaryList"]:
+        if summary["DomainName"] == REHEARSAL_DOMAIN:
+            return str(summary["CertificateArn"])
+    requested = acm.request_certificate(DomainName=REHEARSAL_DOMAIN, ValidationMethod="DNS")
+    return str(requested["CertificateArn"])
+
+
+def _rehearsal_zone(route53: Any) -> str:
+    """The placeholder zone's id, without the `/hostedzone/` prefix."""
+    zones = route53.list_hosted_zones_by_name(DNSName=REHEARSAL_ZONE)["HostedZones"]
+    found = [z["Id"] for z in zones if z["Name"].rstrip(".") == REHEARSAL_ZONE]
+    if found:
+        return str(found[0]).rsplit("/", 1)[-1]
+    created = route53.create_hosted_zone(Name=REHEARSAL_ZONE, CallerReference=REHEARSAL_ZONE)
+    return str(created["HostedZone"]["Id"]).rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -492,10 +506,11 @@ def _demo_user(opts: Options, config: StageConfig, session: Any) -> DemoUser:
     pool_id, client_id = outputs["UserPoolId"], outputs["AppClientIds"].split(",")[0]
     idp = session.client("cognito-idp")
     sub = ensure_demo_user(idp, pool_id)
-    signed_in = sign_in(idp, client_id, sub, authenticator=opts.run_dir / "demo-user-totp")
+    authenticator = opts.run_dir / "demo-user-totp"
+    signed_in = sign_in(idp, pool_id, client_id, sub, authenticator=authenticator)
     _say(
         "5/6 cognito",
-        f"pool {pool_id}: demo user signed in (password + authenticator code), sub {sub}",
+        f"pool {pool_id}: demo user signed in (SRP + authenticator code), sub {sub}",
     )
     return DemoUser(pool_id=pool_id, client_id=client_id, signed_in=signed_in)
 

@@ -1,6 +1,6 @@
 """The rehearsal's demo user: created in the emulator's Cognito pool and signed in through the
-Cognito API like a real client (password, then an authenticator-app code: the pool requires
-MFA), so the service sees a real, RS256-signed access token of that pool.
+Cognito API like a real client (SRP, then an authenticator-app code: the pool requires MFA), so
+the service sees a real, RS256-signed access token of that pool.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from tools.cognito_sign_in import SOFTWARE_TOKEN_MFA, answer_totp, password_auth, totp
+from tools.cognito_sign_in import MFA_SETUP, SOFTWARE_TOKEN_MFA, answer_totp, enroll, srp_auth
 from tools.rehearsal.processes import RehearsalError
 
 DEMO_EMAIL: Final = "demo.user@fyntrix.example"
@@ -46,81 +46,21 @@ def ensure_demo_user(idp: Any, pool_id: str) -> str:
     return str(attributes["sub"])
 
 
-def sign_in(idp: Any, client_id: str, sub: str, *, authenticator: Path) -> SignedIn:
-    """Password sign-in answering the pool's MFA challenges: MFA_SETUP (register an
-    authenticator app, whose secret is kept in `authenticator` like an app keeps it) and
-    SOFTWARE_TOKEN_MFA (its current code)."""
-    response = _password(idp, client_id)
-    if "AuthenticationResult" in response and not _has_totp(idp, response):
-        # A user without an authenticator yet (the emulator lets the first sign-in through
-        # where Cognito would ask for MFA_SETUP): register one, then sign in again with it.
-        token = response["AuthenticationResult"]["AccessToken"]
-        _register_totp(idp, authenticator, access_token=token)
-        response = _password(idp, client_id)
-    for _ in range(3):
-        if "AuthenticationResult" in response:
-            return SignedIn(response["AuthenticationResult"]["AccessToken"], sub)
-        response = _answer(idp, client_id, response, authenticator)
-    raise RehearsalError(f"Cognito sign-in did not finish: {response.get('ChallengeName')}")
-
-
-def _password(idp: Any, client_id: str) -> dict[str, Any]:
-    return password_auth(idp, client_id, DEMO_EMAIL, DEMO_PASSWORD)
-
-
-def _has_totp(idp: Any, response: dict[str, Any]) -> bool:
-    user = idp.get_user(AccessToken=response["AuthenticationResult"]["AccessToken"])
-    return "SOFTWARE_TOKEN_MFA" in user.get("UserMFASettingList", [])
-
-
-def _register_totp(
-    idp: Any, authenticator: Path, *, access_token: str = "", session: str = ""
-) -> str:
-    """Associate and verify an authenticator app; returns the session to continue with."""
-    device = "rehearsal"
-    if access_token:
-        secret = idp.associate_software_token(AccessToken=access_token)["SecretCode"]
-        verified = idp.verify_software_token(
-            AccessToken=access_token, UserCode=totp(secret), FriendlyDeviceName=device
-        )
-        idp.set_user_mfa_preference(
-            AccessToken=access_token,
-            SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True},
-        )
-    else:
-        associated = idp.associate_software_token(Session=session)
-        secret = associated["SecretCode"]
-        verified = idp.verify_software_token(
-            Session=associated.get("Session", session),
-            UserCode=totp(secret),
-            FriendlyDeviceName=device,
-        )
-    if verified["Status"] != "SUCCESS":
-        raise RehearsalError(f"Cognito rejected the authenticator code: {verified}")
-    authenticator.write_text(secret)
-    authenticator.chmod(0o600)
-    return str(verified.get("Session", session))
-
-
-def _answer(
-    idp: Any, client_id: str, response: dict[str, Any], authenticator: Path
-) -> dict[str, Any]:
-    challenge = response.get("ChallengeName")
-    if challenge == SOFTWARE_TOKEN_MFA:
-        if not authenticator.exists():
-            raise RehearsalError(
-                f"Cognito asks for an authenticator code, but {authenticator} is missing "
-                "(run `make down` to start from a fresh emulator)"
-            )
+def sign_in(idp: Any, pool_id: str, client_id: str, sub: str, *, authenticator: Path) -> SignedIn:
+    """SRP sign-in (the password never leaves this process) answering the pool's MFA
+    challenges: MFA_SETUP (register an authenticator app, whose secret is kept in
+    `authenticator` like an app keeps it) and SOFTWARE_TOKEN_MFA (its current code)."""
+    response = srp_auth(idp, pool_id, client_id, DEMO_EMAIL, DEMO_PASSWORD)
+    if response.get("ChallengeName") == MFA_SETUP:  # a new user (or a new emulator's pool)
+        authenticator.write_text(enroll(idp, pool_id, client_id, DEMO_EMAIL, DEMO_PASSWORD))
+        authenticator.chmod(0o600)
+        response = srp_auth(idp, pool_id, client_id, DEMO_EMAIL, DEMO_PASSWORD)
+    if response.get("ChallengeName") == SOFTWARE_TOKEN_MFA:
         secret = authenticator.read_text().strip()
-        return answer_totp(idp, client_id, DEMO_EMAIL, response, secret)
-    if challenge != "MFA_SETUP":
-        raise RehearsalError(f"unexpected Cognito challenge {challenge!r}")
-    session = _register_totp(idp, authenticator, session=response["Session"])
-    answered: dict[str, Any] = idp.respond_to_auth_challenge(
-        ClientId=client_id,
-        ChallengeName=challenge,
-        Session=session,
-        ChallengeResponses={"USERNAME": DEMO_EMAIL},
-    )
-    return answered
+        response = answer_totp(idp, client_id, DEMO_EMAIL, response, secret)
+    if "AuthenticationResult" not in response:
+        raise RehearsalError(
+            f"Cognito sign-in did not finish: {response.get('ChallengeName')} (run `make down` "
+            "to start from a fresh emulator)"
+        )
+    return SignedIn(response["AuthenticationResult"]["AccessToken"], sub)

@@ -403,6 +403,22 @@ def _target_group_attributes() -> None:
     )
 
 
+def _load_balancer_canonical_zone() -> None:
+    """moto's load balancer has no `Fn::GetAtt CanonicalHostedZoneID` (it logs "not
+    implemented" and leaves the intrinsic unresolved), so an alias record to it would point at
+    the text of the intrinsic. Answer the zone id that DescribeLoadBalancers reports."""
+    from moto.elbv2.models import FakeLoadBalancer
+
+    original = FakeLoadBalancer.get_cfn_attribute
+
+    def get(self: FakeLoadBalancer, attribute_name: str) -> Any:
+        if attribute_name == "CanonicalHostedZoneID":
+            return self.canonical_hosted_zone_id
+        return original(self, attribute_name)
+
+    FakeLoadBalancer.get_cfn_attribute = get  # type: ignore[method-assign]
+
+
 def _log_group_kms_key_from_cloudformation() -> None:
     """moto's AWS::Logs::LogGroup passes the template's properties to the log group as they
     are, but reads the key as `kmsKeyId` (the API's spelling), so `KmsKeyId` is dropped and
@@ -754,6 +770,7 @@ FIXES = (
     _cloudwatch_alarms_in_cloudformation,
     _iam_oidc_provider_in_cloudformation,
     _target_group_attributes,
+    _load_balancer_canonical_zone,
     _change_set_outputs,
     _log_group_kms_key_from_cloudformation,
     _cognito_in_cloudformation,

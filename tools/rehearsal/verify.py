@@ -328,13 +328,14 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     def lb_rule() -> str:
         _, lb = groups()
         ports = sorted({int(p["FromPort"]) for p in lb["IpPermissions"]})
-        expected = [80] + ([443] if config.certificate_arn else [])
+        # No CIDR (dev without a certificate, by default): no rule, so no port at all.
+        expected = (
+            ([80] + ([443] if config.certificate_arn else [])) if config.ingress_cidrs else []
+        )
         _expect(ports == expected, f"load balancer ports {ports}")
         cidrs = sorted({r["CidrIp"] for p in lb["IpPermissions"] for r in p.get("IpRanges", [])})
-        _expect(
-            cidrs == sorted(c for c in config.allowed_ingress_cidrs if ":" not in c), f"{cidrs}"
-        )
-        return f"ports {ports} from {', '.join(cidrs)}"
+        _expect(cidrs == sorted(c for c in config.ingress_cidrs if ":" not in c), f"{cidrs}")
+        return f"ports {ports} from {', '.join(cidrs)}" if cidrs else "no client admitted"
 
     rec.add("sg: load balancer ingress", "api", lb_rule)
 
@@ -388,9 +389,11 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     _edge_checks(rec, config, session, containers)
 
     # Local import: that module builds on this one's helpers.
+    from tools.rehearsal.verify_edge import verify_edge
     from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
 
     verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl)
+    verify_edge(rec, config=config, session=session, service_tpl=service_tpl)
     verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
     return rec.checks
 
