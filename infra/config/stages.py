@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from infra.config.cost import DEV_COST, PROD_COST
 from infra.config.errors import ConfigError
 from infra.config.names import STAGES
 from infra.config.overrides import Setting, build, settings_of
@@ -16,6 +17,7 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "nat_gateways": 1,
         "scaling": ScalingSettings(desired_count=1, min_capacity=1, max_capacity=2),
         "log_retention_days": 14,
+        "cost": DEV_COST,
     },
     "prod": {
         "stage": "prod",
@@ -24,6 +26,7 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "log_retention_days": 90,
         "deletion_protection": True,
         "retain_on_delete": True,
+        "cost": PROD_COST,
     },
 }
 
