@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         report = refresh(raw, regions, args.endpoint, args.timeout)
     except Unreachable as exc:
         print(
-            f"offline: {exc}. {args.file.name} is left as it is (prices of {raw['as_of']}); "
-            "run `make prices` where pricing.us-east-1.amazonaws.com is reachable",
+            f"offline: the price list is unreachable: {exc}. {args.file.name} is left as it "
+            f"is (prices of {raw['as_of']}); run `make prices` where "
+            "pricing.us-east-1.amazonaws.com is reachable",
             file=sys.stderr,
         )
         return OFFLINE_EXIT
