@@ -57,7 +57,10 @@ def _estimate(args: argparse.Namespace) -> int:
     result = estimate(templates, config, table, load_blueprint())
     sys.stdout.write(markdown(result) if args.markdown else text(result))
     if placeholders and not args.cdk_out:
-        print(f"(synthesized with placeholder {', '.join(placeholders)}: no effect on cost)")
+        print(
+            f"(synthesized with placeholder {', '.join(placeholders)}: no effect on cost)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -73,7 +73,6 @@ _NETWORK: Final = (
 _IAM: Final = "IAM is free"
 _LB_PART: Final = "part of the load balancer, billed through its hours and LCUs"
 FREE: Final[Mapping[str, Free]] = {
-    "AWS::CDK::Metadata": Free("the CDK's deployment metadata; no AWS resource"),
     "AWS::IAM::Role": Free(_IAM),
     "AWS::IAM::Policy": Free(_IAM),
     "AWS::IAM::ManagedPolicy": Free(_IAM),
@@ -129,10 +128,15 @@ FREE: Final[Mapping[str, Free]] = {
 }
 
 
+# The CDK's version-reporting resource: only the CLI's synth adds it (an in-process synth does
+# not), and it creates nothing in the account. Left out, so both synths give the same page.
+NOT_RESOURCES: Final = frozenset({"AWS::CDK::Metadata"})
+
+
 def classify(resources: Iterable[Resource]) -> tuple[list[Resource], list[FreeRow]]:
     """(billable resources in template order, one row per free type). Raises for the first
     unknown type (every resource of it named) and for a free type's non-free configuration."""
-    resources = list(resources)
+    resources = [r for r in resources if r.type not in NOT_RESOURCES]
     unknown = sorted({r.type for r in resources} - set(BILLABLE) - set(FREE))
     if unknown:
         first = unknown[0]
