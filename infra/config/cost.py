@@ -106,7 +106,7 @@ class CostAssumptions:
         rules=[_not_negative("a volume")],
     )
     notifications_per_month: int = setting(
-        "messages published to each SNS topic per month (alarm state changes, events)",
+        "messages per month through each SNS topic or SQS queue (alarm state changes, events)",
         default=100,
         rules=[_not_negative("a count")],
     )

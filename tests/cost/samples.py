@@ -207,6 +207,7 @@ SAMPLES: Final[dict[str, list[Spec]]] = {
     "AWS::SNS::Subscription": [
         ("Mail", "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
     ],
+    "AWS::SQS::Queue": [("Queue", "AWS::SQS::Queue", {})],
     "AWS::KMS::Key": [("Key", "AWS::KMS::Key", {"EnableKeyRotation": True})],
     "AWS::SecretsManager::Secret": [("Secret", "AWS::SecretsManager::Secret", {"Name": "s"})],
     "AWS::S3::Bucket": [ACCESS_LOG_LB, ACCESS_LOGS],

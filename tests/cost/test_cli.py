@@ -73,11 +73,12 @@ def test_the_report_lists_each_item_the_totals_and_render_beside_them(tmp_path: 
 
 def test_an_unknown_type_fails_with_the_fix_and_no_traceback(tmp_path: Path) -> None:
     resources = _resources("AWS::EC2::NatGateway")
-    resources["Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    resources["Handler"] = {"Type": "AWS::Lambda::Function", "Properties": {}}
     result = _estimate(_cdk_out(tmp_path / "out", resources))
     assert result.returncode == 2
     assert (
-        "error: AWS::SQS::Queue (Stack/Queue) is neither priced nor listed as free" in result.stderr
+        "error: AWS::Lambda::Function (Stack/Handler) is neither priced nor listed as free"
+        in result.stderr
     )
     assert "Traceback" not in result.stderr
     assert "TOTAL" not in result.stdout

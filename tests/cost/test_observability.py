@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
-from tests.cost.conftest import Spec, context, estimated, priced, usd
+from tests.cost.conftest import Spec, context, estimated, priced, usage, usd
 from tests.cost.samples import (
     ACCESS_LOG_LB,
     ACCESS_LOGS,
@@ -13,10 +16,12 @@ from tests.cost.samples import (
     service,
     task_definition,
 )
+from tools.cost.classify import BILLABLE
 from tools.cost.errors import NotPriced
-from tools.cost.model import GB, LineItem
+from tools.cost.model import GB, Context, LineItem
 from tools.cost.price_table import PriceTable
 from tools.cost.pricers.logs import DAYS_PER_MONTH
+from tools.cost.templates import from_documents
 
 
 def _by_key(items: list[LineItem]) -> dict[str, LineItem]:
@@ -50,6 +55,51 @@ def test_a_log_group_ingests_what_its_writer_writes_and_keeps_it_for_its_retenti
     assert orphan["logs.ingest_gb"].quantity_max == 0.2
     assert "writer not in the template" in orphan["logs.ingest_gb"].what
     assert orphan["logs.storage_gb_month"].quantity_max == pytest.approx(0.2 * 12)  # never expires
+
+
+def test_a_writer_in_another_stack_is_found_through_the_export_it_imports(
+    table: PriceTable,
+) -> None:
+    # GIVEN the app's log group in a stateful stack, exported, and the task importing it
+    _, _, task_props = task_definition()
+    app, redis = task_props["ContainerDefinitions"]
+    imported = {"awslogs-group": {"Fn::ImportValue": "Stateful:ExportsOutputRefAppLogs"}}
+    app = {**app, "LogConfiguration": {"LogDriver": "awslogs", "Options": imported}}
+    resources = {
+        lid: {"Type": kind, "Properties": props}
+        for lid, kind, props in [
+            cluster(),
+            (
+                "Task",
+                "AWS::ECS::TaskDefinition",
+                {**task_props, "ContainerDefinitions": [app, redis]},
+            ),
+            service(),
+        ]
+    }
+    stateful = {
+        "Resources": {
+            "AppLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 30}}
+        },
+        "Outputs": {
+            "Out": {
+                "Value": {"Ref": "AppLogs"},
+                "Export": {"Name": "Stateful:ExportsOutputRefAppLogs"},
+            }
+        },
+    }
+    documents: dict[str, Mapping[str, Any]] = {
+        "Stateful": stateful,
+        "Service": {"Resources": resources},
+    }
+    ctx = Context(from_documents(documents), table, usage(app_log_gb_per_month=9.0))
+    # WHEN the stateful stack's log group is priced
+    group = ctx.templates.get("Stateful", "AppLogs")
+    assert group is not None
+    items = _by_key(BILLABLE[group.type](group, ctx))
+    # THEN it carries the app's volume, not the unknown-writer assumption
+    assert items["logs.ingest_gb"].quantity_max == 9.0
+    assert "container `app`" in items["logs.ingest_gb"].what
 
 
 def test_vended_logs_are_ingested_at_their_delivery_price_not_twice(table: PriceTable) -> None:
@@ -132,6 +182,17 @@ def test_sns_publishes_and_email_deliveries(table: PriceTable) -> None:
     assert priced(ctx, "Queue")[0].usd_max == 0
     with pytest.raises(NotPriced, match="sms deliveries"):
         priced(ctx, "Sms")
+
+
+def test_a_queue_bills_three_requests_a_message_and_a_fifo_queue_is_refused(
+    table: PriceTable,
+) -> None:
+    ctx = context(table, ("Queue", "AWS::SQS::Queue", {}), notifications_per_month=1_000_000)
+    [item] = priced(ctx, "Queue")
+    assert item.usd_max == pytest.approx(3 * usd(table, "sqs.million_requests"))
+    fifo = ("Fifo", "AWS::SQS::Queue", {"FifoQueue": True})
+    with pytest.raises(NotPriced, match="FIFO"):
+        priced(context(table, fifo), "Fifo")
 
 
 def test_keys_and_secrets_bill_by_the_month(table: PriceTable) -> None:

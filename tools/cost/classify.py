@@ -39,6 +39,7 @@ BILLABLE: Final[Mapping[str, Pricer]] = {
     "AWS::ApplicationAutoScaling::ScalingPolicy": monitoring.scaling_policy,
     "AWS::SNS::Topic": monitoring.sns_topic,
     "AWS::SNS::Subscription": monitoring.sns_subscription,
+    "AWS::SQS::Queue": monitoring.sqs_queue,
     "AWS::KMS::Key": security.kms_key,
     "AWS::SecretsManager::Secret": security.secret,
     "AWS::S3::Bucket": storage.bucket,
@@ -117,6 +118,7 @@ FREE: Final[Mapping[str, Free]] = {
     "AWS::KMS::Alias": Free("aliases are free"),
     "AWS::S3::BucketPolicy": Free("bucket policies are free"),
     "AWS::SNS::TopicPolicy": Free("topic policies are free"),
+    "AWS::SQS::QueuePolicy": Free("queue policies are free"),
     "AWS::Events::Rule": Free(
         "rules are free, and so are AWS service events on the default bus; targets bill as "
         "themselves"

@@ -31,6 +31,7 @@ SERVICE_ORDER: Final = (
     "CloudWatch alarms",
     "CloudWatch dashboard",
     "SNS",
+    "SQS",
     "KMS",
     "Secrets Manager",
     "ECR",

@@ -146,7 +146,9 @@ def _prices(estimate: Estimate) -> str:
     for price in used_prices(estimate):
         note = price.note if not price.confirmed else ""
         free = (
-            f"first {number(price.free_per_month)} free per account" if price.free_per_month else ""
+            f"account free tier: {number(price.free_per_month)} of these units a month"
+            if price.free_per_month
+            else ""
         )
         flags = "; ".join(x for x in (("*unconfirmed*: " + note) if note else "", free) if x)
         rows.append(

@@ -77,12 +77,13 @@ def run(args: argparse.Namespace) -> int:
 
 def refresh(raw: dict[str, Any], regions: list[str], endpoint: str, timeout: float) -> list[str]:
     """Update `raw` in place from the price list; the lines say what changed and what not."""
-    index = _json(f"{endpoint}/offers/v1.0/aws/index.json", timeout)
+    prices = PriceList.open(endpoint, timeout)
     report: list[str] = []
     for region in regions:
         entries = raw["regions"].setdefault(region, _copied(raw["regions"][_BASE_REGION], region))
         for offer, keys in sorted(_by_offer(entries).items()):
-            tiers = _offer_tiers(index, offer, region, endpoint, timeout, entries, keys)
+            selectors = {key: entries[key]["price_list"] for key in keys}
+            tiers = prices.tiers(offer, region, selectors)
             report += [_apply(region, key, entries[key], tiers.get(key)) for key in keys]
     return report
 
@@ -104,31 +105,44 @@ def _by_offer(entries: Mapping[str, Any]) -> dict[str, list[str]]:
     return offers
 
 
-def _offer_tiers(
-    index: Mapping[str, Any],
-    offer: str,
-    region: str,
-    endpoint: str,
-    timeout: float,
-    entries: Mapping[str, Any],
-    keys: list[str],
-) -> dict[str, list[Tier]]:
-    listed = index.get("offers", {}).get(offer)
-    if listed is None:
-        return {}
-    regional = _json(endpoint + listed["currentRegionIndexUrl"], timeout).get("regions", {})
-    if region not in regional:
-        return {}
-    url = endpoint + regional[region]["currentVersionUrl"].replace(".json", ".csv")
-    matchers = {key: _matcher(entries[key]["price_list"]) for key in keys}
-    found: dict[str, list[Tier]] = {}
-    for row in _rows(url, timeout):
-        for key, matches in matchers.items():
-            if matches(row):
-                found.setdefault(key, []).append(
-                    Tier(float(row["StartingRange"] or 0), float(row["PricePerUnit"]))
-                )
-    return found
+@dataclass(frozen=True)
+class PriceList:
+    """The bulk API's offer index, and the offer files it leads to."""
+
+    endpoint: str
+    timeout: float
+    index: Mapping[str, Any]
+
+    @classmethod
+    def open(cls, endpoint: str, timeout: float) -> PriceList:
+        return cls(endpoint, timeout, _json(f"{endpoint}/offers/v1.0/aws/index.json", timeout))
+
+    def offer_file(self, offer: str, region: str) -> str | None:
+        """The CSV offer file of `offer` in `region`, if the list has one."""
+        listed = self.index.get("offers", {}).get(offer)
+        if listed is None:
+            return None
+        regional_index = _json(self.endpoint + listed["currentRegionIndexUrl"], self.timeout)
+        regional = regional_index.get("regions", {}).get(region)
+        if regional is None:
+            return None
+        return str(self.endpoint + regional["currentVersionUrl"].replace(".json", ".csv"))
+
+    def tiers(
+        self, offer: str, region: str, selectors: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, list[Tier]]:
+        """Every on-demand tier of each selector's rows in the offer file."""
+        url = self.offer_file(offer, region)
+        if url is None:
+            return {}
+        matchers = {key: _matcher(selector) for key, selector in selectors.items()}
+        found: dict[str, list[Tier]] = {}
+        for row in _rows(url, self.timeout):
+            for key, matches in matchers.items():
+                if matches(row):
+                    tier = Tier(float(row["StartingRange"] or 0), float(row["PricePerUnit"]))
+                    found.setdefault(key, []).append(tier)
+        return found
 
 
 def _matcher(selector: Mapping[str, Any]) -> Any:

@@ -1,16 +1,17 @@
 """The stacks of a synthesized CDK app, read from `cdk.out` as plain JSON (no CDK import).
 
 `manifest.json` names every CloudFormation stack artifact and its template file; each resource
-keeps its stack, logical id, type and properties. `refs` finds which resources a property
-points at (`Ref`, `Fn::GetAtt`, also inside `Fn::Join`/`Fn::Sub`), which is how a pricer finds
-the task definition of a service or the log group a flow log writes to.
+keeps its stack, logical id, type and properties. `Templates.targets` finds which resources a
+property points at (`Ref`, `Fn::GetAtt`, also inside `Fn::Join`/`Fn::Sub`, and `Fn::ImportValue`
+of another stack's export), which is how a pricer finds the task definition of a service or the
+log group a flow log writes to, wherever the two stacks put them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class Templates:
     """Every resource of every stack of one synth, in stack and template order."""
 
     resources: tuple[Resource, ...]
+    # export name -> (exporting stack, exported value), for Fn::ImportValue
+    exports: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.type == resource_type]
@@ -53,17 +56,28 @@ class Templates:
                 return r
         return None
 
-    def referenced(self, owner: Resource, value: Any, resource_type: str) -> list[Resource]:
-        """The resources of `resource_type` in `owner`'s stack that `value` refers to."""
-        found = (self.get(owner.stack, i) for i in sorted(refs(value)))
+    def targets(self, stack: str, value: Any) -> set[tuple[str, str]]:
+        """(stack, logical id) of every resource `value`, a property of a resource of `stack`,
+        points at: a Ref or GetAtt in that stack, or another stack's export it imports."""
+        found = {(stack, logical_id) for logical_id in refs(value)}
+        for name in _imports(value):
+            if name in self.exports:
+                found |= self.targets(*self.exports[name])
+        return found
+
+    def resources_at(self, stack: str, value: Any, resource_type: str) -> list[Resource]:
+        """The resources of `resource_type` that `value` (a property in `stack`) points at."""
+        found = (self.get(*target) for target in sorted(self.targets(stack, value)))
         return [r for r in found if r is not None and r.type == resource_type]
 
+    def referenced(self, owner: Resource, value: Any, resource_type: str) -> list[Resource]:
+        return self.resources_at(owner.stack, value, resource_type)
+
     def pointing_at(self, target: Resource, resource_type: str, *path: str) -> list[Resource]:
-        """The resources of `resource_type` whose property at `path` refers to `target`."""
+        """The resources of `resource_type` whose property at `path` points at `target`."""
+        key = (target.stack, target.logical_id)
         return [
-            r
-            for r in self.of_type(resource_type)
-            if r.stack == target.stack and target.logical_id in refs(r.prop(*path))
+            r for r in self.of_type(resource_type) if key in self.targets(r.stack, r.prop(*path))
         ]
 
 
@@ -83,6 +97,14 @@ def refs(value: Any) -> set[str]:
     return found
 
 
+def _imports(value: Any) -> set[str]:
+    return {
+        node["Fn::ImportValue"]
+        for node in _walk(value)
+        if isinstance(node.get("Fn::ImportValue"), str)
+    }
+
+
 def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
     if isinstance(value, Mapping):
         yield value
@@ -96,12 +118,17 @@ def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
 def from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Templates:
     """Templates from {stack name: template document} (tests, in-process synths)."""
     resources = []
+    exports: dict[str, tuple[str, Any]] = {}
     for stack, document in documents.items():
         for logical_id, body in document.get("Resources", {}).items():
             resources.append(
                 Resource(stack, logical_id, str(body["Type"]), body.get("Properties") or {})
             )
-    return Templates(tuple(resources))
+        for output in document.get("Outputs", {}).values():
+            name = output.get("Export", {}).get("Name")
+            if isinstance(name, str):
+                exports[name] = (stack, output.get("Value"))
+    return Templates(tuple(resources), exports)
 
 
 def load_cdk_out(folder: Path) -> Templates:

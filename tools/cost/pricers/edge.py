@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from tools.cost.errors import NotPriced
 from tools.cost.model import Context, LineItem
-from tools.cost.templates import Resource, refs
+from tools.cost.templates import Resource
 
 # AWS managed rule groups WAF bills as one rule each, with no subscription or request fee on top
 # (https://aws.amazon.com/waf/pricing/). Bot Control, ATP, ACFP and anti-DDoS groups carry their
@@ -109,12 +109,10 @@ def waf_logging(res: Resource, ctx: Context) -> list[LineItem]:
 
 def waf_log_gb(logging: Resource, ctx: Context) -> tuple[float, int]:
     """(GB per month, requests) a WAF logging configuration delivers for its web ACL."""
-    acls = (ctx.templates.get(logging.stack, i) for i in sorted(refs(logging.prop("ResourceArn"))))
-    requests = sum(
-        inspected_requests(acl, ctx)[0]
-        for acl in acls
-        if acl is not None and acl.type == "AWS::WAFv2::WebACL"
+    acls = ctx.templates.resources_at(
+        logging.stack, logging.prop("ResourceArn"), "AWS::WAFv2::WebACL"
     )
+    requests = sum(inspected_requests(acl, ctx)[0] for acl in acls)
     return requests * ctx.usage.waf_log_kb_per_request / 1024**2, requests
 
 

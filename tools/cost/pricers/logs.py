@@ -17,7 +17,7 @@ from tools.cost.errors import NotPriced
 from tools.cost.model import Context, LineItem
 from tools.cost.pricers.edge import waf_log_gb
 from tools.cost.pricers.tasks import target_container, task_definition, task_shape
-from tools.cost.templates import Resource, refs
+from tools.cost.templates import Resource
 
 DAYS_PER_MONTH: Final = 365 / 12
 NEVER_EXPIRES_MONTHS: Final = 12  # a group without retention grows: priced after a year
@@ -40,17 +40,16 @@ def writers(ctx: Context) -> dict[tuple[str, str], Writer]:
             "Configuration", "ExecuteCommandConfiguration", "LogConfiguration",
             "CloudWatchLogGroupName",
         )  # fmt: skip
-        for logical_id in refs(group):
-            found[(cluster.stack, logical_id)] = Writer(
+        for target in ctx.templates.targets(cluster.stack, group):
+            found[target] = Writer(
                 "ECS Exec sessions (cost.exec_audit_log_gb_per_month)",
                 usage.exec_audit_log_gb_per_month,
                 vended=False,
             )
     for flow in ctx.templates.of_type("AWS::EC2::FlowLog"):
-        for logical_id in refs(flow.prop("LogGroupName")) | refs(flow.prop("LogDestination")):
-            found[(flow.stack, logical_id)] = Writer(
-                "VPC flow logs", usage.flow_log_gb_per_month, vended=True
-            )
+        destination = [flow.prop("LogGroupName"), flow.prop("LogDestination")]
+        for target in ctx.templates.targets(flow.stack, destination):
+            found[target] = Writer("VPC flow logs", usage.flow_log_gb_per_month, vended=True)
     found.update(_waf_writers(ctx))
     return found
 
@@ -70,8 +69,8 @@ def _container_writers(ctx: Context) -> dict[tuple[str, str], Writer]:
                 usage.app_log_gb_per_month if targeted else usage.sidecar_log_gb_per_month,
                 vended=False,
             )
-            for logical_id in refs(options.get("awslogs-group")):
-                found[(service.stack, logical_id)] = writer
+            for target in ctx.templates.targets(service.stack, options.get("awslogs-group")):
+                found[target] = writer
     return found
 
 
@@ -85,11 +84,8 @@ def _waf_writers(ctx: Context) -> dict[tuple[str, str], Writer]:
         )
         for group in groups:
             name = group.prop("LogGroupName")
-            if (
-                group.stack == logging.stack
-                and isinstance(name, str)
-                and f":log-group:{name}" in text
-            ):
+            # a log group's name is unique in its account and region, whichever stack holds it
+            if isinstance(name, str) and f":log-group:{name}" in text:
                 found[(group.stack, group.logical_id)] = writer
     return found
 

@@ -86,6 +86,20 @@ def sns_topic(res: Resource, ctx: Context) -> list[LineItem]:
     return [ctx.item(res, "SNS", what, "sns.million_publishes", count / 1e6)]
 
 
+SQS_REQUESTS_PER_MESSAGE: Final = 3  # send, receive, delete
+
+
+def sqs_queue(res: Resource, ctx: Context) -> list[LineItem]:
+    if res.prop("FifoQueue"):
+        raise NotPriced(res.where, "a FIFO queue", "add the FIFO request price to the table")
+    count = ctx.usage.notifications_per_month
+    requests = count * SQS_REQUESTS_PER_MESSAGE
+    what = (
+        f"{count:,} messages x {SQS_REQUESTS_PER_MESSAGE} requests (cost.notifications_per_month)"
+    )
+    return [ctx.item(res, "SQS", what, "sqs.million_requests", requests / 1e6)]
+
+
 def sns_subscription(res: Resource, ctx: Context) -> list[LineItem]:
     protocol = res.prop("Protocol")
     count = ctx.usage.notifications_per_month

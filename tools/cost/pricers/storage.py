@@ -13,7 +13,7 @@ from typing import Final
 from tools.cost.errors import NotPriced
 from tools.cost.model import GB, Context, LineItem
 from tools.cost.pricers.logs import DAYS_PER_MONTH, NEVER_EXPIRES_MONTHS
-from tools.cost.templates import Resource, refs
+from tools.cost.templates import Resource
 
 ALB_LOG_FILES_PER_NODE_HOUR: Final = 12  # ALB delivers access logs every 5 minutes per node
 
@@ -22,7 +22,7 @@ def bucket(res: Resource, ctx: Context) -> list[LineItem]:
     writers = [
         lb
         for lb in ctx.templates.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer")
-        if lb.stack == res.stack and res.logical_id in refs(_access_log_bucket(lb))
+        if (res.stack, res.logical_id) in ctx.templates.targets(lb.stack, _access_log_bucket(lb))
     ]
     if not writers:
         raise NotPriced(

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from tools.cost.errors import NotPriced
 from tools.cost.model import Context
-from tools.cost.templates import Resource, refs
+from tools.cost.templates import Resource
 
 FARGATE_PROVIDERS: Final = ("FARGATE", "FARGATE_SPOT")
 INCLUDED_EPHEMERAL_GIB: Final = 20  # every Fargate task gets 20 GiB without charge
@@ -83,9 +83,7 @@ def strategy(ctx: Context, service: Resource) -> list[Strategy]:
     raw: Sequence[Mapping[str, Any]] | None = service.prop("CapacityProviderStrategy")
     if not raw and service.prop("LaunchType") is None:
         for association in ctx.templates.of_type("AWS::ECS::ClusterCapacityProviderAssociations"):
-            if association.stack == service.stack and (
-                _same_cluster(association.prop("Cluster"), service.prop("Cluster"))
-            ):
+            if _same_cluster(ctx, association, service):
                 raw = association.prop("DefaultCapacityProviderStrategy")
     if not raw:
         return [Strategy("FARGATE", 0, 1)]
@@ -104,8 +102,12 @@ def strategy(ctx: Context, service: Resource) -> list[Strategy]:
     return parsed
 
 
-def _same_cluster(a: Any, b: Any) -> bool:
-    return a == b or bool(refs(a) & refs(b))
+def _same_cluster(ctx: Context, a: Resource, b: Resource) -> bool:
+    """Both name the same cluster: one resource of the templates, or the same literal name."""
+    if a.stack == b.stack and a.prop("Cluster") == b.prop("Cluster"):
+        return True
+    targets = ctx.templates.targets
+    return bool(targets(a.stack, a.prop("Cluster")) & targets(b.stack, b.prop("Cluster")))
 
 
 def split(tasks: int, strategies: Sequence[Strategy]) -> dict[str, float]:
