@@ -102,8 +102,10 @@ destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators
 
-docs: $(STAMP_V) ## regenerate docs/reference/, then build the site into site/ (strict)
+# The cost pages come from synthesized templates: the CDK CLI runs once per stage.
+docs: $(STAMP_V) $(STAMP_N) ## regenerate docs/reference/ (cost pages included), then build the site into site/ (strict)
 	$(PY) -m generators.docs
+	$(PY) -m tools.cost pages
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 snapshot-update: setup ## accept intended template changes into the snapshots
@@ -150,3 +152,20 @@ deploy-ci: $(STAMP_V) $(STAMP_N) ## deploy Fyntrix-CI once per account (GITHUB_R
 	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: set GITHUB_REPOSITORY=owner/name, the repository whose workflows may deploy" >&2; exit 2; }
 	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c set:ci.github_repository=$(GITHUB_REPOSITORY)
 # ---- end monitoring and CI ----------------------------------------------------------------------
+
+# ---- cost (docs/costs.md) ---------------------------------------------------------------------
+.PHONY: cost prices
+
+# Synthesizes the stage like `make synth` (prod without CERTIFICATE_ARN uses a placeholder: a
+# certificate changes no price). SET="cost.mau=20000 cost.requests_per_month=50000000" overrides any
+# setting for both the synth and the estimate.
+cost: $(STAMP_V) $(STAMP_N) ## a stage's itemized monthly cost from its templates, beside Render (STAGE=, SET="cost.<name>=<value> ...")
+	@$(PY) -m tools.cost estimate --stage "$(STAGE)" $(foreach s,$(SET),--set "$(s)") \
+		$(if $(CERTIFICATE_ARN),--set "certificate_arn=$(CERTIFICATE_ARN)") \
+		$(if $(IMAGE_TAG),--set "app.image_tag=$(IMAGE_TAG)") \
+		$(if $(CDK_DEFAULT_REGION),--set "region=$(CDK_DEFAULT_REGION)")
+
+# Exits 3 and leaves the table untouched when the price list cannot be reached (offline).
+prices: $(STAMP_V) ## refresh tools/cost/prices.json from AWS's public price list (online; REGIONS="us-east-1 eu-west-1")
+	$(PY) -m tools.cost prices $(if $(REGIONS),--regions $(REGIONS))
+# ---- end cost -----------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ and CDK context are read only in ``app.py``; this package is pure and CDK-free.
 - ``stages``: dev and prod; ``load_stage``
 - ``overrides``: the ``-c set:<path>=<value>`` parser and the settings list
 - ``monitoring``: alarm thresholds, notification e-mails, the GitHub deploy identity
+- ``cost``: usage assumptions of the cost estimate (traffic, users, log volumes)
 - ``names``: project, stage and stack names
 - ``errors``: ``ConfigError``, naming the setting and the fix
 """
 
+from infra.config.cost import CostAssumptions
 from infra.config.errors import ConfigError
 from infra.config.limits import (
     EVICTION_POLICIES,
@@ -56,6 +58,7 @@ __all__ = [
     "AppSettings",
     "CiSettings",
     "ConfigError",
+    "CostAssumptions",
     "HealthCheck",
     "RedisSettings",
     "ScalingSettings",

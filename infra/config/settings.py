@@ -13,6 +13,7 @@ import types
 from collections.abc import Mapping
 from typing import Final
 
+from infra.config.cost import CostAssumptions
 from infra.config.errors import ConfigError, require
 from infra.config.limits import (
     ACM_ARN_RE,
@@ -670,6 +671,9 @@ class StageConfig:
     )
     alarms: AlarmSettings = setting(
         "alarm thresholds and who is notified", default_factory=AlarmSettings
+    )
+    cost: CostAssumptions = setting(
+        "usage assumptions of the cost estimate (`make cost`)", default_factory=CostAssumptions
     )
     # Per account, not per stage: no stage sets these apart (like the registry below).
     ci: CiSettings = setting(

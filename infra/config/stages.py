@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from infra.config.cost import DEV_COST, PROD_COST
 from infra.config.errors import ConfigError
 from infra.config.names import STAGES
 from infra.config.overrides import Setting, build, settings_of
@@ -20,6 +21,7 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         # costs less per active user. Prod keeps the default, Plus, for its threat protection
         # (a refused override there, StageConfig._check_prod_protections).
         "auth": AuthSettings(feature_plan="essentials"),
+        "cost": DEV_COST,
     },
     "prod": {
         "stage": "prod",
@@ -28,6 +30,7 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "log_retention_days": 90,
         "deletion_protection": True,
         "retain_on_delete": True,
+        "cost": PROD_COST,
     },
 }
 
