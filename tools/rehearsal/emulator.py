@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any
 
+from tools.rehearsal.emulator_deletes import delete_what_moto_skips
+
 # The models registered below. moto finds CloudFormation models through
 # CloudFormationModel.__subclasses__(), which holds classes only weakly: a class defined inside
 # a fix function must be kept alive here, or a garbage collection unregisters it.
@@ -681,6 +683,11 @@ def _cognito_in_cloudformation() -> None:
         )
         return client.id, {"ClientId": client.id, "Name": config["ClientName"]}
 
+    def delete_client(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        # `props` holds the template's unresolved Ref to the pool: find the client's pool.
+        for pool in backend(account_id, region_name).user_pools.values():
+            pool.clients.pop(physical_id, None)
+
     def create_group(props: Any, name: str, account_id: str, region_name: str) -> Created:
         group_name = props.get("GroupName", name)
         backend(account_id, region_name).create_group(
@@ -694,7 +701,9 @@ def _cognito_in_cloudformation() -> None:
 
     module = "moto.cognitoidp.models"
     _emulated_model("AWS::Cognito::UserPool", module, create_pool, delete_pool)
-    _emulated_model("AWS::Cognito::UserPoolClient", module, create_client)
+    _emulated_model("AWS::Cognito::UserPoolClient", module, create_client, delete_client)
+    # A group goes with its pool; one left in a retained pool is never used again (a stack
+    # created again creates a new pool).
     _emulated_model("AWS::Cognito::UserPoolGroup", module, create_group)
 
 
@@ -739,10 +748,20 @@ def _wafv2_in_cloudformation() -> None:
         )
         return props["ResourceArn"], {}
 
+    # Deletes by physical id: the web ACL's ARN, "<web ACL ARN>|<resource ARN>", the ARN.
+    def delete_acl(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).wacls.pop(physical_id, None)
+
+    def delete_association(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).disassociate_web_acl(physical_id.split("|", 1)[1])
+
+    def delete_logging(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).logging_configurations.pop(physical_id, None)
+
     module = "moto.wafv2.models"
-    _emulated_model("AWS::WAFv2::WebACL", module, create_acl)
-    _emulated_model("AWS::WAFv2::WebACLAssociation", module, create_association)
-    _emulated_model("AWS::WAFv2::LoggingConfiguration", module, create_logging)
+    _emulated_model("AWS::WAFv2::WebACL", module, create_acl, delete_acl)
+    _emulated_model("AWS::WAFv2::WebACLAssociation", module, create_association, delete_association)
+    _emulated_model("AWS::WAFv2::LoggingConfiguration", module, create_logging, delete_logging)
 
 
 FIXES = (
@@ -758,6 +777,7 @@ FIXES = (
     _log_group_kms_key_from_cloudformation,
     _cognito_in_cloudformation,
     _wafv2_in_cloudformation,
+    delete_what_moto_skips,
 )
 
 
