@@ -452,6 +452,44 @@ def _change_set_outputs() -> None:
     CloudFormationBackend.execute_change_set = execute  # type: ignore[method-assign]
 
 
+def _exports_through_change_sets() -> None:
+    """moto registers a stack's exports, and resolves `Fn::ImportValue` against the others',
+    only for CreateStack. A stack `cdk deploy` creates through a change set neither publishes
+    its exports nor sees anyone else's, so the service stack fails with "No export named ...".
+    Give change-set stacks the region's exports, and publish theirs once executed (after
+    `_change_set_outputs` has parsed their outputs)."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    create, execute = (
+        CloudFormationBackend.create_change_set,
+        CloudFormationBackend.execute_change_set,
+    )
+
+    def create_change_set(self: CloudFormationBackend, *args: Any, **kwargs: Any) -> Any:
+        result = create(self, *args, **kwargs)
+        for stack in self.stacks.values():
+            stack.cross_stack_resources = self.exports
+            stack.resource_map.cross_stack_resources = self.exports
+        return result
+
+    def execute_change_set(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        execute(self, change_set_name, stack_name)
+        for change_set in self.change_sets.values():
+            if change_set_name in (change_set.change_set_id, change_set.change_set_name):
+                stack = self.stacks[change_set.stack_id]
+                for name in [
+                    n for n, e in self.exports.items() if e.exporting_stack_id == stack.stack_id
+                ]:
+                    del self.exports[name]
+                for export in stack.exports:
+                    self.exports[export.name] = export
+
+    CloudFormationBackend.create_change_set = create_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
 def _change_sets_scoped_to_their_stack() -> None:
     """In CloudFormation a change set name is unique per stack; moto looks names up across all
     stacks. `cdk deploy` names every change set `cdk-deploy-change-set`, so on a second deploy
@@ -774,6 +812,7 @@ FIXES = (
     _iam_oidc_provider_in_cloudformation,
     _target_group_attributes,
     _change_set_outputs,
+    _exports_through_change_sets,
     _log_group_kms_key_from_cloudformation,
     _cognito_in_cloudformation,
     _wafv2_in_cloudformation,
