@@ -49,9 +49,11 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = AlarmTopic(self, "AlarmTopic", config=config, key=key).topic
-        self.task_stops = task_stops_rule(self, config, cluster)
+        self.task_stops = task_stops_rule(self, config, cluster, service)
         self.metrics = ServiceMetrics(
             config=config,
+            cluster_name=cluster.cluster_name,
+            service_name=service.service_name,
             load_balancer=load_balancer,
             target_group=target_group,
             task_stops_rule=self.task_stops.rule_name,
