@@ -14,10 +14,16 @@ from typing import Any
 from infra import monitoring_design as d
 from infra.config import CI_STACK_NAME, StageConfig
 from tools.rehearsal.verify import _expect, _one, _Recorder, _resources
+from tools.stack_outputs import DeployedNames
 
 
 def verify_monitoring(
-    rec: _Recorder, *, config: StageConfig, session: Any, service_tpl: dict[str, Any]
+    rec: _Recorder,
+    *,
+    config: StageConfig,
+    session: Any,
+    service_tpl: dict[str, Any],
+    names: DeployedNames,
 ) -> None:
     cw = session.client("cloudwatch")
     sns = session.client("sns")
@@ -106,8 +112,8 @@ def verify_monitoring(
         name = f"{config.alarm_name_prefix}-task-stops"
         rule = session.client("events").describe_rule(Name=name)
         pattern = json.loads(rule["EventPattern"])
-        _expect(pattern["detail"]["group"] == [f"service:{config.service_name}"], "group")
-        return f"{name} matches unexpected stops of {config.service_name}"
+        _expect(pattern["detail"]["group"] == [f"service:{names.service}"], "group")
+        return f"{name} matches unexpected stops of {names.service}"
 
     rec.add("task restarts: EventBridge rule", "api", task_stops)
 
