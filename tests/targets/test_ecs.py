@@ -87,7 +87,7 @@ def _no_stream_prefix(doc: Any) -> None:
 
 
 def _secret_also_plain(doc: Any) -> None:
-    doc["containerDefinitions"][0]["environment"].append({"name": "DATABASE_URL", "value": ""})
+    doc["containerDefinitions"][0]["environment"].append({"name": "APP_SECRETS", "value": "{}"})
 
 
 def _same_port_twice(doc: Any) -> None:
@@ -150,7 +150,7 @@ BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
         _container(0, "stopTimeout", 121),
         "stopTimeout: 121 s exceeds Fargate's 120 s",
     ),
-    "secret also plain environment": (_secret_also_plain, "'DATABASE_URL' is set more than once"),
+    "secret also plain environment": (_secret_also_plain, "'APP_SECRETS' is set more than once"),
     "no essential container": (_nothing_essential, "at least one container must be essential"),
     "Fargate without awsvpc": (_top("networkMode", "bridge"), "Fargate tasks need networkMode"),
 }
