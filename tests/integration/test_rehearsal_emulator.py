@@ -243,3 +243,47 @@ def test_a_vpc_stack_deletes_and_change_set_stacks_share_exports() -> None:
         "target_groups": 0,
         "clusters": ["INACTIVE"],  # as AWS lists them for a while
     }
+
+
+# Two stacks creating the same fixed name, the second through ExecuteChangeSet as `cdk deploy`
+# does: the refusal must reach the CLI as a CloudFormation error, not a JSON body it cannot read.
+_NAMESAKE_PROBE = r"""
+import json
+import boto3
+from moto import mock_aws
+from tools.rehearsal import emulator
+
+for fix in emulator.FIXES:
+    fix()
+
+TEMPLATE = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                   "Properties": {"LogGroupName": "aws-waf-logs-probe"}}}}
+with mock_aws():
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    for name in ("first", "second"):
+        cfn.create_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set",
+                              ChangeSetType="CREATE", TemplateBody=json.dumps(TEMPLATE))
+        try:
+            cfn.execute_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set")
+            print(json.dumps([name, "created"]))
+        except Exception as exc:
+            print(json.dumps([name, str(exc)]))
+"""
+
+
+@pytest.mark.slow  # CloudFormation deploys in moto, in a fresh interpreter
+def test_a_namesake_refusal_reads_as_a_cloudformation_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _NAMESAKE_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PATH": ""},
+    ).stdout.splitlines()
+    assert json.loads(out[0]) == ["first", "created"]
+    second, error = json.loads(out[1])
+    assert second == "second"
+    assert "(ValidationError) when calling the ExecuteChangeSet operation" in error
+    assert "ResourceAlreadyExistsException: The specified log group already exists" in error

@@ -490,6 +490,30 @@ def _exports_through_change_sets() -> None:
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
 
 
+def _resource_errors_in_cloudformation_shape() -> None:
+    """A resource's own API error inside ExecuteChangeSet (Secrets Manager's
+    ResourceExistsException for a namesake an earlier stack retained, say) reaches the CDK CLI
+    as that service's JSON body in a CloudFormation (XML) response, and the CLI reports only
+    "XML parse error". Answer it as a CloudFormation error naming the code and the message
+    (CloudFormation itself reports it as the resource's CREATE_FAILED reason)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.core.exceptions import JsonRESTError
+
+    execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        try:
+            execute(self, change_set_name, stack_name)
+        except JsonRESTError as exc:
+            message = f"Resource handler returned message: {exc.error_type}: {exc.message}"
+            raise ValidationError(stack_name, message=message) from exc
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
 def _change_sets_scoped_to_their_stack() -> None:
     """In CloudFormation a change set name is unique per stack; moto looks names up across all
     stacks. `cdk deploy` names every change set `cdk-deploy-change-set`, so on a second deploy
@@ -813,6 +837,7 @@ FIXES = (
     _target_group_attributes,
     _change_set_outputs,
     _exports_through_change_sets,
+    _resource_errors_in_cloudformation_shape,
     _log_group_kms_key_from_cloudformation,
     _cognito_in_cloudformation,
     _wafv2_in_cloudformation,
