@@ -20,7 +20,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # it and about 20 s without (python -m bench test-fast).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy diff destroy docs snapshot-update bench targets images up down check clean
+.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean
 
 # Every target carries a description after `##` (tests/tools/test_makefile.py checks).
 help: ## list every target
@@ -82,20 +82,27 @@ bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your cre
 	@$(PY) -m tools.require_aws
 	$(CDK) bootstrap -c stage=$(STAGE)
 
+# --import-existing-resources on every deploy: a stack created again adopts what an earlier
+# incarnation retained under a fixed name (the registry's repository) instead of failing with
+# AlreadyExists (docs/deploy.md#destroy-and-deploy-again).
 deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" -c stage=$(STAGE)
+	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" -c stage=$(STAGE) --import-existing-resources
+
+deploy-state: $(STAMP_V) $(STAMP_N) ## deploy only the stage's state stack (its app secret), to fill the secret before the first service deploy
+	@$(PY) -m tools.require_aws
+	stack=$$($(PY) -m infra.config state "$(STAGE)"); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c imageTag=$(or $(IMAGE_TAG),state-only) --import-existing-resources
 
 deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>)
 	@$(PY) -m tools.require_aws
 	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
-	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG)
+	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG) --import-existing-resources
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 	@$(PY) -m tools.require_aws
 	$(CDK) diff --all -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
-destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and its images stay)
+destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry, images, state stack and its secret stay)
 	@$(PY) -m tools.require_aws
 	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
 
@@ -114,7 +121,7 @@ snapshot-update: setup ## accept intended template changes into the snapshots
 images: $(STAMP_V) ## build service/Dockerfile + Dockerfile.redis (PYTHON_IMAGE=, REDIS_IMAGE= for a mirror)
 	$(PY) -m tools.containers images
 
-up: setup ## rehearse the AWS deploy locally: emulator + cdk deploy + the task (RUNTIME=containers|processes)
+up: setup ## rehearse the AWS deploy locally: emulator + cdk deploy + the task (RUNTIME=containers|processes, RECREATE=1)
 	$(PY) -m tools.rehearsal up
 
 down: ## stop exactly what `make up` started (processes, or the task's containers and the engine)

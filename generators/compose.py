@@ -262,7 +262,8 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
             ],
         ),
         (
-            f"Optional: app secrets, empty = unset (ECS: secret {config.secret_name})",
+            "Optional: app secrets, empty = unset (ECS: the state stack's secret "
+            f"{config.secret_name_prefix}-<stack id>, as one variable APP_SECRETS)",
             [
                 (
                     _SECRET_HINTS.get(key, f"{key} (app.secret_keys, infra/config/settings.py)"),

@@ -5,7 +5,8 @@ with a diff when a committed page differs from what this generates (the tests ru
 Every row comes from the code it describes: settings (with their descriptions) from
 `infra/config/`, acknowledgments from `infra/nag_reasons.py` and `security/exceptions.yaml`,
 the targets page from the configs that feed the deploy files, the alarms from the same specs
-the CDK code builds them from (`infra/monitoring_design.py`). No page needs the CDK.
+the CDK code builds them from (`infra/monitoring_design.py`), the names from the naming rule
+(`infra/config/names.py`). No page needs the CDK.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import yaml
 from generators.generate import REPO_ROOT, default_configs, stale_diffs, write_files
 from generators.targets_page import targets_page
 from infra import monitoring_design
-from infra.config import ConfigError, load_stage, setting_paths
+from infra.config import ConfigError, load_stage, setting_paths, stage_names
+from infra.config.names import STACK_ID_SUFFIX
 from infra.nag_reasons import REASONS
 
 SETTINGS_PAGE: Final = "docs/reference/settings.md"
 SECURITY_PAGE: Final = "docs/reference/security-acknowledgments.md"
 TARGETS_PAGE: Final = "docs/reference/targets.md"
 ALARMS_PAGE: Final = "docs/reference/alarms.md"
+NAMES_PAGE: Final = "docs/reference/names.md"
 EXCEPTIONS_FILE: Final = "security/exceptions.yaml"
 
 _NOTICE: Final = (
@@ -125,6 +128,34 @@ def alarms_page() -> str:
     return "".join(rows)
 
 
+def names_page() -> str:
+    dev = load_stage("dev")
+    prod = load_stage("prod", image_tag="GIT_SHA")
+    prod_names = stage_names(prod.stage, repository=prod.repository_name)
+    rows = [
+        _NOTICE.format(source="infra/config/names.py"),
+        "# Names\n\n",
+        "Every name a stage deploys with. One rule for every stage: `fyntrix-<stage>-<role>` "
+        "(`/fyntrix/<stage>/<role>` where AWS names are paths). The exceptions say why in the "
+        f"rule column. `{STACK_ID_SUFFIX}` is the first group of the stack id's UUID, so a "
+        "stack created again (after `make destroy`) never meets a namesake its earlier "
+        "incarnation left behind; `(generated)` means CloudFormation names the resource, so "
+        "nothing blocks replacing it. Tools read those from the stack outputs named in the "
+        "last column (`aws cloudformation describe-stacks --stack-name <stack> --query "
+        '"Stacks[0].Outputs"`). The retained registry repository keeps its name: every deploy '
+        "of the registry adopts it (`--import-existing-resources`), images and all.\n\n",
+        "| resource | dev | prod | rule | found by |\n",
+        "| --- | --- | --- | --- | --- |\n",
+    ]
+    dev_names = stage_names(dev.stage, repository=dev.repository_name)
+    for ours, theirs in zip(dev_names, prod_names, strict=True):
+        rows.append(
+            f"| {ours.resource} | `{_cell(ours.name)}` | `{_cell(theirs.name)}` "
+            f"| {_cell(ours.rule)} | {_cell(ours.found_by)} |\n"
+        )
+    return "".join(rows)
+
+
 def _targets_page() -> str:
     notice = _NOTICE.format(source="infra/config/ (text: generators/targets_page.py)")
     return notice + targets_page(default_configs())
@@ -135,6 +166,7 @@ PAGES: Final[dict[str, Callable[[], str]]] = {
     SECURITY_PAGE: security_page,
     TARGETS_PAGE: _targets_page,
     ALARMS_PAGE: alarms_page,
+    NAMES_PAGE: names_page,
 }
 
 

@@ -28,13 +28,14 @@ from infra.task_design import (
     log_max_buffer_size,
     redis_health_command,
 )
+from service.secrets_json import SECRETS_JSON_ENV
 
 # ---- placeholders the operator replaces before `aws ecs register-task-definition` ----
-# Every placeholder starts with YOUR_ (or is the XXXXXX suffix) so one grep finds them all.
+# Every placeholder starts with YOUR_, so one grep finds them all.
 ACCOUNT_PLACEHOLDER: Final = "YOUR_ACCOUNT_ID"
 IMAGE_TAG_PLACEHOLDER: Final = "YOUR_IMAGE_TAG"
-# Secrets Manager appends a hyphen and 6 random characters to every secret's ARN.
-SECRET_SUFFIX_PLACEHOLDER: Final = "XXXXXX"  # noqa: S105 - a placeholder
+# The app secret's ARN: the state stack's `SecretArn` output, or a secret of your own.
+SECRET_ARN_PLACEHOLDER: Final = "YOUR_APP_SECRET_ARN"  # noqa: S105 - a placeholder
 EXECUTION_ROLE_PLACEHOLDER: Final = "YOUR_TASK_EXECUTION_ROLE"
 TASK_ROLE_PLACEHOLDER: Final = "YOUR_TASK_ROLE"
 # The Cognito pool and app client the stack creates (its outputs UserPoolId, AppClientIds).
@@ -43,7 +44,7 @@ APP_CLIENT_PLACEHOLDER: Final = "YOUR_APP_CLIENT_ID"
 PLACEHOLDERS: Final = (
     ACCOUNT_PLACEHOLDER,
     IMAGE_TAG_PLACEHOLDER,
-    SECRET_SUFFIX_PLACEHOLDER,
+    SECRET_ARN_PLACEHOLDER,
     EXECUTION_ROLE_PLACEHOLDER,
     TASK_ROLE_PLACEHOLDER,
     USER_POOL_PLACEHOLDER,
@@ -66,14 +67,6 @@ def image_uri(config: StageConfig) -> str:
     return (
         f"{ACCOUNT_PLACEHOLDER}.dkr.ecr.{config.region}.{suffix}/"
         f"{config.repository_name}:{config.app.image_tag}"
-    )
-
-
-def secret_arn(config: StageConfig) -> str:
-    part, _ = partition(config.region)
-    return (
-        f"arn:{part}:secretsmanager:{config.region}:{ACCOUNT_PLACEHOLDER}:secret:"
-        f"{config.secret_name}-{SECRET_SUFFIX_PLACEHOLDER}"
     )
 
 
@@ -136,7 +129,6 @@ def task_definition(config: StageConfig) -> dict[str, Any]:
     """The `register-task-definition` input for `config` (camelCase API shape)."""
     app_volumes = _writable(APP_CONTAINER, (*APP_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
     redis_volumes = _writable(REDIS_CONTAINER, (*REDIS_WRITABLE_PATHS, *EXEC_AGENT_PATHS))
-    arn = secret_arn(config)
     app: dict[str, Any] = {
         "name": APP_CONTAINER,
         "image": image_uri(config),
@@ -152,7 +144,8 @@ def task_definition(config: StageConfig) -> dict[str, Any]:
                 **auth_environment(config),
             }.items()
         ],
-        "secrets": [{"name": k, "valueFrom": f"{arn}:{k}::"} for k in config.app.secret_keys],
+        # The whole secret as one variable (service/secrets_json.py), as the CDK stack does.
+        "secrets": [{"name": SECRETS_JSON_ENV, "valueFrom": SECRET_ARN_PLACEHOLDER}],
         "dependsOn": [{"containerName": REDIS_CONTAINER, "condition": "HEALTHY"}],
         "healthCheck": _health(config.app.health_check, app_health_command()),
         "readonlyRootFilesystem": True,

@@ -77,7 +77,7 @@ def targets_page(configs: TargetConfigs) -> str:
                 "Why these stages: compose and Render are a laptop and a hosted sandbox, so they "
                 f"take {dev.stage}'s settings; the task-definition JSON is the AWS CLI path to a "
                 f"production task, so it takes {prod.stage}'s names (family "
-                f"`{prod.task_family}`, secret `{prod.secret_name}`, log groups under "
+                f"`{prod.task_family}`, log groups under "
                 f"`{prod.log_group_prefix}`). Should the stages' container settings ever differ, "
                 "each file follows its own stage. `ecs-task-definition.json` carries no "
                 '"generated" notice because JSON has no comments and `register-task-definition '
@@ -181,10 +181,11 @@ def targets_page(configs: TargetConfigs) -> str:
             "\n## AWS CLI (without CDK)\n\n",
             _para(
                 "`ecs-task-definition.json` is the CDK stack's task definition (a test compares "
-                "the two field by field) with `YOUR_...` and `XXXXXX` placeholders. Before "
+                "the two field by field) with `YOUR_...` placeholders. Before "
                 "registering it you need: the image pushed to ECR (`make deploy-registry`, then "
                 "`docker push`), "
-                f"the secret `{prod.secret_name}` with one JSON key per secret, the two log "
+                f"the app secret (the state stack's, `{prod.secret_name_prefix}-<stack id>`: "
+                "one JSON object, passed whole as `APP_SECRETS`), the two log "
                 "groups, an execution role (ECR pull, `logs:CreateLogStream` and "
                 "`logs:PutLogEvents`, `secretsmanager:GetSecretValue` on the secret) and a task "
                 "role (ECS Exec's `ssmmessages:*` channels). The file targets "
@@ -201,16 +202,17 @@ def targets_page(configs: TargetConfigs) -> str:
                 '  aws logs put-retention-policy --log-group-name "$g" --retention-in-days '
                 f"{prod.log_retention_days}",
                 "done",
-                f"SECRET_ARN=$(aws secretsmanager describe-secret --secret-id {prod.secret_name} "
-                "--query ARN --output text)",
+                f"SECRET_ARN=$(aws cloudformation describe-stacks --stack-name "
+                f"{prod.state_stack_name} --query \"Stacks[0].Outputs[?OutputKey=='SecretArn']"
+                '.OutputValue" --output text)',
                 "TD=$(mktemp)",
-                f'sed -e "s|{ecs.secret_arn(prod)}|$SECRET_ARN|g" \\',
+                f'sed -e "s|{ecs.SECRET_ARN_PLACEHOLDER}|$SECRET_ARN|" \\',
                 f'    -e "s|{ecs.EXECUTION_ROLE_PLACEHOLDER}|$EXECUTION_ROLE|" '
                 f'-e "s|{ecs.TASK_ROLE_PLACEHOLDER}|$TASK_ROLE|" \\',
                 f'    -e "s|{ecs.ACCOUNT_PLACEHOLDER}|$ACCOUNT|g" '
                 f'-e "s|{ecs.IMAGE_TAG_PLACEHOLDER}|$IMAGE_TAG|" \\',
                 '    ecs-task-definition.json > "$TD"',
-                "grep -n 'YOUR_\\|XXXXXX' \"$TD\" || echo 'all placeholders filled'",
+                "grep -n 'YOUR_' \"$TD\" || echo 'all placeholders filled'",
                 'aws ecs register-task-definition --cli-input-json "file://$TD" '
                 "--query 'taskDefinition.[family,revision]'",
             ),

@@ -13,6 +13,7 @@ from infra.nag import add_nag_packs
 from infra.stacks.ci_stack import CiStack
 from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.service_stack import ServiceStack
+from infra.stacks.state_stack import StateStack
 
 
 def build_app(
@@ -24,7 +25,8 @@ def build_app(
     app: App | None = None,
 ) -> tuple[App, RegistryStack, ServiceStack, list[NagPack]]:
     """Wire the stacks into `app` (or a new App with `context`/`outdir`, as tests do): the
-    registry, the stage's service and, when `ci.github_repository` is set, Fyntrix-CI (find
+    registry, the stage's state (find it with `app.node.find_child(config.state_stack_name)`)
+    and service and, when `ci.github_repository` is set, Fyntrix-CI (find
     it with `app.node.find_child(CI_STACK_NAME)`).
 
     Raises ConfigError for a config the generators accept but a deploy must not (prod without
@@ -43,10 +45,18 @@ def build_app(
         env=env,
         description="Fyntrix app image repository (shared by all stages)",
     )
+    state = StateStack(
+        app,
+        config.state_stack_name,
+        config=config,
+        env=env,
+        description=f"Fyntrix {config.stage}: what the stage keeps across make destroy",
+    )
     service = ServiceStack(
         app,
         config.service_stack_name,
         config=config,
+        secrets=state.secrets,
         env=env,
         description=f"Fyntrix backend on ECS Fargate with a Redis sidecar ({config.stage})",
     )
@@ -62,4 +72,5 @@ def build_app(
         )
     Tags.of(app).add("project", PROJECT)
     Tags.of(service).add("stage", config.stage)
+    Tags.of(state).add("stage", config.stage)
     return app, registry, service, packs

@@ -13,9 +13,15 @@ import tempfile
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from service.emf_catalog import DEFAULT_NAMESPACE as DEFAULT_METRICS_NAMESPACE
+from service.secrets_json import SecretsJsonSource, parse_secrets_json
 
 Stage = Literal["local", "dev", "prod"]
 DEPLOYED_STAGES: tuple[Stage, ...] = ("dev", "prod")
@@ -138,6 +144,10 @@ class Settings(BaseSettings):
     cache_l1_ttl_ms: int = Field(default=5000, ge=1, le=60_000)
     cache_l1_max_entries: int = Field(default=10_000, ge=0, le=10_000_000)
 
+    # ECS passes the stage's app secret whole (service/secrets_json.py): its keys are settings,
+    # read after the environment's own variables. Kept only to validate it.
+    app_secrets: SecretStr | None = None
+
     # Third-party credentials, passed through to the code that needs them, never logged.
     aws_cognito_user_pool_id: str | None = None
     aws_cognito_client_id: str | None = None
@@ -174,6 +184,25 @@ class Settings(BaseSettings):
 
     # Mounts GET /bench/baseline/{user_id} for the load benchmark only.
     bench_endpoints: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = SecretsJsonSource(settings_cls)
+        return (init_settings, env_settings, secrets, dotenv_settings, file_secret_settings)
+
+    @field_validator("app_secrets")
+    @classmethod
+    def _secrets_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_secrets_json(value.get_secret_value())  # raises naming the problem
+        return value
 
     @field_validator(*_EMPTY_MEANS_UNSET, mode="before")
     @classmethod

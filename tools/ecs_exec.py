@@ -4,13 +4,15 @@
     python -m tools.ecs_exec doctor --stage dev
     python -m tools.ecs_exec ops --stage dev --args "cache stats"
 
-Finds a RUNNING task of the stage's service (cluster and service names from `load_stage`) with
-boto3, then runs `aws ecs execute-command ... --interactive --container redis|app --command ...`.
+Finds a RUNNING task of the stage's service with boto3 (the cluster and service names are the
+service stack's `ClusterName` and `ServiceName` outputs: CloudFormation generates them), then
+runs `aws ecs execute-command ... --interactive --container redis|app --command ...`.
 ECS Exec needs the AWS CLI and its Session Manager plugin on this machine: when either is
 missing, the exact command is printed instead, to run where they are installed.
 
 Exit status: the command's own status when it ran; 0 with --print-only; 2 bad flags, unknown
-stage or no usable credentials; 3 no running task (or cluster/service not found, ECS Exec off);
+stage or no usable credentials; 3 no running task (or stage not deployed, cluster/service not
+found, ECS Exec off);
 4 `aws` or `session-manager-plugin` missing (the command is printed on stdout).
 """
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config import ConfigError, StageConfig, load_stage
+from tools.stack_outputs import StackNotDeployed, stack_outputs
 
 EXIT_USAGE = 2
 EXIT_NO_TASK = 3
@@ -64,6 +67,14 @@ class ExecError(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceNames:
+    """The deployed ECS names of a stage (its service stack's outputs)."""
+
+    cluster: str
+    service: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Task:
     arn: str
     cluster: str
@@ -82,18 +93,55 @@ def _credentials_error(exc: Exception) -> ExecError:
     )
 
 
-def _list_tasks_hint(config: StageConfig) -> str:
+def _list_tasks_hint(config: StageConfig, names: ServiceNames) -> str:
     return (
-        f"aws ecs list-tasks --region {config.region} --cluster {config.cluster_name} "
-        f"--service-name {config.service_name} --desired-status RUNNING"
+        f"aws ecs list-tasks --region {config.region} --cluster {names.cluster} "
+        f"--service-name {names.service} --desired-status RUNNING"
     )
 
 
-def find_task(ecs: Any, config: StageConfig) -> Task:
+def _api_error(exc: Exception) -> ExecError:
+    """A credentials problem, or another refusal of the AWS API."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return _credentials_error(exc)
+    if isinstance(exc, ClientError):
+        if exc.response.get("Error", {}).get("Code", "") in _CREDENTIAL_ERRORS:
+            return _credentials_error(exc)
+        return ExecError(f"error: the AWS API refused: {exc}", EXIT_USAGE)
+    return ExecError(f"error: cannot call the AWS API: {exc}", EXIT_USAGE)
+
+
+def service_names(cloudformation: Any, config: StageConfig) -> ServiceNames:
+    """The stage's cluster and service, from its service stack's outputs."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stack = config.service_stack_name
+    try:
+        outputs = stack_outputs(cloudformation, stack)
+    except StackNotDeployed as exc:
+        raise ExecError(
+            f"error: stack {stack} does not exist in {config.region}: deploy the stage "
+            f"(`make deploy STAGE={config.stage}`) or check the region.",
+            EXIT_NO_TASK,
+        ) from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise _api_error(exc) from exc
+    if "ClusterName" not in outputs or "ServiceName" not in outputs:
+        raise ExecError(
+            f"error: stack {stack} has no ClusterName/ServiceName outputs: deploy the stage "
+            f"again (`make deploy STAGE={config.stage}`).",
+            EXIT_NO_TASK,
+        )
+    return ServiceNames(cluster=outputs["ClusterName"], service=outputs["ServiceName"])
+
+
+def find_task(ecs: Any, config: StageConfig, names: ServiceNames) -> Task:
     """A RUNNING task of the stage's service that accepts ECS Exec."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    cluster, service = config.cluster_name, config.service_name
+    cluster, service = names.cluster, names.service
     try:
         arns: list[str] = []
         for page in ecs.get_paginator("list_tasks").paginate(
@@ -136,7 +184,7 @@ def find_task(ecs: Any, config: StageConfig) -> Task:
     if not running:
         raise ExecError(
             f"error: no running task of service {service} in cluster {cluster} "
-            f"({config.region}). Check with `{_list_tasks_hint(config)}`; "
+            f"({config.region}). Check with `{_list_tasks_hint(config, names)}`; "
             f"`aws ecs describe-services --region {config.region} --cluster {cluster} "
             f"--services {service} --query 'services[0].events[:5]'` shows why tasks stop.",
             EXIT_NO_TASK,
@@ -259,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if region:
         overrides["region"] = region
     try:
-        # The image tag names no cluster, service or container; prod refuses `latest`, so
+        # The image tag names no stack or container; prod refuses `latest`, so
         # give it a tag that satisfies the check and is used for nothing.
         config = load_stage(args.stage, image_tag=NAMES_ONLY_IMAGE_TAG, overrides=overrides)
     except ConfigError as exc:
@@ -272,12 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         container, command = APP_CONTAINER, DOCTOR_COMMAND
     try:
-        if args.task:
-            task = Task(arn=args.task, cluster=config.cluster_name)
-        else:
-            import boto3
+        import boto3
 
-            task = find_task(boto3.client("ecs", region_name=config.region), config)
+        names = service_names(boto3.client("cloudformation", region_name=config.region), config)
+        if args.task:
+            task = Task(arn=args.task, cluster=names.cluster)
+        else:
+            task = find_task(boto3.client("ecs", region_name=config.region), config, names)
     except ExecError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
@@ -293,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("run this where both are installed:", file=sys.stderr)
         print(shlex.join(argv_))
         return EXIT_TOOLS_MISSING
-    print(f"task {task.id} ({config.cluster_name}): {shlex.join(argv_)}", file=sys.stderr)
+    print(f"task {task.id} ({task.cluster}): {shlex.join(argv_)}", file=sys.stderr)
     return _run(argv_)
 
 

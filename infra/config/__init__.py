@@ -12,7 +12,7 @@ and CDK context are read only in ``app.py``; this package is pure and CDK-free.
 - ``overrides``: the ``-c set:<path>=<value>`` parser and the settings list
 - ``monitoring``: alarm thresholds, notification e-mails, the GitHub deploy identity
 - ``cost``: usage assumptions of the cost estimate (traffic, users, log volumes)
-- ``names``: project, stage and stack names
+- ``names``: project, stage and stack names; the naming rule and its exceptions
 - ``errors``: ``ConfigError``, naming the setting and the fix
 """
 
@@ -31,8 +31,12 @@ from infra.config.names import (
     PROJECT,
     REGISTRY_STACK_NAME,
     STAGES,
+    NamedResource,
     Stage,
+    StageNames,
     service_stack_name,
+    stage_names,
+    state_stack_name,
 )
 from infra.config.overrides import Setting
 from infra.config.settings import (
@@ -60,12 +64,16 @@ __all__ = [
     "ConfigError",
     "CostAssumptions",
     "HealthCheck",
+    "NamedResource",
     "RedisSettings",
     "ScalingSettings",
     "Setting",
     "Stage",
     "StageConfig",
+    "StageNames",
     "load_stage",
     "service_stack_name",
     "setting_paths",
+    "stage_names",
+    "state_stack_name",
 ]

@@ -1,8 +1,8 @@
-"""`python -m infra.config registry | service STAGE | ci | dashboard-url STAGE [SETTING=VALUE ...]`.
+"""`python -m infra.config registry | state STAGE | service STAGE | ci | dashboard-url STAGE`.
 
-Prints a CDK stack's name for the Makefile (`deploy-registry`, `destroy`), so no stack name is
-spelled twice, or a stage's dashboard link (`make dashboard-url`), computed from the config
-alone: region and dashboard name, no AWS call.
+Prints a CDK stack's name for the Makefile (`deploy-registry`, `deploy-state`, `destroy`), so
+no stack name is spelled twice, or a stage's dashboard link (`make dashboard-url`), computed
+from the config alone: region and dashboard name, no AWS call.
 """
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 
 from infra.config.errors import ConfigError
-from infra.config.names import CI_STACK_NAME, REGISTRY_STACK_NAME, STAGES, service_stack_name
+from infra.config.names import (
+    CI_STACK_NAME,
+    REGISTRY_STACK_NAME,
+    STAGES,
+    service_stack_name,
+    state_stack_name,
+)
 from infra.config.stages import load_stage
 
 
@@ -39,15 +45,16 @@ def main(argv: list[str]) -> int:
     if argv == ["ci"]:
         print(CI_STACK_NAME)
         return 0
-    if len(argv) == 2 and argv[0] == "service" and argv[1] in STAGES:
-        print(service_stack_name(argv[1]))
+    stacks = {"service": service_stack_name, "state": state_stack_name}
+    if len(argv) == 2 and argv[0] in stacks and argv[1] in STAGES:
+        print(stacks[argv[0]](argv[1]))
         return 0
     if len(argv) >= 2 and argv[0] == "dashboard-url":  # load_stage names a wrong stage
         return _dashboard_url(argv[1], argv[2:])
     choices = "|".join(STAGES)
     print(
-        f"usage: python -m infra.config registry | service {{{choices}}} | ci | "
-        f"dashboard-url {{{choices}}} [SETTING=VALUE ...]",
+        f"usage: python -m infra.config registry | state {{{choices}}} | "
+        f"service {{{choices}}} | ci | dashboard-url {{{choices}}} [SETTING=VALUE ...]",
         file=sys.stderr,
     )
     return 2

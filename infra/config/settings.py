@@ -40,7 +40,7 @@ from infra.config.limits import (
     WAF_RATE_WINDOWS_S,
 )
 from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT, AlarmSettings, CiSettings
-from infra.config.names import PROJECT, STAGES, service_stack_name
+from infra.config.names import PROJECT, STAGES, StageNames, service_stack_name, state_stack_name
 from infra.config.spec import (
     Rule,
     at_least,
@@ -297,7 +297,8 @@ class AppSettings:
         ),
     )
     secret_keys: tuple[str, ...] = setting(
-        "keys of the stage secret injected as env vars via ECS `secrets` (never plain env)",
+        "settings the stage secret holds (never plain env): on ECS the whole secret arrives "
+        "as one variable, APP_SECRETS; compose and Render pass each key as its own variable",
         default=(
             "DATABASE_URL",
             "AWS_COGNITO_USER_POOL_ID",
@@ -518,8 +519,8 @@ class StageConfig:
     """Everything one stage needs, validated as a whole when it is built."""
 
     stage: str = setting(
-        "stage name (`-c stage=dev` or `-c stage=prod`); names outside prod get a "
-        "`-<stage>` suffix",
+        "stage name (`-c stage=dev` or `-c stage=prod`); every name carries it "
+        "(docs/reference/names.md)",
         rules=[
             one_of(STAGES, "unknown stage {value!r}", "pass one of {choices} with -c stage=...")
         ],
@@ -665,8 +666,9 @@ class StageConfig:
     )
     deletion_protection: bool = setting("load balancer deletion protection", default=False)
     retain_on_delete: bool = setting(
-        "deleting the stack keeps the KMS key (30-day deletion window instead of 7), the app "
-        "secret and the log groups; off, they are deleted with it (a disposable stage)",
+        "deleting a stack keeps its KMS key (30-day deletion window instead of 7), the app "
+        "secret (state stack) and the log groups; off, they are deleted with it (a "
+        "disposable stage)",
         default=False,
     )
     alarms: AlarmSettings = setting(
@@ -701,42 +703,44 @@ class StageConfig:
     def __post_init__(self) -> None:
         check_settings(self)
 
-    # ---- derived names (guide's names, `-<stage>` outside prod) ----
+    # ---- derived names: one rule for every stage (infra/config/names.py) ----
     @property
-    def suffix(self) -> str:
-        return "" if self.stage == "prod" else f"-{self.stage}"
-
-    @property
-    def cluster_name(self) -> str:
-        return f"{PROJECT}-cluster{self.suffix}"
-
-    @property
-    def service_name(self) -> str:
-        return f"{PROJECT}-service{self.suffix}"
+    def names(self) -> StageNames:
+        return StageNames(self.stage)
 
     @property
     def task_family(self) -> str:
-        return f"{PROJECT}-app{self.suffix}"
+        return self.names.task_family
 
     @property
-    def secret_name(self) -> str:
-        return f"{PROJECT}/{self.stage}/app"
+    def secret_name_prefix(self) -> str:
+        """The app secret's name without the state stack's id it ends with."""
+        return self.names.secret_name_prefix
 
     @property
     def log_group_prefix(self) -> str:
-        return f"/{PROJECT}/{self.stage}"
+        return self.names.log_group_prefix
 
     @property
     def service_stack_name(self) -> str:
         return service_stack_name(self.stage)
 
     @property
+    def state_stack_name(self) -> str:
+        return state_stack_name(self.stage)
+
+    @property
     def alarm_name_prefix(self) -> str:
-        return f"{PROJECT}-{self.stage}"
+        return self.names.alarm_prefix
 
     @property
     def dashboard_name(self) -> str:
-        return f"Fyntrix-{self.stage}"
+        return self.names.dashboard
+
+    @property
+    def metrics_service_name(self) -> str:
+        """The EMF `ServiceName` dimension: the service's name in its own metrics."""
+        return self.names.metrics_service
 
     @property
     def dashboard_url(self) -> str:
@@ -769,7 +773,7 @@ class StageConfig:
             # EMF metrics (service/emf.py): the alarms and dashboard read these same names.
             "METRICS_NAMESPACE": METRICS_NAMESPACE,
             "METRICS_STAGE": self.stage,
-            "METRICS_SERVICE": self.service_name,
+            "METRICS_SERVICE": self.metrics_service_name,
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)
@@ -885,16 +889,16 @@ class StageConfig:
 
     @property
     def web_acl_name(self) -> str:
-        return f"{PROJECT}-web-acl{self.suffix}"
+        return self.names.web_acl
 
     @property
-    def waf_log_group_name(self) -> str:
-        # AWS WAF delivers only to log groups whose names start with `aws-waf-logs-`.
-        return f"aws-waf-logs-{PROJECT}{self.suffix}"
+    def waf_log_group_prefix(self) -> str:
+        """The WAF log group's name without the service stack's id it ends with."""
+        return self.names.waf_log_group_prefix
 
     @property
     def user_pool_name(self) -> str:
-        return f"{PROJECT}-users{self.suffix}"
+        return self.names.user_pool
 
     def _check_task_size(self) -> None:
         sizes = FARGATE_TASK_SIZES[self.task_cpu]  # task_cpu's own rule already passed

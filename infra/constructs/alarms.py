@@ -46,7 +46,7 @@ def task_stop_message(config: StageConfig) -> events.RuleTargetInput:
         for i in range(len(d.CONTAINERS))
     )
     return events.RuleTargetInput.from_text(
-        f"Fyntrix {config.stage}: a task of {config.service_name} stopped unexpectedly. "
+        f"Fyntrix {config.stage}: a task of {field('$.detail.group')} stopped unexpectedly. "
         f"Stop code: {field('$.detail.stopCode')}. "
         f"Stopped reason: {field('$.detail.stoppedReason')}. "
         f"Containers: {containers}. "
@@ -54,7 +54,9 @@ def task_stop_message(config: StageConfig) -> events.RuleTargetInput:
     )
 
 
-def task_stops_rule(scope: Construct, config: StageConfig, cluster: ecs.ICluster) -> events.Rule:
+def task_stops_rule(
+    scope: Construct, config: StageConfig, cluster: ecs.ICluster, service: ecs.BaseService
+) -> events.Rule:
     """Matches the service's unexpected task stops. Its AWS/Events MatchedEvents count is the
     restart metric: Container Insights' RestartCount only covers containers with a restart
     policy, and a crash-looping task is replaced (a new task), not restarted in place. Each
@@ -63,13 +65,14 @@ def task_stops_rule(scope: Construct, config: StageConfig, cluster: ecs.ICluster
         scope,
         "TaskStops",
         rule_name=f"{config.alarm_name_prefix}-task-stops",
-        description=f"Unexpected stops of {config.service_name}'s tasks (counted by an alarm)",
+        description=f"Unexpected stops of the Fyntrix {config.stage} service's tasks "
+        "(counted by an alarm)",
         event_pattern=events.EventPattern(
             source=["aws.ecs"],
             detail_type=["ECS Task State Change"],
             detail={
                 "clusterArn": [cluster.cluster_arn],
-                "group": [f"service:{config.service_name}"],
+                "group": [f"service:{service.service_name}"],
                 "lastStatus": ["STOPPED"],
                 "$or": [
                     {"stopCode": _CRASH_STOP_CODES},
@@ -123,7 +126,7 @@ class ServiceAlarms(Construct):
             self,
             "ServiceUnhealthy",
             composite_alarm_name=f"{config.alarm_name_prefix}-{d.COMPOSITE_KEY}",
-            alarm_description=f"{config.service_name} is failing its users: any of "
+            alarm_description=f"The Fyntrix {config.stage} service is failing its users: any of "
             + ", ".join(s.key for s in children)
             + " is in ALARM.",
             alarm_rule=cw.AlarmRule.any_of(*(self.alarms[s.key] for s in children)),
@@ -133,8 +136,9 @@ class ServiceAlarms(Construct):
 
         # The configured names, not Refs (a Ref couples the service to the alarm resource, the
         # dependency-cycle risk CDK warns about); an explicit dependency still has
-        # CloudFormation create the alarms before the service that lists them. The alarms
-        # refer to the service only by its configured name, so there is no cycle.
+        # CloudFormation create the alarms before the service that lists them. These alarms
+        # read load balancer metrics, not the service's, so there is no cycle (a Container
+        # Insights alarm names the service and could not roll it back: service_metrics.py).
         rollback = d.deployment_alarms(self.specs)
         service.enable_deployment_alarms(
             [s.name(config) for s in rollback], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM

@@ -58,10 +58,12 @@ class AppService(Construct):
                 "Ops endpoints (metrics, cache stats, docs) from the ops access group",
             )
 
+        # No fixed name: a change that replaces the service (cluster, launch type or capacity
+        # providers, role) would otherwise fail on its own name. Tools read the name from the
+        # stack's `ServiceName` output (docs/reference/names.md).
         self.service = ecs.FargateService(
             self,
             "Service",
-            service_name=config.service_name,
             cluster=cluster,
             task_definition=task_definition,
             desired_count=config.scaling.desired_count,

@@ -38,10 +38,11 @@ class ServiceCluster(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             encryption_key=self.exec_key,
         )
+        # No fixed name: CloudFormation names it, so nothing ever blocks replacing it. Tools read
+        # the name from the stack's `ClusterName` output (docs/reference/names.md).
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
-            cluster_name=config.cluster_name,
             vpc=vpc,
             # Enhanced observability: per-container CPU and memory (ContainerName dimension),
             # which the alarms need to tell the app from its Redis sidecar.

@@ -44,8 +44,8 @@ class ServiceDashboard(Construct):
         )
         self.dashboard.add_widgets(
             cw.TextWidget(
-                markdown=f"# Fyntrix {config.stage}\nService `{config.service_name}` in "
-                f"cluster `{config.cluster_name}`, {config.region}. Red lines are alarm "
+                markdown=f"# Fyntrix {config.stage}\nService `{metrics.service_name}` in "
+                f"cluster `{metrics.cluster_name}`, {config.region}. Red lines are alarm "
                 "thresholds (docs/reference/alarms.md).",
                 width=8,
                 height=_HEIGHT,

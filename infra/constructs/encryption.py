@@ -1,4 +1,4 @@
-"""The stage's customer-managed KMS key: logs, secrets and ECS Exec sessions."""
+"""The service stack's customer-managed KMS key: logs and ECS Exec sessions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from infra.config import StageConfig
 class Encryption(Construct):
     """One rotating key per stage. CloudWatch Logs may use it only for log groups of this
     account and region (the encryption-context condition); everything else is granted
-    per resource by CDK (e.g. the task execution role's decrypt for the secret)."""
+    per resource by CDK."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
@@ -21,7 +21,7 @@ class Encryption(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description=f"Fyntrix {config.stage}: log groups, app secret, ECS Exec sessions",
+            description=f"Fyntrix {config.stage}: log groups, ECS Exec sessions",
             enable_key_rotation=True,
             # Deleting the key makes every log and secret it encrypted unreadable: a stage that
             # retains on delete (prod) keeps it; a disposable one schedules its deletion (AWS

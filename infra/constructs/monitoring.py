@@ -50,10 +50,12 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         self.alarm_topic = AlarmTopic(self, "AlarmTopic", config=config, key=key)
         self.topic = self.alarm_topic.topic
-        self.task_stops = task_stops_rule(self, config, cluster)
+        self.task_stops = task_stops_rule(self, config, cluster, service)
         self.alarm_topic.notify_from(self.task_stops, task_stop_message(config))
         self.metrics = ServiceMetrics(
             config=config,
+            cluster_name=cluster.cluster_name,
+            service_name=service.service_name,
             load_balancer=load_balancer,
             target_group=target_group,
             task_stops_rule=self.task_stops.rule_name,

@@ -1,9 +1,11 @@
 """The stage's CloudWatch metrics, built once for the alarms and the dashboard alike.
 
 Not a construct: metrics are template-free until an alarm or a widget uses them. Names and
-units come from :mod:`infra.monitoring_design`; dimension values are the config's names
-(cluster, service, stage), never references to the service itself, so the service can list
-the alarms in its deployment configuration without a dependency cycle.
+units come from :mod:`infra.monitoring_design`. Container Insights dimensions are the cluster's
+and the service's deployed names (CloudFormation generates them), so an alarm on one depends on
+the service: the service's deployment (rollback) alarms must not read Container Insights, or
+the service would wait for an alarm that waits for it (a synth-time dependency cycle). The EMF
+dimensions are the config's stage and the service's name in its own metrics.
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ from infra.task_design import APP_CONTAINER, REDIS_CONTAINER
 class ServiceMetrics:
     """Every metric the monitoring reads. `waf_metric_name` is the web ACL's CloudWatch metric
     name (its `WebACL` dimension), None without a web ACL; `task_stops_rule` names the
-    EventBridge rule that matches unexpected task stops."""
+    EventBridge rule that matches unexpected task stops; `cluster_name` and `service_name` are
+    the deployed ECS names (tokens)."""
 
     def __init__(
         self,
         *,
         config: StageConfig,
+        cluster_name: str,
+        service_name: str,
         load_balancer: elbv2.IApplicationLoadBalancer,
         target_group: elbv2.ApplicationTargetGroup,
         task_stops_rule: str,
         waf_metric_name: str | None,
     ) -> None:
         self.config = config
+        self.cluster_name = cluster_name
+        self.service_name = service_name
         self._lb = load_balancer
         self._tg = target_group
         self._rule = task_stops_rule
@@ -113,8 +120,8 @@ class ServiceMetrics:
             namespace=d.CONTAINER_INSIGHTS_NAMESPACE,
             metric_name=name,
             dimensions_map={
-                "ClusterName": self.config.cluster_name,
-                "ServiceName": self.config.service_name,
+                "ClusterName": self.cluster_name,
+                "ServiceName": self.service_name,
                 **dims,
             },
             statistic=statistic,
@@ -181,7 +188,7 @@ class ServiceMetrics:
             metric_name=name,
             dimensions_map={
                 d.EMF_DIM_STAGE: self.config.stage,
-                d.EMF_DIM_SERVICE: self.config.service_name,
+                d.EMF_DIM_SERVICE: self.config.metrics_service_name,
             },
             statistic=statistic,
             period=Duration.seconds(period_s),

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.logging import retention
+from infra.constructs.unique_name import stack_unique_name
 
 # AWS managed rule groups, in evaluation order after the rate limit (priority, name). Known
 # sources of abuse first (cheapest to drop), then the OWASP-style common set, then payloads
@@ -77,24 +78,27 @@ class WebFirewall(Construct):
             resource_arn=load_balancer.load_balancer_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
+        # Retained in prod: its name ends in the stack's id, so the group an earlier incarnation
+        # of the stack left behind never blocks re-creating the stage after `make destroy`.
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=config.waf_log_group_name,
+            log_group_name=stack_unique_name(self, config.waf_log_group_prefix),
             retention=retention(config.log_retention_days),
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN
             if config.retain_on_delete
             else RemovalPolicy.DESTROY,
         )
-        # WAF wants the log group's ARN without the `:*` suffix `log_group_arn` carries.
+        # WAF wants the log group's ARN without the `:*` suffix `log_group_arn` carries; the
+        # name's Ref has CloudFormation create the group first.
         destination = Stack.of(self).format_arn(
             service="logs",
             resource="log-group",
-            resource_name=config.waf_log_group_name,
+            resource_name=self.log_group.log_group_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        logging_config = wafv2.CfnLoggingConfiguration(
+        wafv2.CfnLoggingConfiguration(
             self,
             "Logging",
             resource_arn=self.web_acl.attr_arn,
@@ -106,8 +110,6 @@ class WebFirewall(Construct):
                 )
             ],
         )
-        # The ARN is built from the name, so CloudFormation needs the order spelled out.
-        logging_config.node.add_dependency(self.log_group)
 
     @staticmethod
     def _rate_rule(config: StageConfig) -> wafv2.CfnWebACL.RuleProperty:

@@ -9,7 +9,12 @@ from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.app_secrets import AppSecrets
+from infra.constructs.app_secrets import (
+    AppSecrets,
+    app_secret_in,
+    container_secrets,
+    grant_decrypt_via_secrets_manager,
+)
 from infra.constructs.app_service import AppService
 from infra.constructs.cache_sidecar_task import CacheSidecarTask
 from infra.constructs.cluster import ServiceCluster
@@ -25,7 +30,13 @@ class ServiceStack(Stack):
     """Wires the constructs together; all decisions live in the constructs and the config."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        secrets: AppSecrets,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # By name, not by cross-stack export: the registry is shared by every stage and an
@@ -37,18 +48,22 @@ class ServiceStack(Stack):
         key = self.encryption.key
         self.network = Network(self, "Network", config=config, key=key)
         self.cluster = ServiceCluster(self, "Cluster", config=config, vpc=self.network.vpc, key=key)
-        self.secrets = AppSecrets(self, "Secrets", config=config, key=key)
+        # The app secret lives in the state stack, which `make destroy` keeps.
+        self.app_secret = app_secret_in(self, secrets)
         self.auth = UserAuth(self, "Auth", config=config)
         self.task = CacheSidecarTask(
             self,
             "Task",
             config=config,
             repository=repository,
-            secrets=self.secrets.container_secrets,
+            secrets=container_secrets(self.app_secret),
             auth_environment=config.auth_environment(
                 user_pool_id=self.auth.user_pool_id, client_ids=self.auth.client_ids
             ),
             key=key,
+        )
+        grant_decrypt_via_secrets_manager(
+            self.task.task_definition.obtain_execution_role(), self.app_secret, config.region
         )
         self.ingress = Ingress(self, "Ingress", config=config, vpc=self.network.vpc)
         # None where the stage runs without WAF (dev only; prod rejects waf.enabled=false).
@@ -93,7 +108,8 @@ class ServiceStack(Stack):
         CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
         CfnOutput(self, "ServiceName", value=self.app_service.service.service_name)
         CfnOutput(self, "RepositoryName", value=config.repository_name)
-        CfnOutput(self, "SecretName", value=config.secret_name)
+        if self.firewall is not None:
+            CfnOutput(self, "WafLogGroupName", value=self.firewall.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         # From the config alone, like `make dashboard-url`: the two cannot disagree.
         CfnOutput(self, "DashboardUrl", value=config.dashboard_url)

@@ -12,8 +12,9 @@ from infra.config import StageConfig, load_stage
 from testkit.service import ROOT
 from tools.containers.taskdef import from_template
 
-# The secret's ARN as the task definition would carry it after a deploy (the suffix is random).
-SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:fyntrix/dev/app-AbCdEf"
+# The state stack's secret as the task definition would carry it after a deploy (the name ends
+# in the state stack's id; Secrets Manager adds a random suffix).
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:fyntrix/dev/app-1a2b3c4d-AbCdEf"
 
 
 @pytest.fixture(scope="session")
@@ -31,16 +32,25 @@ def task_definition(dev_config: StageConfig) -> dict[str, Any]:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     _, _, service, _ = build_app(dev_config, context=context)
     template = Template.from_stack(service).to_json()
-    secrets = {
-        lid: SECRET_ARN
-        for lid, res in template["Resources"].items()
-        if res["Type"] == "AWS::SecretsManager::Secret"
+    # The task imports the secret's ARN from the state stack (the only import it has).
+    imports = {
+        f"Fn::ImportValue:{value['Fn::ImportValue']}": SECRET_ARN for value in _imports(template)
     }
     pseudo = {"AWS::AccountId": "000000000000", "AWS::Region": dev_config.region}
-    return from_template(dict(template), secrets, pseudo)
+    return from_template(dict(template), imports, pseudo)
+
+
+def _imports(node: Any) -> list[dict[str, str]]:
+    if isinstance(node, dict):
+        if "Fn::ImportValue" in node:
+            return [node]
+        return [found for value in node.values() for found in _imports(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in _imports(value)]
+    return []
 
 
 def empty_secret(value_from: str) -> str:
-    """What the deployed secret holds until an operator fills it: an empty value per key."""
-    assert value_from.startswith(SECRET_ARN + ":"), value_from
-    return ""
+    """What the deployed secret holds until an operator fills it: `{}`, passed whole."""
+    assert value_from == SECRET_ARN, value_from
+    return "{}"

@@ -70,7 +70,9 @@ def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
     made = docker_engine.client.containers.list(filters=selector)
     names = sorted(c.labels["com.amazonaws.ecs.container-name"] for c in made)
     assert names == ["app", "pause", "redis"]
-    assert all(c.labels["com.amazonaws.ecs.cluster"] == "fyntrix-cluster-dev" for c in made)
+    # The cluster CloudFormation named (the stack's ClusterName output)
+    clusters = {c.labels["com.amazonaws.ecs.cluster"] for c in made}
+    assert len(clusters) == 1 and clusters.pop().startswith("Fyntrix-Service-dev-Cluster")
     down = rehearsal("down", env)
     assert down.returncode == 0, down.stderr
     assert docker_engine.client.containers.list(all=True, filters=selector) == []

@@ -131,7 +131,7 @@ def test_task_definition_settings_are_applied(
         if cdef["name"] == "app":
             assert {k: env[k] for k in LOCAL_AUTH_ENV} == dict(LOCAL_AUTH_ENV)
         for secret in cdef.get("secrets", []):
-            assert env[secret["name"]] == ""
+            assert env[secret["name"]] == "{}"  # APP_SECRETS: the whole (empty) secret
         mounts = {m["Destination"]: m for m in a["Mounts"]}
         for mp in cdef.get("mountPoints", []):
             assert mounts[mp["containerPath"]]["Type"] == "bind"

@@ -15,6 +15,7 @@ from infra.app_factory import build_app
 from infra.config import StageConfig, load_stage
 from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.service_stack import ServiceStack
+from infra.stacks.state_stack import StateStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +26,11 @@ class Synth:
     app: App
     registry: RegistryStack
     service: ServiceStack
+    state: StateStack
     packs: list[NagPack]
     registry_template: Template
     service_template: Template
+    state_template: Template
 
 
 def cdk_context() -> dict[str, object]:
@@ -36,14 +39,18 @@ def cdk_context() -> dict[str, object]:
 
 def synth_stage(config: StageConfig) -> Synth:
     app, registry, service, packs = build_app(config, context=cdk_context())
+    state = app.node.find_child(config.state_stack_name)
+    assert isinstance(state, StateStack)
     return Synth(
         config=config,
         app=app,
         registry=registry,
         service=service,
+        state=state,
         packs=packs,
         registry_template=Template.from_stack(registry),
         service_template=Template.from_stack(service),
+        state_template=Template.from_stack(state),
     )
 
 

@@ -236,7 +236,7 @@ def test_task_stops_notify_the_topic_with_a_readable_message(dev: Synth) -> None
     assert values.resolve(target["Arn"]) == "arn:aws:sns:us-east-1:123456789012:fyntrix-dev-alarms"
     message = render(target["InputTransformer"], TASK_STOPPED)
     assert message == (
-        "Fyntrix dev: a task of fyntrix-service-dev stopped unexpectedly. "
+        "Fyntrix dev: a task of service:fyntrix-service-dev stopped unexpectedly. "
         "Stop code: EssentialContainerExited. "
         "Stopped reason: Essential container in task exited. "
         "Containers: app exit code 137 (OutOfMemoryError: Container killed due to memory "

@@ -27,7 +27,7 @@ class LintRun:
 
 @pytest.fixture(scope="module")
 def lint_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LintRun:
-    """One cfn-lint run over the three stages' six templates, as `make check` runs it but with
+    """One cfn-lint run over the three stages' nine templates, as `make check` runs it but with
     no rule ignored: a run spends most of its time loading the resource schemas, so one run
     costs little more than one stage's."""
     root = tmp_path_factory.mktemp("cfn-lint")
@@ -36,7 +36,11 @@ def lint_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         s: Synth = request.getfixturevalue(stage)
         (root / stage).mkdir()
         paths[stage] = []
-        for name, tpl in (("registry", s.registry_template), ("service", s.service_template)):
+        for name, tpl in (
+            ("registry", s.registry_template),
+            ("state", s.state_template),
+            ("service", s.service_template),
+        ):
             path = root / stage / f"{name}.template.json"
             path.write_text(json.dumps(tpl.to_json(), indent=1))
             paths[stage].append(str(path))

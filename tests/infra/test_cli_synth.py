@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import REGISTRY_STACK_NAME, service_stack_name
+from infra.config import REGISTRY_STACK_NAME, service_stack_name, state_stack_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
@@ -61,7 +61,8 @@ def test_cli_synth_writes_both_templates_with_a_clean_nag_report(
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in outdir.glob("*.template.json"))
     service_file = f"{service_stack_name('dev')}.template.json"
-    assert names == [f"{REGISTRY_STACK_NAME}.template.json", service_file]
+    state_file = f"{state_stack_name('dev')}.template.json"
+    assert names == [f"{REGISTRY_STACK_NAME}.template.json", service_file, state_file]
     service = json.loads((outdir / service_file).read_text())
     assert "AWS::ECS::TaskDefinition" in {r["Type"] for r in service["Resources"].values()}
     # The nag packs ran as validation plugins; a failing plugin would be listed here.

@@ -11,6 +11,7 @@ import pytest
 
 from infra.config import (
     REGISTRY_STACK_NAME,
+    STAGES,
     AppSettings,
     ConfigError,
     HealthCheck,
@@ -19,6 +20,7 @@ from infra.config import (
     StageConfig,
     load_stage,
     service_stack_name,
+    stage_names,
 )
 from infra.config.spec import Rule
 
@@ -33,18 +35,28 @@ def test_defaults_follow_the_deployment_guide() -> None:
     assert dict(cfg.redis.directives())["save"] == '""'
     assert dict(cfg.redis.directives())["appendonly"] == "no"
     assert cfg.redis.effective_maxmemory_mib == 192
-    assert (cfg.cluster_name, cfg.service_name, cfg.task_family) == (
-        "fyntrix-cluster-dev",
-        "fyntrix-service-dev",
-        "fyntrix-app-dev",
-    )
     prod = load_stage("prod", image_tag="abc123")
-    assert (prod.cluster_name, prod.service_name, prod.task_family) == (
-        "fyntrix-cluster",
-        "fyntrix-service",
-        "fyntrix-app",
-    )
     assert prod.repository_name == cfg.repository_name == "fyntrix-app"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_one_naming_rule_for_every_stage(stage: str) -> None:
+    # fyntrix-<stage>-<role> (paths: fyntrix/<stage>/<role>), prod included: no stage drops
+    # its name from what it deploys (docs/reference/names.md lists the exceptions).
+    cfg = load_stage(stage, image_tag="abc123")
+    assert cfg.task_family == f"fyntrix-{stage}-app"
+    assert cfg.web_acl_name == f"fyntrix-{stage}-web-acl"
+    assert cfg.user_pool_name == f"fyntrix-{stage}-users"
+    assert cfg.dashboard_name == f"fyntrix-{stage}-dashboard"
+    assert cfg.alarm_name_prefix == f"fyntrix-{stage}"
+    assert cfg.metrics_service_name == f"fyntrix-{stage}-service"
+    assert cfg.secret_name_prefix == f"fyntrix/{stage}/app"
+    assert cfg.log_group_prefix == f"/fyntrix/{stage}"
+    assert cfg.waf_log_group_prefix == f"aws-waf-logs-fyntrix-{stage}"
+    assert cfg.state_stack_name == f"Fyntrix-State-{stage}"
+    named = [n.name for n in stage_names(stage, repository=cfg.repository_name)]
+    shared = {"Fyntrix-Registry", "Fyntrix-CI", cfg.repository_name, "(generated)"}
+    assert all(stage in name for name in named if name not in shared), named
 
 
 def test_config_is_frozen_and_keyword_only() -> None:
@@ -264,6 +276,7 @@ def test_stack_names_live_in_the_config() -> None:
     [
         (["registry"], "Fyntrix-Registry\n", 0),
         (["service", "prod"], "Fyntrix-Service-prod\n", 0),
+        (["state", "dev"], "Fyntrix-State-dev\n", 0),
         (["service", "qa"], "", 2),
     ],
 )
@@ -278,7 +291,7 @@ def test_stack_names_cli_for_the_makefile(args: list[str], out: str, status: int
     )
     assert (result.stdout, result.returncode) == (out, status)
     if status:
-        assert "usage: python -m infra.config registry | service {dev|prod}" in result.stderr
+        assert "usage: python -m infra.config registry | state {dev|prod} | " in result.stderr
 
 
 def test_only_prod_retains_on_delete_by_default() -> None:

@@ -24,6 +24,7 @@ def _documents(synth: Synth) -> dict[str, Mapping[str, Any]]:
     return {
         synth.registry.stack_name: synth.registry_template.to_json(),
         synth.service.stack_name: synth.service_template.to_json(),
+        synth.state.stack_name: synth.state_template.to_json(),
     }
 
 

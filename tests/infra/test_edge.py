@@ -200,7 +200,7 @@ def test_web_acl_is_associated_with_the_load_balancer(dev: Synth) -> None:
     assert dev.service.resolve(dev.service.firewall.web_acl.attr_arn) == {
         "Fn::GetAtt": [acl_id, "Arn"]
     }
-    assert dev.service.firewall.web_acl_name == "fyntrix-web-acl-dev"
+    assert dev.service.firewall.web_acl_name == "fyntrix-dev-web-acl"
 
 
 def test_waf_logs_to_an_encrypted_log_group_with_retention(dev: Synth, prod: Synth) -> None:
@@ -210,16 +210,18 @@ def test_waf_logs_to_an_encrypted_log_group_with_retention(dev: Synth, prod: Syn
         _, logging = only(s, "AWS::WAFv2::LoggingConfiguration")
         assert logging["Properties"]["ResourceArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
         (destination,) = logging["Properties"]["LogDestinationConfigs"]
-        name = s.config.waf_log_group_name
-        assert name.startswith("aws-waf-logs-")
-        assert destination["Fn::Join"][1][-1] == f":log-group:{name}"  # no `:*` suffix
+        ((group_id, group),) = [
+            (lid, g)
+            for lid, g in resources(s, "AWS::Logs::LogGroup").items()
+            if "LogGroupName" in g["Properties"]
+        ]
+        # aws-waf-logs-<...>-<stack id>: WAF's prefix, and no retained namesake can collide
+        name = group["Properties"]["LogGroupName"]["Fn::Join"]
+        assert name[1][0] == s.config.waf_log_group_prefix
+        assert s.config.waf_log_group_prefix.startswith("aws-waf-logs-")
+        assert destination["Fn::Join"][1][-1] == {"Ref": group_id}  # the name, no `:*` suffix
         assert logging["Properties"]["RedactedFields"] == [
             {"SingleHeader": {"Name": "authorization"}}
-        ]
-        (group,) = [
-            g
-            for g in resources(s, "AWS::Logs::LogGroup").values()
-            if g["Properties"].get("LogGroupName") == name
         ]
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert group["Properties"]["RetentionInDays"] == s.config.log_retention_days

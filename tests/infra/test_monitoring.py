@@ -172,6 +172,9 @@ def test_p99_latency_is_judged_in_milliseconds(dev: Synth) -> None:
 
 def test_service_alarms_read_container_insights_per_container(prod: Synth) -> None:
     alarms = alarms_by_name(prod.service_template)
+    # The deployed names: CloudFormation generates them (no fixed name blocks a replacement)
+    (cluster_id,) = prod.service_template.find_resources("AWS::ECS::Cluster")
+    (service_id,) = prod.service_template.find_resources("AWS::ECS::Service")
     for container, limit in (("app", 768), ("redis", 256)):
         memory = alarms[f"fyntrix-prod-{container}-memory"]
         assert _expression(memory) == f"100 * memory_{container} / {limit}"
@@ -179,8 +182,8 @@ def test_service_alarms_read_container_insights_per_container(prod: Synth) -> No
         assert stat["Metric"]["Namespace"] == "ECS/ContainerInsights"
         assert stat["Metric"]["MetricName"] == "ContainerMemoryUtilized"
         assert _dims(stat) == {
-            "ClusterName": "fyntrix-cluster",
-            "ServiceName": "fyntrix-service",
+            "ClusterName": {"Ref": cluster_id},
+            "ServiceName": {"Fn::GetAtt": [service_id, "Name"]},
             "ContainerName": container,
         }
         cpu = alarms[f"fyntrix-prod-{container}-cpu"]
@@ -202,7 +205,7 @@ def test_cluster_publishes_per_container_metrics(dev: Synth) -> None:
 
 def test_cache_alarms_read_the_services_emf_metrics(dev: Synth) -> None:
     alarms = alarms_by_name(dev.service_template)
-    expected_dims = {"Stage": "dev", "Service": "fyntrix-service-dev"}
+    expected_dims = {"Stage": "dev", "Service": "fyntrix-dev-service"}
     m = single_metric(alarms["fyntrix-dev-cache-breaker-open"])
     assert (m["Namespace"], m["MetricName"]) == ("Fyntrix/Service", "BreakerOpen")
     assert m["Dimensions"] == expected_dims
@@ -221,7 +224,10 @@ def test_task_restarts_count_unexpected_stops_of_this_service(dev: Synth) -> Non
     assert pattern["source"] == ["aws.ecs"]
     assert pattern["detail-type"] == ["ECS Task State Change"]
     detail = pattern["detail"]
-    assert detail["group"] == ["service:fyntrix-service-dev"]
+    (service_id,) = dev.service_template.find_resources("AWS::ECS::Service")
+    assert detail["group"] == [
+        {"Fn::Join": ["", ["service:", {"Fn::GetAtt": [service_id, "Name"]}]]}
+    ]
     assert detail["lastStatus"] == ["STOPPED"]
     # Deploys and scale-in (ServiceSchedulerInitiated) are not restarts; crashes and failed
     # health checks are.
@@ -348,7 +354,7 @@ def test_dashboard_has_every_graph_with_thresholds_as_annotations(
     prod: Synth, dev_without_waf: Synth
 ) -> None:
     prod.service_template.has_resource_properties(
-        "AWS::CloudWatch::Dashboard", {"DashboardName": "Fyntrix-prod"}
+        "AWS::CloudWatch::Dashboard", {"DashboardName": "fyntrix-prod-dashboard"}
     )
     widgets = dashboard_body(prod.service_template)["widgets"]
     graphs = {w["properties"]["title"]: w["properties"] for w in widgets if w["type"] == "metric"}
@@ -410,7 +416,7 @@ def test_dashboard_url_output_and_make_target_agree(prod: Synth) -> None:
     url = outputs["DashboardUrl"]["Value"]
     assert url == (
         "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
-        "#dashboards/dashboard/Fyntrix-prod"
+        "#dashboards/dashboard/fyntrix-prod-dashboard"
     )
     assert "AlarmTopicArn" in outputs
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
@@ -435,7 +441,7 @@ def test_dashboard_url_output_and_make_target_agree(prod: Synth) -> None:
         timeout=60,
     )
     assert moved.stdout.strip().startswith("https://eu-west-1.console.aws.amazon.com/")
-    assert moved.stdout.strip().endswith("#dashboards/dashboard/Fyntrix-dev")
+    assert moved.stdout.strip().endswith("#dashboards/dashboard/fyntrix-dev-dashboard")
 
 
 # ---------------------------------------------------------------- with a web ACL
@@ -497,7 +503,7 @@ def test_a_web_acl_adds_the_blocked_request_alarm_and_graph(
     # The real stack wires its own web ACL (WebFirewall) the same way; a dev stage without
     # WAF has no such alarm.
     real = single_metric(alarms_by_name(dev.service_template)["fyntrix-dev-waf-blocked-spike"])
-    assert real["Dimensions"]["WebACL"] == "fyntrix-web-acl-dev"
+    assert real["Dimensions"]["WebACL"] == "fyntrix-dev-web-acl"
     assert "fyntrix-dev-waf-blocked-spike" not in alarms_by_name(dev_without_waf.service_template)
 
 

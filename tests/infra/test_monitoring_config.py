@@ -173,7 +173,7 @@ def test_dashboard_url_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert config_main(["dashboard-url", "dev", "region=ap-southeast-2"]) == 0
     assert capsys.readouterr().out.strip() == (
         "https://ap-southeast-2.console.aws.amazon.com/cloudwatch/home?region=ap-southeast-2"
-        "#dashboards/dashboard/Fyntrix-dev"
+        "#dashboards/dashboard/fyntrix-dev-dashboard"
     )
     assert config_main(["dashboard-url", "dev", "region=mars-1"]) == 2
     assert "invalid setting `region`" in capsys.readouterr().err
@@ -223,7 +223,7 @@ def test_cli_synth_with_a_repository_adds_the_ci_stack_nag_clean(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.glob("*.template.json"))
     assert f"{CI_STACK_NAME}.template.json" in names
-    assert len(names) == 3
+    assert len(names) == 4  # registry, CI, state, service
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert [p for p in report["pluginReports"] if p.get("violations")] == []
     ci = json.loads((tmp_path / f"{CI_STACK_NAME}.template.json").read_text())

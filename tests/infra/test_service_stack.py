@@ -68,7 +68,7 @@ def test_task_is_fargate_awsvpc_with_the_configured_size(dev: Synth) -> None:
     dev.service_template.has_resource_properties(
         "AWS::ECS::TaskDefinition",
         {
-            "Family": "fyntrix-app-dev",
+            "Family": "fyntrix-dev-app",
             "Cpu": "512",
             "Memory": "1024",
             "NetworkMode": "awsvpc",
@@ -77,16 +77,13 @@ def test_task_is_fargate_awsvpc_with_the_configured_size(dev: Synth) -> None:
     )
 
 
-def test_prod_names_have_no_suffix(prod: Synth) -> None:
+def test_prod_names_follow_the_same_rule(prod: Synth) -> None:
+    # fyntrix-<stage>-<role> in prod too; the cluster and service have no fixed name at all
+    # (tests/infra/test_stage_life.py)
     prod.service_template.has_resource_properties(
-        "AWS::ECS::TaskDefinition", {"Family": "fyntrix-app"}
+        "AWS::ECS::TaskDefinition", {"Family": "fyntrix-prod-app"}
     )
-    prod.service_template.has_resource_properties(
-        "AWS::ECS::Cluster", {"ClusterName": "fyntrix-cluster"}
-    )
-    prod.service_template.has_resource_properties(
-        "AWS::ECS::Service", {"ServiceName": "fyntrix-service", "DesiredCount": 2}
-    )
+    prod.service_template.has_resource_properties("AWS::ECS::Service", {"DesiredCount": 2})
 
 
 def test_app_container_comes_first_so_it_is_the_default_container(dev: Synth) -> None:
@@ -112,21 +109,28 @@ def test_app_reaches_redis_on_localhost(dev: Synth) -> None:
     ]
 
 
+def _secret_export(s: Synth) -> dict[str, str]:
+    """The state stack's export of its secret's ARN, as the service stack imports it."""
+    (secret_id,) = s.state_template.find_resources("AWS::SecretsManager::Secret")
+    (name,) = [
+        o["Export"]["Name"]
+        for o in s.state_template.find_outputs("*").values()
+        if o["Value"] == {"Ref": secret_id} and "Export" in o
+    ]
+    return {"Fn::ImportValue": name}
+
+
 def test_secrets_come_from_secrets_manager_never_plain_environment(dev: Synth) -> None:
     app = container(dev, "app")
     env_names = {e["Name"] for e in app["Environment"]}
-    secret_names = {s["Name"] for s in app["Secrets"]}
-    assert secret_names == set(dev.config.app.secret_keys)
-    assert not env_names & secret_names
+    assert not env_names & set(dev.config.app.secret_keys)
     for word in ("PASSWORD", "SECRET", "API_KEY", "DATABASE_URL", "TOKEN"):
         leaked = [e for e in env_names if word in e]
         assert not leaked, f"credential-like name in plain environment: {leaked}"
-    secret_id, _ = only(dev, "AWS::SecretsManager::Secret")
-    for s in app["Secrets"]:
-        # valueFrom = <secret arn>:<json key>::
-        joined = s["ValueFrom"]["Fn::Join"][1]
-        assert {"Ref": secret_id} in joined
-        assert joined[-1] == f":{s['Name']}::"
+    # The state stack's whole secret as one variable: a key it lacks is an unset setting, and
+    # the template names no key, so no setting change ever touches the task's secrets.
+    assert app["Secrets"] == [{"Name": "APP_SECRETS", "ValueFrom": _secret_export(dev)}]
+    dev.service_template.resource_count_is("AWS::SecretsManager::Secret", 0)
 
 
 def test_app_container_is_hardened(dev: Synth) -> None:
@@ -347,7 +351,6 @@ def test_service_deploys_safely_with_exec_and_no_public_ip(dev: Synth) -> None:
     dev.service_template.has_resource_properties(
         "AWS::ECS::Service",
         {
-            "ServiceName": "fyntrix-service-dev",
             # A capacity provider strategy, not a launch type (tests/infra/test_cost.py).
             "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": 1}],
             "EnableExecuteCommand": True,
@@ -390,7 +393,6 @@ def test_cluster_has_insights_and_audited_encrypted_exec(dev: Synth) -> None:
     dev.service_template.has_resource_properties(
         "AWS::ECS::Cluster",
         {
-            "ClusterName": "fyntrix-cluster-dev",
             # Enhanced: the per-container CPU and memory alarms need the ContainerName dimension.
             "ClusterSettings": [{"Name": "containerInsights", "Value": "enhanced"}],
             "Configuration": {
@@ -428,12 +430,45 @@ def test_stack_outputs(dev: Synth) -> None:
 
 
 def test_execution_role_may_read_only_the_stage_secret(dev: Synth) -> None:
-    secret_id, _ = only(dev, "AWS::SecretsManager::Secret")
+    reads = []
     for policy in resources(dev, "AWS::IAM::Policy").values():
         for st in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             if any(a.startswith("secretsmanager:") for a in actions):
-                assert st["Resource"] == {"Ref": secret_id}
+                assert st["Resource"] == _secret_export(dev)
+                reads.append(st)
+    assert len(reads) == 1
+    # AND its key decrypts for the execution role only through Secrets Manager (CDK's own
+    # grant is empty for a key another stack owns: the task could not read the secret).
+    (key_id,) = dev.state_template.find_resources("AWS::KMS::Key")
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    (key_export,) = [
+        o["Export"]["Name"]
+        for o in dev.state_template.find_outputs("*").values()
+        if o["Value"] == key_arn and "Export" in o
+    ]
+    dev.service_template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "kms:Decrypt",
+                            "Condition": {
+                                "StringEquals": {
+                                    "kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"
+                                }
+                            },
+                            "Effect": "Allow",
+                            "Resource": {"Fn::ImportValue": key_export},
+                        }
+                    ]
+                )
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("ExecutionRole")}],
+        },
+    )
 
 
 def test_wildcard_resources_carry_only_actions_iam_cannot_scope(dev: Synth) -> None:
@@ -528,14 +563,15 @@ def test_existing_vpc_by_id_creates_no_network() -> None:
 
 
 def _deletion_policies(synth: Synth) -> dict[str, str]:
-    """DeletionPolicy of the key, the app secret and the containers' log groups (the access-log
-    bucket is always retained; the flow and exec audit log groups are never)."""
+    """DeletionPolicy of the keys, the app secret and the containers' log groups (the
+    access-log bucket is always retained; the flow and exec audit log groups are never)."""
     found = {}
-    for cfn_type in ("AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"):
-        for logical_id, resource in synth.service_template.find_resources(cfn_type).items():
-            if cfn_type != "AWS::Logs::LogGroup" or logical_id.startswith("Task"):
-                found[logical_id] = resource.get("DeletionPolicy", "Delete")
-    assert len(found) == 4, found  # key, secret, app logs, redis logs
+    for template in (synth.service_template, synth.state_template):
+        for cfn_type in ("AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"):
+            for logical_id, resource in template.find_resources(cfn_type).items():
+                if cfn_type != "AWS::Logs::LogGroup" or logical_id.startswith("Task"):
+                    found[logical_id] = resource.get("DeletionPolicy", "Delete")
+    assert len(found) == 5, found  # two keys, secret, app logs, redis logs
     return found
 
 
@@ -550,5 +586,6 @@ def test_retain_on_delete_alone_decides_what_outlives_the_stack(dev: Synth) -> N
     assert set(_deletion_policies(dev).values()) == {"Delete"}
     # AND with it, on a stage that is not prod, all of them are retained
     assert set(_deletion_policies(retained).values()) == {"Retain"}
-    (key,) = retained.service_template.find_resources("AWS::KMS::Key").values()
-    assert key["Properties"]["PendingWindowInDays"] == 30
+    for template in (retained.service_template, retained.state_template):
+        (key,) = template.find_resources("AWS::KMS::Key").values()
+        assert key["Properties"]["PendingWindowInDays"] == 30

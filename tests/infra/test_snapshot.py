@@ -50,6 +50,15 @@ def test_service_stack_snapshot(
     assert normalise(s.service_template.to_json()) == snapshot_json
 
 
+@pytest.mark.synth
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_state_stack_snapshot(
+    stage: str, request: pytest.FixtureRequest, snapshot_json: SnapshotAssertion
+) -> None:
+    s: Synth = request.getfixturevalue(stage)
+    assert normalise(s.state_template.to_json()) == snapshot_json
+
+
 def test_normalise_removes_only_noise() -> None:
     tpl = {
         "Parameters": {"BootstrapVersion": {"Type": "String"}},

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import service_stack_name
+from infra.config import load_stage, service_stack_name
 from tools.rehearsal.processes import ProcessRegistry, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,8 @@ def deployed_redis_command(run_dir: Path) -> list[str]:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    td = ecs.describe_task_definition(taskDefinition="fyntrix-app-dev")["taskDefinition"]
+    family = load_stage("dev").task_family
+    td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
     redis = next(c for c in td["containerDefinitions"] if c["name"] == "redis")
     command: list[str] = redis["command"]
     return command

@@ -117,3 +117,173 @@ def test_an_emulator_traceback_during_the_deploy_fails_the_rehearsal(tmp_path: P
     assert "failed a request during the deploy" in str(err.value)
     assert "'FakeThing' object has no attribute" in str(err.value)
     _emulator_errors(tmp_path / "missing.log", 0)
+
+
+# A VPC as CDK builds it (public and private subnets, NAT gateway, routes, flow log), a load
+# balancer's listener and target group, an ECS cluster and service, and an export: what
+# `cdk destroy` must delete and what a second stack, created through a change set, imports.
+_DELETE_PROBE = r"""
+import json
+import boto3
+from moto import mock_aws
+from tools.rehearsal import emulator
+
+for fix in emulator.FIXES:
+    fix()
+
+VPC = {"Ref": "Vpc"}
+TEMPLATE = {
+    "Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
+        "Public": {"Type": "AWS::EC2::Subnet",
+                   "Properties": {"VpcId": VPC, "CidrBlock": "10.0.0.0/24"}},
+        "Private": {"Type": "AWS::EC2::Subnet",
+                    "Properties": {"VpcId": VPC, "CidrBlock": "10.0.1.0/24"}},
+        "PublicRt": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": VPC}},
+        "PrivateRt": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": VPC}},
+        "PublicAssoc": {"Type": "AWS::EC2::SubnetRouteTableAssociation", "Properties": {
+            "RouteTableId": {"Ref": "PublicRt"}, "SubnetId": {"Ref": "Public"}}},
+        "PrivateAssoc": {"Type": "AWS::EC2::SubnetRouteTableAssociation", "Properties": {
+            "RouteTableId": {"Ref": "PrivateRt"}, "SubnetId": {"Ref": "Private"}}},
+        "Igw": {"Type": "AWS::EC2::InternetGateway"},
+        "IgwAttach": {"Type": "AWS::EC2::VPCGatewayAttachment",
+                      "Properties": {"VpcId": VPC, "InternetGatewayId": {"Ref": "Igw"}}},
+        "PublicRoute": {"Type": "AWS::EC2::Route", "Properties": {
+            "RouteTableId": {"Ref": "PublicRt"}, "DestinationCidrBlock": "0.0.0.0/0",
+            "GatewayId": {"Ref": "Igw"}}},
+        "Eip": {"Type": "AWS::EC2::EIP", "Properties": {"Domain": "vpc"}},
+        "Nat": {"Type": "AWS::EC2::NatGateway", "Properties": {
+            "SubnetId": {"Ref": "Public"},
+            "AllocationId": {"Fn::GetAtt": ["Eip", "AllocationId"]}}},
+        "PrivateRoute": {"Type": "AWS::EC2::Route", "Properties": {
+            "RouteTableId": {"Ref": "PrivateRt"}, "DestinationCidrBlock": "0.0.0.0/0",
+            "NatGatewayId": {"Ref": "Nat"}}},
+        "FlowLogs": {"Type": "AWS::Logs::LogGroup"},
+        "FlowLog": {"Type": "AWS::EC2::FlowLog", "Properties": {
+            "ResourceId": VPC, "ResourceType": "VPC", "TrafficType": "ALL",
+            "LogDestinationType": "cloud-watch-logs", "LogGroupName": {"Ref": "FlowLogs"},
+            "DeliverLogsPermissionArn": "arn:aws:iam::123456789012:role/flow-logs"}},
+        "Sg": {"Type": "AWS::EC2::SecurityGroup",
+               "Properties": {"GroupDescription": "probe", "VpcId": VPC}},
+        "Lb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {
+            "Subnets": [{"Ref": "Public"}, {"Ref": "Private"}],
+            "SecurityGroups": [{"Ref": "Sg"}]}},
+        "Tg": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {
+            "Port": 8000, "Protocol": "HTTP", "TargetType": "ip", "VpcId": VPC}},
+        "Listener": {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {
+            "LoadBalancerArn": {"Ref": "Lb"}, "Port": 80, "Protocol": "HTTP",
+            "DefaultActions": [{"Type": "forward", "TargetGroupArn": {"Ref": "Tg"}}]}},
+        "Cluster": {"Type": "AWS::ECS::Cluster"},
+    },
+    "Outputs": {"VpcId": {"Value": VPC, "Export": {"Name": "probe-vpc"}}},
+}
+CONSUMER = {
+    "Resources": {"Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+        "GroupDescription": "consumer", "VpcId": {"Fn::ImportValue": "probe-vpc"}}}},
+}
+
+
+def change_set(cfn, name, template):
+    cfn.create_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set",
+                          ChangeSetType="CREATE", TemplateBody=json.dumps(template))
+    cfn.execute_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set")
+
+
+with mock_aws():
+    session = boto3.session.Session(region_name="us-east-1")
+    cfn, ec2 = session.client("cloudformation"), session.client("ec2")
+    change_set(cfn, "probe", TEMPLATE)
+    change_set(cfn, "consumer", CONSUMER)
+    vpc = cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    imported = [g["VpcId"] for g in ec2.describe_security_groups()["SecurityGroups"]
+                if g["Description"] == "consumer"]
+    cfn.delete_stack(StackName="consumer")
+    cfn.delete_stack(StackName="probe")
+    left = {
+        "stacks": [s["StackName"] for s in cfn.describe_stacks()["Stacks"]],
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc],
+        "route_tables": [r["RouteTableId"] for r in ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]],
+        "internet_gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "nat_gateways": [n["State"] for n in ec2.describe_nat_gateways()["NatGateways"]],
+        "addresses": len(ec2.describe_addresses()["Addresses"]),
+        "flow_logs": len(ec2.describe_flow_logs()["FlowLogs"]),
+        "target_groups": len(session.client("elbv2").describe_target_groups()["TargetGroups"]),
+        "clusters": [c["status"] for c in session.client("ecs").describe_clusters(
+            clusters=session.client("ecs").list_clusters()["clusterArns"])["clusters"]],
+    }
+    print(json.dumps({"imported": imported, "vpc": vpc, "left": left}))
+"""
+
+
+@pytest.mark.slow  # CloudFormation deploys and deletes in moto, in a fresh interpreter
+def test_a_vpc_stack_deletes_and_change_set_stacks_share_exports() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _DELETE_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PATH": ""},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    # A stack created through a change set (as `cdk deploy` does) sees another's export
+    assert result["imported"] == [result["vpc"]]
+    # AND deleting the stacks deletes what CloudFormation deletes, the VPC last
+    assert result["left"] == {
+        "stacks": [],
+        "vpcs": [],
+        "route_tables": [],
+        "internet_gateways": 0,
+        "nat_gateways": ["deleted"],  # as AWS lists them for a while
+        "addresses": 0,
+        "flow_logs": 0,
+        "target_groups": 0,
+        "clusters": ["INACTIVE"],  # as AWS lists them for a while
+    }
+
+
+# Two stacks creating the same fixed name, the second through ExecuteChangeSet as `cdk deploy`
+# does: the refusal must reach the CLI as a CloudFormation error, not a JSON body it cannot read.
+_NAMESAKE_PROBE = r"""
+import json
+import boto3
+from moto import mock_aws
+from tools.rehearsal import emulator
+
+for fix in emulator.FIXES:
+    fix()
+
+TEMPLATE = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                   "Properties": {"LogGroupName": "aws-waf-logs-probe"}}}}
+with mock_aws():
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    for name in ("first", "second"):
+        cfn.create_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set",
+                              ChangeSetType="CREATE", TemplateBody=json.dumps(TEMPLATE))
+        try:
+            cfn.execute_change_set(StackName=name, ChangeSetName="cdk-deploy-change-set")
+            print(json.dumps([name, "created"]))
+        except Exception as exc:
+            print(json.dumps([name, str(exc)]))
+"""
+
+
+@pytest.mark.slow  # CloudFormation deploys in moto, in a fresh interpreter
+def test_a_namesake_refusal_reads_as_a_cloudformation_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _NAMESAKE_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PATH": ""},
+    ).stdout.splitlines()
+    assert json.loads(out[0]) == ["first", "created"]
+    second, error = json.loads(out[1])
+    assert second == "second"
+    assert "(ValidationError) when calling the ExecuteChangeSet operation" in error
+    assert "ResourceAlreadyExistsException: The specified log group already exists" in error

@@ -28,6 +28,9 @@ from tools import ecs_exec
 
 DEV = load_stage("dev")
 REGION = DEV.region
+# CloudFormation names the cluster and the service (docs/reference/names.md); the tool reads
+# them from the service stack's outputs. A service name in CloudFormation's style:
+SERVICE = f"{DEV.service_stack_name}-AppService7F8F0CA1-Ab12Cd34Ef56"
 
 
 def _post(url: str, body: dict[str, Any] | None = None) -> None:
@@ -63,9 +66,30 @@ def aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def deploy_stack(*, cluster_output: str | None = None) -> str:
+    """The stage's service stack, as far as the lookup cares: a cluster CloudFormation names,
+    and the `ClusterName` (default: that cluster) and `ServiceName` outputs. Returns the
+    cluster's name."""
+    template = {
+        "Resources": {"Cluster": {"Type": "AWS::ECS::Cluster"}},
+        "Outputs": {
+            "ClusterName": {"Value": cluster_output or {"Ref": "Cluster"}},
+            "ServiceName": {"Value": SERVICE},
+        },
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(StackName=DEV.service_stack_name, TemplateBody=json.dumps(template))
+    outputs = cfn.describe_stacks(StackName=DEV.service_stack_name)["Stacks"][0]["Outputs"]
+    cluster: str = {o["OutputKey"]: o["OutputValue"] for o in outputs}["ClusterName"]
+    assert cluster.startswith(f"{DEV.service_stack_name}-Cluster"), cluster
+    return cluster
+
+
 def deploy_stage(*, tasks: int = 1) -> list[str]:
-    """What `make deploy` leaves in ECS, as far as the lookup cares: the stage's cluster, task
-    definition and service, and `tasks` running tasks of that service. Returns their ARNs."""
+    """What `make deploy` leaves in ECS, as far as the lookup cares: the stage's stack (its
+    cluster and outputs), task definition and service, and `tasks` running tasks of that
+    service. Returns their ARNs."""
+    cluster = deploy_stack()
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     # As the CDK VPC has it (and moto needs it to give a task's network interface a DNS name).
@@ -74,7 +98,6 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
     group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
     network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
     ecs = boto3.client("ecs", region_name=REGION)
-    ecs.create_cluster(clusterName=DEV.cluster_name)
     task_definition = ecs.register_task_definition(
         family=DEV.task_family,
         requiresCompatibilities=["FARGATE"],
@@ -87,8 +110,8 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
         ],
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(
-        cluster=DEV.cluster_name,
-        serviceName=DEV.service_name,
+        cluster=cluster,
+        serviceName=SERVICE,
         taskDefinition=task_definition,
         desiredCount=tasks,
         launchType="FARGATE",
@@ -97,7 +120,7 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
     )
     # A one-off task in the same cluster (e.g. a migration): never the one to exec into.
     ecs.run_task(
-        cluster=DEV.cluster_name,
+        cluster=cluster,
         taskDefinition=task_definition,
         launchType="FARGATE",
         networkConfiguration=network,
@@ -107,11 +130,11 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
     arns = []
     for _ in range(tasks):
         started = ecs.run_task(
-            cluster=DEV.cluster_name,
+            cluster=cluster,
             taskDefinition=task_definition,
             launchType="FARGATE",
             networkConfiguration=network,
-            group=f"service:{DEV.service_name}",
+            group=f"service:{SERVICE}",
             enableExecuteCommand=True,
         )
         arns.append(started["tasks"][0]["taskArn"])
@@ -131,6 +154,7 @@ def run_tool(*args: str, env: dict[str, str], path: Path) -> Run:
 
 
 def expected_argv(task_arn: str, container: str, command: str) -> list[str]:
+    cluster = task_arn.split("/")[-2] if task_arn.count("/") == 2 else "?"
     return [
         "aws",
         "ecs",
@@ -138,7 +162,7 @@ def expected_argv(task_arn: str, container: str, command: str) -> list[str]:
         "--region",
         REGION,
         "--cluster",
-        DEV.cluster_name,
+        cluster,
         "--task",
         task_arn.rsplit("/", 1)[-1],
         "--interactive",
@@ -171,10 +195,13 @@ def test_find_task_picks_the_services_running_task(aws: str) -> None:
     # GIVEN the stage deployed, with its service's task and a one-off task in the same cluster
     (service_task,) = deploy_stage()
     # WHEN
-    task = ecs_exec.find_task(boto3.client("ecs", region_name=REGION), DEV)
-    # THEN the service's task, never the one-off
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    names = ecs_exec.service_names(cfn, DEV)
+    task = ecs_exec.find_task(boto3.client("ecs", region_name=REGION), DEV, names)
+    # THEN the service's task (from the stack's outputs), never the one-off
+    assert names.service == SERVICE
     assert task.arn == service_task
-    assert task.cluster == DEV.cluster_name
+    assert task.cluster == names.cluster == service_task.split("/")[-2]
     assert task.id == service_task.rsplit("/", 1)[-1]
 
 
@@ -186,8 +213,8 @@ def test_redis_cli_prints_the_exact_command_when_aws_is_missing(aws: str, empty_
     )
     assert result.returncode == ecs_exec.EXIT_TOOLS_MISSING, result.stderr
     assert result.stdout == (
-        f"aws ecs execute-command --region us-east-1 --cluster fyntrix-cluster-dev --task "
-        f"{task_arn.rsplit('/', 1)[-1]} --interactive --container redis "
+        f"aws ecs execute-command --region us-east-1 --cluster {task_arn.split('/')[-2]} "
+        f"--task {task_arn.rsplit('/', 1)[-1]} --interactive --container redis "
         "--command 'redis-cli -p 6379 INFO memory'\n"
     )
     assert shlex.split(result.stdout) == expected_argv(
@@ -279,16 +306,19 @@ def test_runs_aws_with_exactly_that_argv_and_returns_its_status(aws: str, tmp_pa
         task_arn, "redis", "redis-cli -p 6379 INFO stats"
     )
     assert result.stdout == ""
-    assert f"task {task_arn.rsplit('/', 1)[-1]} (fyntrix-cluster-dev): aws ecs" in result.stderr
+    task_id, cluster = task_arn.rsplit("/", 1)[-1], task_arn.split("/")[-2]
+    assert f"task {task_id} ({cluster}): aws ecs" in result.stderr
 
 
 def test_print_only_and_an_explicit_task(aws: str, empty_path: Path) -> None:
+    # GIVEN the stage's stack deployed; the operator names the task (its id)
+    cluster = deploy_stack()
     env = {**_base_env(), **aws_env(aws)}
-    # No lookup (nothing is deployed): the operator names the task.
     result = run_tool("redis-cli", "--task", "0123abcd", "--print-only", env=env, path=empty_path)
+    # THEN the command for that task, in the cluster the stack's output names
     assert result.returncode == 0, result.stderr
     assert shlex.split(result.stdout) == [
-        *expected_argv("0123abcd", "redis", "redis-cli -p 6379")[:-1],
+        *expected_argv(f"arn:task/{cluster}/0123abcd", "redis", "redis-cli -p 6379")[:-1],
         "redis-cli -p 6379",
     ]
 
@@ -299,8 +329,9 @@ def test_print_only_and_an_explicit_task(aws: str, empty_path: Path) -> None:
 def test_no_running_task_names_the_cluster_and_service(aws: str, empty_path: Path) -> None:
     # GIVEN the stage deployed, but its only task stopped
     (task_arn,) = deploy_stage()
+    cluster = task_arn.split("/")[-2]
     ecs = boto3.client("ecs", region_name=REGION)
-    ecs.stop_task(cluster=DEV.cluster_name, task=task_arn, reason="test")
+    ecs.stop_task(cluster=cluster, task=task_arn, reason="test")
     env = {**_base_env(), **aws_env(aws)}
     # WHEN
     result = run_tool("redis-cli", "--args", "PING", env=env, path=empty_path)
@@ -308,21 +339,31 @@ def test_no_running_task_names_the_cluster_and_service(aws: str, empty_path: Pat
     assert result.returncode == ecs_exec.EXIT_NO_TASK
     assert result.stdout == ""
     assert result.stderr.startswith(
-        "error: no running task of service fyntrix-service-dev in cluster fyntrix-cluster-dev "
-        "(us-east-1). Check with `aws ecs list-tasks --region us-east-1 --cluster "
-        "fyntrix-cluster-dev --service-name fyntrix-service-dev --desired-status RUNNING`"
+        f"error: no running task of service {SERVICE} in cluster {cluster} "
+        f"(us-east-1). Check with `aws ecs list-tasks --region us-east-1 --cluster "
+        f"{cluster} --service-name {SERVICE} --desired-status RUNNING`"
     )
     assert "Traceback" not in result.stderr
 
 
-def test_a_missing_cluster(aws: str, empty_path: Path) -> None:
+def test_a_stage_not_deployed(aws: str, empty_path: Path) -> None:
     env = {**_base_env(), **aws_env(aws)}
-    result = run_tool("doctor", "--stage", "prod", env=env, path=empty_path)
-    assert result.returncode == ecs_exec.EXIT_NO_TASK
-    assert result.stderr.startswith(
-        "error: cluster fyntrix-cluster does not exist in us-east-1. Deploy the stage "
-        "(`make deploy STAGE=prod`)"
-    )
+    for argv in (["doctor"], ["redis-cli", "--task", "0123abcd", "--print-only"]):
+        result = run_tool(*argv, "--stage", "prod", env=env, path=empty_path)
+        assert result.returncode == ecs_exec.EXIT_NO_TASK
+        assert result.stderr.startswith(
+            "error: stack Fyntrix-Service-prod does not exist in us-east-1: deploy the stage "
+            "(`make deploy STAGE=prod`)"
+        )
+
+
+def test_a_missing_cluster(aws: str, empty_path: Path) -> None:
+    # GIVEN a stack whose output names a cluster that does not exist (any more)
+    cluster = deploy_stack(cluster_output=f"{DEV.service_stack_name}-Cluster-GONE")
+    env = {**_base_env(), **aws_env(aws)}
+    result = run_tool("doctor", env=env, path=empty_path)
+    assert result.returncode == ecs_exec.EXIT_NO_TASK, result.stderr
+    assert result.stderr.startswith(f"error: cluster {cluster} does not exist in us-east-1.")
 
 
 def test_no_credentials(tmp_path: Path, empty_path: Path) -> None:

@@ -57,6 +57,7 @@ DEFAULTS = {
     "METRICS_STAGE": "local",
     "METRICS_SERVICE": "fyntrix-service",
     "BENCH_ENDPOINTS": False,
+    "APP_SECRETS": None,
 }
 
 

@@ -22,20 +22,14 @@ def test_committed_task_definition_is_valid(task_def: Any) -> None:
 
 
 def test_uses_prod_names_and_placeholders(task_def: Any) -> None:
-    assert task_def["family"] == "fyntrix-app"
+    assert task_def["family"] == "fyntrix-prod-app"
     app, redis = task_def["containerDefinitions"]
     assert (app["name"], redis["name"]) == ("app", "redis")
     assert app["image"] == (
         "YOUR_ACCOUNT_ID.dkr.ecr.us-east-1.amazonaws.com/fyntrix-app:YOUR_IMAGE_TAG"
     )
-    assert app["secrets"][0] == {
-        "name": "DATABASE_URL",
-        "valueFrom": (
-            "arn:aws:secretsmanager:us-east-1:YOUR_ACCOUNT_ID:secret:"
-            "fyntrix/prod/app-XXXXXX:DATABASE_URL::"
-        ),
-    }
-    assert [s["name"] for s in app["secrets"]] == list(PROD.app.secret_keys)
+    # The whole app secret as one variable (service/secrets_json.py), never one per key.
+    assert app["secrets"] == [{"name": "APP_SECRETS", "valueFrom": "YOUR_APP_SECRET_ARN"}]
     assert re.fullmatch(r"arn:aws:iam::YOUR_ACCOUNT_ID:role/YOUR_\w+", task_def["taskRoleArn"])
     # No comment key: register-task-definition --cli-input-json rejects unknown keys.
     assert not [k for k in task_def if "comment" in k.lower()]
@@ -93,7 +87,7 @@ def _no_stream_prefix(doc: Any) -> None:
 
 
 def _secret_also_plain(doc: Any) -> None:
-    doc["containerDefinitions"][0]["environment"].append({"name": "DATABASE_URL", "value": ""})
+    doc["containerDefinitions"][0]["environment"].append({"name": "APP_SECRETS", "value": "{}"})
 
 
 def _same_port_twice(doc: Any) -> None:
@@ -156,7 +150,7 @@ BROKEN: dict[str, tuple[Callable[[Any], None], str]] = {
         _container(0, "stopTimeout", 121),
         "stopTimeout: 121 s exceeds Fargate's 120 s",
     ),
-    "secret also plain environment": (_secret_also_plain, "'DATABASE_URL' is set more than once"),
+    "secret also plain environment": (_secret_also_plain, "'APP_SECRETS' is set more than once"),
     "no essential container": (_nothing_essential, "at least one container must be essential"),
     "Fargate without awsvpc": (_top("networkMode", "bridge"), "Fargate tasks need networkMode"),
 }

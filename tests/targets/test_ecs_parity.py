@@ -3,8 +3,8 @@
 CloudFormation spells keys in PascalCase (`ContainerDefinitions[].HealthCheck.Command`), the
 ECS API in camelCase: keys are mapped, then everything is compared. Values that are
 CloudFormation intrinsics are compared by their known parts: the account and URL suffix
-become the JSON's placeholders, a Ref to the secret becomes its placeholder ARN (by the
-secret's Name), and the log groups and roles (named by CloudFormation) must map one-to-one to
+become the JSON's placeholders, the state stack's secret (imported) becomes the secret ARN
+placeholder, and the log groups and roles (named by CloudFormation) must map one-to-one to
 the JSON's fixed names/placeholder ARNs.
 """
 
@@ -23,7 +23,7 @@ from generators import default_configs
 from generators.ecs import (
     ACCOUNT_PLACEHOLDER,
     APP_CLIENT_PLACEHOLDER,
-    SECRET_SUFFIX_PLACEHOLDER,
+    SECRET_ARN_PLACEHOLDER,
     USER_POOL_PLACEHOLDER,
     partition,
     task_definition,
@@ -78,13 +78,11 @@ def _resolve(node: Any, resources: dict[str, Any], config: StageConfig) -> Any:
         }
         if resource["Type"] in cognito:
             return cognito[resource["Type"]]
-        if resource["Type"] == "AWS::SecretsManager::Secret":
-            name = resource["Properties"]["Name"]
-            return (
-                f"arn:{part}:secretsmanager:{config.region}:{ACCOUNT_PLACEHOLDER}:secret:"
-                f"{name}-{SECRET_SUFFIX_PLACEHOLDER}"
-            )
         return Marker(resource["Type"], ref)
+    if "Fn::ImportValue" in node:
+        # The only value the task imports: the state stack's secret (its ARN export).
+        assert "SecretsSecret" in node["Fn::ImportValue"], node
+        return SECRET_ARN_PLACEHOLDER
     if "Fn::GetAtt" in node:
         logical_id, attribute = node["Fn::GetAtt"]
         assert attribute == "Arn", node
@@ -102,7 +100,12 @@ def to_api(
 ) -> Any:
     """CloudFormation properties -> ECS API shape (camelCase keys, intrinsics resolved)."""
     if isinstance(node, dict):
-        if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Join"):
+        if len(node) == 1 and next(iter(node)) in (
+            "Ref",
+            "Fn::GetAtt",
+            "Fn::Join",
+            "Fn::ImportValue",
+        ):
             return _resolve(node, resources, config)
         out = {}
         for key, value in node.items():

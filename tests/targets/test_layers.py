@@ -17,7 +17,7 @@ files = render_all(default_configs())
 assert files, "nothing rendered"
 import generators.docs
 pages = generators.docs.render_pages()
-assert len(pages) == 4 and all(pages.values()), "no reference page rendered"
+assert len(pages) == 5 and all(pages.values()), "no reference page rendered"
 print(len(files), "aws_cdk" in sys.modules, "jsii" in sys.modules)
 """
 

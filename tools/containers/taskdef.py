@@ -2,7 +2,8 @@
 
 `from_template` converts the synthesized CloudFormation task definition (PascalCase
 properties, intrinsic functions) to the ECS API's shape (camelCase), resolving `Ref`s through
-a table of physical ids (what the emulator's stack resources report). moto keeps only part of
+a table of physical ids (what the emulator's stack resources report) and `Fn::ImportValue`s
+through the emulator's exports. moto keeps only part of
 a registered task definition (it drops `networkMode`, for one), so the container definitions
 come from the template the emulator deployed, and the family and revision from the emulator.
 """
@@ -24,6 +25,9 @@ class TaskDefinitionError(RuntimeError):
 
 
 def _resolve(node: dict[str, Any], physical: Mapping[str, str]) -> Any:
+    if "Fn::ImportValue" in node:
+        # Another stack's export (the app secret): the table holds exports under this key.
+        return physical.get(f"Fn::ImportValue:{node['Fn::ImportValue']}", node["Fn::ImportValue"])
     if "Ref" in node:
         # Unknown ids (roles, log groups a local run does not use) stay their logical id.
         return physical.get(node["Ref"], node["Ref"])
@@ -37,7 +41,12 @@ def _resolve(node: dict[str, Any], physical: Mapping[str, str]) -> Any:
 def to_api(node: Any, physical: Mapping[str, str], verbatim: bool = False) -> Any:
     """CloudFormation properties -> ECS API shape (camelCase keys, intrinsics resolved)."""
     if isinstance(node, dict):
-        if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Join"):
+        if len(node) == 1 and next(iter(node)) in (
+            "Ref",
+            "Fn::GetAtt",
+            "Fn::Join",
+            "Fn::ImportValue",
+        ):
             return _resolve(node, physical)
         return {
             (key if verbatim else key[0].lower() + key[1:]): to_api(
@@ -83,6 +92,8 @@ def from_emulator(session: Any, stack_name: str, cdk_out: Path, region: str) -> 
         for r in resources
         if "LogicalResourceId" in r
     }
+    for export in cfn.list_exports().get("Exports", []):
+        physical[f"Fn::ImportValue:{export['Name']}"] = export["Value"]
     account = session.client("sts").get_caller_identity()["Account"]
     pseudo = {
         "AWS::AccountId": account,

@@ -26,7 +26,7 @@ PLACEHOLDERS: Final[Mapping[str, Mapping[str, str]]] = {
         "certificate_arn": (
             "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
         ),
-        "domain_name": "api.example.com",
+        "domain_name": "api.fyntrix.example",
         "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
         "app.image_tag": "cost-estimate",
     },

@@ -1,7 +1,9 @@
 """`make up` / `make down`: rehearse the AWS deployment locally, no AWS account.
 
 up:   local AWS emulator -> real `cdk bootstrap` + `cdk deploy --all` (pinned CLI) -> verify via
-      the AWS APIs and the template -> then, by RUNTIME:
+      the AWS APIs and the template -> with RECREATE=1, `cdk destroy` the service stack, deploy
+      it again on the same emulator and verify again (tools/rehearsal/recreate.py) -> then, by
+      RUNTIME:
       containers (default where a Docker engine answers or can be started): both images built,
       the deployed task definition run as real containers with Fargate's semantics
       (tools/rehearsal/containers.py);
@@ -38,6 +40,7 @@ from infra.config import (
     load_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
+from service.secrets_json import SECRETS_JSON_ENV
 from tools.rehearsal import containers
 from tools.rehearsal.cognito import DEMO_EMAIL, SignedIn, ensure_demo_user, sign_in
 from tools.rehearsal.emf_check import FLUSH_INTERVAL_S, check_emf
@@ -51,7 +54,9 @@ from tools.rehearsal.processes import (
     require_free_port,
     wait_until,
 )
+from tools.rehearsal.recreate import destroy_and_redeploy
 from tools.rehearsal.verify import Check, format_table, verify
+from tools.stack_outputs import DeployedNames
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # the emulator's default account
@@ -76,6 +81,8 @@ class Options:
     app_port: int = 8000
     run_dir: Path = ROOT / ".run"
     runtime: str = "auto"  # auto | containers | processes
+    # After the first verify: destroy the service stack, deploy it again, verify again.
+    recreate: bool = False
 
 
 @dataclass
@@ -234,32 +241,7 @@ def up(opts: Options) -> int:
         t = timer.mark("bootstrap", t)
 
         cdk_out = opts.run_dir / "cdk.out"
-        emulator_log = opts.run_dir / f"{EMULATOR}.log"
-        log_mark = emulator_log.stat().st_size if emulator_log.exists() else 0
-        try:
-            output = _run_cli(
-                [
-                    str(_cdk()),
-                    "deploy",
-                    "--all",
-                    "--require-approval",
-                    "never",
-                    "--no-notices",
-                    "--progress",
-                    "events",
-                    "-o",
-                    str(cdk_out),
-                    *_context_args(opts),
-                ],
-                env=env,
-                cwd=ROOT,
-                log=log,
-            )
-        except RehearsalError as exc:
-            raise RehearsalError(
-                f"{exc}\nfailing resources:\n{_stack_failures(session, config.service_stack_name)}"
-            ) from exc
-        _emulator_errors(emulator_log, log_mark)
+        output = _deploy(opts, config, session, env)
         if not reused:
             verb = "created"
         elif f"{config.service_stack_name} (no changes)" in output:
@@ -269,18 +251,15 @@ def up(opts: Options) -> int:
         _say(
             "3/6 deploy",
             f"cdk deploy --all: {REGISTRY_STACK_NAME}, {CI_STACK_NAME}, "
-            f"{config.service_stack_name} {verb}",
+            f"{config.state_stack_name}, {config.service_stack_name} {verb}",
         )
         t = timer.mark("deploy", t)
 
-        checks = verify(config=config, session=session, cdk_out=cdk_out)
-        _write_checks(opts.run_dir, checks)
-        print("[4/6 verify]")
-        print(format_table(checks))
-        failed = [c for c in checks if not c.ok]
-        if failed:
-            raise RehearsalError(f"{len(failed)} verification check(s) failed (see the table)")
+        _verified(opts, verify(config=config, session=session, cdk_out=cdk_out))
         t = timer.mark("verify", t)
+        if opts.recreate:
+            _recreate(opts, config, session, env)
+            t = timer.mark("recreate", t)
 
         if runtime == "containers":
             started.append(CONTAINERS)
@@ -304,7 +283,9 @@ def up(opts: Options) -> int:
             _start_redis(opts, config, reg, started)
             t = timer.mark("redis", t)
             user = _demo_user(opts, config, session)
-            first, second = _start_service(opts, config, reg, started, endpoint=endpoint, user=user)
+            first, second = _start_service(
+                opts, config, reg, started, endpoint=endpoint, session=session, user=user
+            )
             timer.mark("service", t)
     except RehearsalError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
@@ -321,8 +302,58 @@ def up(opts: Options) -> int:
     (opts.run_dir / "timings.json").write_text(
         json.dumps({"total_s": total, "phases": dict(timer.phases)}, indent=1)
     )
-    _summary(opts, config, endpoint, first, second, total, timer, runtime)
+    names = DeployedNames.of(session, config)
+    _summary(opts, config, endpoint, names, first, second, total, timer, runtime)
     return 0
+
+
+def _deploy(opts: Options, config: StageConfig, session: Any, env: dict[str, str]) -> str:
+    """`cdk deploy --all` into the emulator; the CLI's output. Fails with the failing
+    resources, and on an emulator that failed a request while the CLI reported success."""
+    emulator_log = opts.run_dir / f"{EMULATOR}.log"
+    log_mark = emulator_log.stat().st_size if emulator_log.exists() else 0
+    # As `make deploy` does: a stack created again adopts what it retained under a fixed name.
+    argv = ["deploy", "--all", "--require-approval", "never", "--no-notices"]
+    argv += ["--import-existing-resources"]
+    argv += ["--progress", "events", "-o", str(opts.run_dir / "cdk.out"), *_context_args(opts)]
+    try:
+        output = _run_cli([str(_cdk()), *argv], env=env, cwd=ROOT, log=opts.run_dir / "cdk.log")
+    except RehearsalError as exc:
+        raise RehearsalError(
+            f"{exc}\nfailing resources:\n{_stack_failures(session, config.service_stack_name)}"
+        ) from exc
+    _emulator_errors(emulator_log, log_mark)
+    return output
+
+
+def _verified(opts: Options, checks: list[Check], step: str = "4/6 verify") -> None:
+    """Print and record the checks; fail the run if any failed."""
+    _write_checks(opts.run_dir, checks)
+    print(f"[{step}]")
+    print(format_table(checks))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise RehearsalError(f"{len(failed)} verification check(s) failed (see the table)")
+
+
+def _recreate(opts: Options, config: StageConfig, session: Any, env: dict[str, str]) -> None:
+    """`cdk destroy` the service stack (as `make destroy` does) and deploy again on the same
+    emulator; then every check again, and the re-creation's own."""
+    cdk_out = opts.run_dir / "cdk.out"
+    argv = [str(_cdk()), "destroy", config.service_stack_name, "--force", "--no-notices"]
+    argv += ["-o", str(cdk_out), *_context_args(opts)]
+
+    def destroy() -> None:
+        _run_cli(argv, env=env, cwd=ROOT, log=opts.run_dir / "cdk.log")
+        _say("4/6 recreate", f"cdk destroy {config.service_stack_name}: deleted")
+
+    def deploy() -> None:
+        _deploy(opts, config, session, env)
+        _say("4/6 recreate", f"cdk deploy --all: {config.service_stack_name} created again")
+
+    checks = destroy_and_redeploy(config=config, session=session, destroy=destroy, deploy=deploy)
+    checks += verify(config=config, session=session, cdk_out=cdk_out)
+    _verified(opts, checks, step="4/6 recreate: verify")
 
 
 def _emulator_errors(log: Path, since: int) -> None:
@@ -569,6 +600,7 @@ def _start_service(
     started: list[str],
     *,
     endpoint: str,
+    session: Any,
     user: DemoUser,
 ) -> tuple[str, str]:
     reg.stop(SERVICE)
@@ -582,6 +614,9 @@ def _start_service(
         "HOST": "127.0.0.1",
         "SQLITE_PATH": str(opts.run_dir / "fyntrix.sqlite3"),
         "DATABASE_URL": "",
+        # The app secret, the way ECS passes it (service/secrets_json.py); the variables set
+        # here win over its keys, as they would in the task.
+        SECRETS_JSON_ENV: _app_secret(session, config),
         # This process runs on this machine, not in the task (local stage: SQLite, plain-HTTP
         # JWKS allowed), but it verifies tokens of the deployed pool: the issuer Cognito
         # writes into them, the keys from the emulator's JWKS endpoint.
@@ -626,6 +661,12 @@ def _start_service(
 
     _say("6/6 emf", check_emf(this_run, namespace=env["METRICS_NAMESPACE"]))
     return statuses[0], statuses[1]
+
+
+def _app_secret(session: Any, config: StageConfig) -> str:
+    arn = DeployedNames.of(session, config).secret_arn
+    value: str = session.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return value
 
 
 def _auth_checks(base: str, access_token: str) -> list[str]:
@@ -678,6 +719,7 @@ def _summary(
     opts: Options,
     config: StageConfig,
     endpoint: str,
+    names: DeployedNames,
     first: str,
     second: str,
     total: float,
@@ -711,8 +753,8 @@ Rehearsal complete in {total:.1f} s ({phases}).
   AWS emulator  {endpoint}
                 export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\
                   AWS_SECRET_ACCESS_KEY=testing AWS_REGION={config.region}
-                aws ecs describe-services --cluster {config.cluster_name} \\
-                  --services {config.service_name}
+                aws ecs describe-services --cluster {names.cluster} \\
+                  --services {names.service}
   service       {base}   ({base}/docs); /api/* needs a token, e.g. user 1's:
 {mint}
                 curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1
@@ -768,6 +810,12 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         default=environ.get("RUNTIME") or "auto",
         help="containers where a Docker engine answers or can be started (auto), else processes",
     )
+    p.add_argument(
+        "--recreate",
+        action="store_true",
+        default=environ.get("RECREATE", "") not in ("", "0"),
+        help="after verifying, cdk destroy the service stack and deploy it again (RECREATE=1)",
+    )
     a = p.parse_args(list(argv))
     overrides = {}
     for item in a.set:
@@ -784,6 +832,7 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         app_port=a.app_port,
         run_dir=a.run_dir.resolve(),
         runtime=a.runtime,
+        recreate=a.recreate,
     )
 
 

@@ -35,6 +35,7 @@ from tools.containers.task import (
 )
 from tools.containers.taskdef import from_emulator
 from tools.rehearsal.processes import RehearsalError, http_get
+from tools.stack_outputs import DeployedNames
 
 STATE_FILE = "containers.json"
 
@@ -121,7 +122,7 @@ def _start(
         environment_overrides={"app": LOCAL_AUTH_ENV},
         host_ports={config.app.port: app_port},
         work_dir=run_dir / "tasks",
-        cluster=config.cluster_name,
+        cluster=DeployedNames.of(session, config).cluster,
         region=config.region,
         account=account,
     )

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any
 
+from tools.rehearsal.emulator_deletes import delete_what_moto_skips
+
 # The models registered below. moto finds CloudFormation models through
 # CloudFormationModel.__subclasses__(), which holds classes only weakly: a class defined inside
 # a fix function must be kept alive here, or a garbage collection unregisters it.
@@ -466,6 +468,68 @@ def _change_set_outputs() -> None:
     CloudFormationBackend.execute_change_set = execute  # type: ignore[method-assign]
 
 
+def _exports_through_change_sets() -> None:
+    """moto registers a stack's exports, and resolves `Fn::ImportValue` against the others',
+    only for CreateStack. A stack `cdk deploy` creates through a change set neither publishes
+    its exports nor sees anyone else's, so the service stack fails with "No export named ...".
+    Give change-set stacks the region's exports, and publish theirs once executed (after
+    `_change_set_outputs` has parsed their outputs)."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    create, execute = (
+        CloudFormationBackend.create_change_set,
+        CloudFormationBackend.execute_change_set,
+    )
+
+    def create_change_set(self: CloudFormationBackend, *args: Any, **kwargs: Any) -> Any:
+        result = create(self, *args, **kwargs)
+        for stack in self.stacks.values():
+            stack.cross_stack_resources = self.exports
+            stack.resource_map.cross_stack_resources = self.exports
+        return result
+
+    def execute_change_set(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        execute(self, change_set_name, stack_name)
+        for change_set in self.change_sets.values():
+            if change_set_name in (change_set.change_set_id, change_set.change_set_name):
+                stack = self.stacks[change_set.stack_id]
+                for name in [
+                    n for n, e in self.exports.items() if e.exporting_stack_id == stack.stack_id
+                ]:
+                    del self.exports[name]
+                for export in stack.exports:
+                    self.exports[export.name] = export
+
+    CloudFormationBackend.create_change_set = create_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
+def _resource_errors_in_cloudformation_shape() -> None:
+    """A resource's own API error inside ExecuteChangeSet (Secrets Manager's
+    ResourceExistsException for a namesake an earlier stack retained, say) reaches the CDK CLI
+    as that service's JSON body in a CloudFormation (XML) response, and the CLI reports only
+    "XML parse error". Answer it as a CloudFormation error naming the code and the message
+    (CloudFormation itself reports it as the resource's CREATE_FAILED reason)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.core.exceptions import JsonRESTError
+
+    execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(
+        self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
+    ) -> None:
+        try:
+            execute(self, change_set_name, stack_name)
+        except JsonRESTError as exc:
+            message = f"Resource handler returned message: {exc.error_type}: {exc.message}"
+            raise ValidationError(stack_name, message=message) from exc
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
 def _change_sets_scoped_to_their_stack() -> None:
     """In CloudFormation a change set name is unique per stack; moto looks names up across all
     stacks. `cdk deploy` names every change set `cdk-deploy-change-set`, so on a second deploy
@@ -697,6 +761,11 @@ def _cognito_in_cloudformation() -> None:
         )
         return client.id, {"ClientId": client.id, "Name": config["ClientName"]}
 
+    def delete_client(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        # `props` holds the template's unresolved Ref to the pool: find the client's pool.
+        for pool in backend(account_id, region_name).user_pools.values():
+            pool.clients.pop(physical_id, None)
+
     def create_group(props: Any, name: str, account_id: str, region_name: str) -> Created:
         group_name = props.get("GroupName", name)
         backend(account_id, region_name).create_group(
@@ -710,7 +779,9 @@ def _cognito_in_cloudformation() -> None:
 
     module = "moto.cognitoidp.models"
     _emulated_model("AWS::Cognito::UserPool", module, create_pool, delete_pool)
-    _emulated_model("AWS::Cognito::UserPoolClient", module, create_client)
+    _emulated_model("AWS::Cognito::UserPoolClient", module, create_client, delete_client)
+    # A group goes with its pool; one left in a retained pool is never used again (a stack
+    # created again creates a new pool).
     _emulated_model("AWS::Cognito::UserPoolGroup", module, create_group)
 
 
@@ -755,10 +826,20 @@ def _wafv2_in_cloudformation() -> None:
         )
         return props["ResourceArn"], {}
 
+    # Deletes by physical id: the web ACL's ARN, "<web ACL ARN>|<resource ARN>", the ARN.
+    def delete_acl(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).wacls.pop(physical_id, None)
+
+    def delete_association(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).disassociate_web_acl(physical_id.split("|", 1)[1])
+
+    def delete_logging(physical_id: str, props: Any, account_id: str, region_name: str) -> None:
+        backend(account_id, region_name).logging_configurations.pop(physical_id, None)
+
     module = "moto.wafv2.models"
-    _emulated_model("AWS::WAFv2::WebACL", module, create_acl)
-    _emulated_model("AWS::WAFv2::WebACLAssociation", module, create_association)
-    _emulated_model("AWS::WAFv2::LoggingConfiguration", module, create_logging)
+    _emulated_model("AWS::WAFv2::WebACL", module, create_acl, delete_acl)
+    _emulated_model("AWS::WAFv2::WebACLAssociation", module, create_association, delete_association)
+    _emulated_model("AWS::WAFv2::LoggingConfiguration", module, create_logging, delete_logging)
 
 
 FIXES = (
@@ -772,9 +853,12 @@ FIXES = (
     _target_group_attributes,
     _load_balancer_canonical_zone,
     _change_set_outputs,
+    _exports_through_change_sets,
+    _resource_errors_in_cloudformation_shape,
     _log_group_kms_key_from_cloudformation,
     _cognito_in_cloudformation,
     _wafv2_in_cloudformation,
+    delete_what_moto_skips,
 )
 
 

@@ -19,6 +19,8 @@ from infra.task_design import (
     app_health_command,
     redis_health_command,
 )
+from service.secrets_json import SECRETS_JSON_ENV
+from tools.stack_outputs import DeployedNames
 
 # The app's plain auth wiring (public facts: issuer, client ids, group, stage).
 AUTH_KEYS = ("APP_STAGE", "AUTH_ISSUER", "AUTH_CLIENT_IDS", "AUTH_ADMIN_GROUP")
@@ -86,11 +88,13 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     registry_tpl: dict[str, Any] = json.loads(
         (cdk_out / f"{REGISTRY_STACK_NAME}.template.json").read_text()
     )
+    # CloudFormation names the cluster and the service; tools read them from stack outputs.
+    names = DeployedNames.of(session, config)
 
     # ---- stacks
     def stacks() -> str:
         states = []
-        for name in (REGISTRY_STACK_NAME, config.service_stack_name):
+        for name in (REGISTRY_STACK_NAME, config.state_stack_name, config.service_stack_name):
             stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
             status = stack["StackStatus"]
             _expect(status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), f"{name}: {status}")
@@ -120,9 +124,9 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
 
     # ---- cluster
     def cluster() -> str:
-        found = ecs.describe_clusters(clusters=[config.cluster_name])["clusters"]
-        _expect(bool(found) and found[0]["status"] == "ACTIVE", f"{config.cluster_name} missing")
-        return f"{config.cluster_name} ACTIVE"
+        found = ecs.describe_clusters(clusters=[names.cluster])["clusters"]
+        _expect(bool(found) and found[0]["status"] == "ACTIVE", f"{names.cluster} missing")
+        return f"{names.cluster} ACTIVE"
 
     rec.add("cluster", "api", cluster)
 
@@ -215,15 +219,16 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     rec.add("task: app environment", "api", app_env)
 
     def app_secrets() -> str:
+        # The whole secret as one variable (service/secrets_json.py): its keys are the
+        # operators', never the template's.
         app = containers()[APP_CONTAINER]
         secrets = {s["name"]: s["valueFrom"] for s in app.get("secrets", [])}
-        _expect(set(secrets) == set(config.app.secret_keys), f"secrets {sorted(secrets)}")
-        arn = sm.describe_secret(SecretId=config.secret_name)["ARN"]
-        for key, value_from in secrets.items():
-            _expect(value_from == f"{arn}:{key}::", f"{key} -> {value_from}")
-        stored = json.loads(sm.get_secret_value(SecretId=config.secret_name)["SecretString"])
-        _expect(set(stored) == set(config.app.secret_keys), "secret JSON keys differ")
-        return f"{len(secrets)} keys from {config.secret_name}"
+        _expect(secrets == {SECRETS_JSON_ENV: names.secret_arn}, f"secrets {secrets}")
+        described = sm.describe_secret(SecretId=names.secret_arn)
+        _expect(described["Name"].startswith(f"{config.secret_name_prefix}-"), described["Name"])
+        stored = json.loads(sm.get_secret_value(SecretId=names.secret_arn)["SecretString"])
+        _expect(isinstance(stored, dict), "the secret's value is not a JSON object")
+        return f"{SECRETS_JSON_ENV} = {described['Name']} (the state stack's), {len(stored)} keys"
 
     rec.add("task: secrets from Secrets Manager", "api", app_secrets)
 
@@ -242,16 +247,14 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
 
     # ---- service
     def service() -> str:
-        found = ecs.describe_services(cluster=config.cluster_name, services=[config.service_name])[
-            "services"
-        ]
+        found = ecs.describe_services(cluster=names.cluster, services=[names.service])["services"]
         _expect(bool(found) and found[0]["status"] == "ACTIVE", "service missing")
         svc = found[0]
         _expect(
             svc["desiredCount"] == config.scaling.desired_count, f"desired {svc['desiredCount']}"
         )
         _expect(svc["taskDefinition"].split("/")[-1].startswith(config.task_family + ":"), "td")
-        return f"{config.service_name} desired {svc['desiredCount']}"
+        return f"{names.service} desired {svc['desiredCount']}"
 
     rec.add("service", "api", service)
 
@@ -380,19 +383,19 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
                 "Outputs"
             ]
         }
-        _expect(out.get("ClusterName") == config.cluster_name, "ClusterName output")
-        _expect(out.get("ServiceName") == config.service_name, "ServiceName output")
+        _expect(out.get("ClusterName", "").startswith(config.service_stack_name), "ClusterName")
+        _expect(out.get("ServiceName", "").startswith(config.service_stack_name), "ServiceName")
         _expect(out.get("LoadBalancerUrl", "").startswith("http"), "LoadBalancerUrl output")
         return str(out["LoadBalancerUrl"])
 
     rec.add("stack outputs", "api", outputs)
-    _edge_checks(rec, config, session, containers)
+    _edge_checks(rec, config, session, containers, names)
 
     # Local import: that module builds on this one's helpers.
     from tools.rehearsal.verify_edge import verify_edge
     from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
 
-    verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl)
+    verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl, names=names)
     verify_edge(rec, config=config, session=session, service_tpl=service_tpl)
     verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
     return rec.checks
@@ -418,7 +421,11 @@ def route(listener: dict[str, Any], rules: list[dict[str, Any]], path: str) -> d
 
 
 def _edge_checks(
-    rec: _Recorder, config: StageConfig, session: Any, containers: Callable[[], Any]
+    rec: _Recorder,
+    config: StageConfig,
+    session: Any,
+    containers: Callable[[], Any],
+    deployed: DeployedNames,
 ) -> None:
     """What the load balancer forwards, TLS, the web ACL and the Cognito pool."""
     elb = session.client("elbv2")
@@ -488,15 +495,17 @@ def _edge_checks(
         _expect(int(limit) == config.waf.rate_limit, f"rate limit {limit}")
         logging = waf2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
         (destination,) = logging["LogDestinationConfigs"]
-        _expect(destination.endswith(f":log-group:{config.waf_log_group_name}"), destination)
-        group = session.client("logs").describe_log_groups(
-            logGroupNamePrefix=config.waf_log_group_name
-        )["logGroups"][0]
+        log_group = deployed.waf_log_group or ""
+        _expect(log_group.startswith(f"{config.waf_log_group_prefix}-"), log_group)
+        _expect(destination.endswith(f":log-group:{log_group}"), destination)
+        group = session.client("logs").describe_log_groups(logGroupNamePrefix=log_group)[
+            "logGroups"
+        ][0]
         _expect(bool(group.get("kmsKeyId")), "WAF log group not encrypted")
         _expect(group.get("retentionInDays") == config.log_retention_days, "retention")
         return (
             f"{acl['Name']} on the load balancer: {len(names)} rules, {limit} requests per "
-            f"{config.waf.rate_window_s} s per IP; logs to {config.waf_log_group_name} (KMS)"
+            f"{config.waf.rate_window_s} s per IP; logs to {log_group} (KMS)"
         )
 
     rec.add("edge: WAF web ACL, rate limit, encrypted logs", "api", waf)

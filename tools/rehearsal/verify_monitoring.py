@@ -20,10 +20,16 @@ from infra.task_design import LOG_DRIVER_MODE, log_max_buffer_size
 from testkit.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
 from testkit.iam_policy import CfnValues
 from tools.rehearsal.verify import _expect, _one, _Recorder, _resources
+from tools.stack_outputs import DeployedNames
 
 
 def verify_monitoring(
-    rec: _Recorder, *, config: StageConfig, session: Any, service_tpl: dict[str, Any]
+    rec: _Recorder,
+    *,
+    config: StageConfig,
+    session: Any,
+    service_tpl: dict[str, Any],
+    names: DeployedNames,
 ) -> None:
     cw = session.client("cloudwatch")
     sns = session.client("sns")
@@ -112,8 +118,8 @@ def verify_monitoring(
         name = f"{config.alarm_name_prefix}-task-stops"
         rule = session.client("events").describe_rule(Name=name)
         pattern = json.loads(rule["EventPattern"])
-        _expect(pattern["detail"]["group"] == [f"service:{config.service_name}"], "group")
-        return f"{name} matches unexpected stops of {config.service_name}"
+        _expect(pattern["detail"]["group"] == [f"service:{names.service}"], "group")
+        return f"{name} matches unexpected stops of {names.service}"
 
     rec.add("task restarts: EventBridge rule", "api", task_stops)
 
