@@ -21,13 +21,14 @@ from typing import Any
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from generators.compose import REDIS_LOCAL_IMAGE
 from tools.containers import standins
 from tools.containers.standins import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "service"
 APP_IMAGE = "fyntrix-app:local"
-REDIS_IMAGE = "fyntrix-redis:local"
+REDIS_IMAGE = REDIS_LOCAL_IMAGE  # what docker-compose.yml names it too
 POSTGRES_IMAGE_VAR = "POSTGRES_IMAGE"  # docker-compose.postgres.yml's variable
 # Every image this tooling builds carries this label, so it can be listed (and only those).
 BUILT_BY_LABEL = "dev.fyntrix.built-by"
