@@ -81,7 +81,7 @@ def parse_policy(text: str) -> list[Rule]:
     _require(len(set(priorities)) == len(priorities), f"rule priorities repeat: {priorities}")
     anys = [r for r in rules if r.tag_status == "any"]
     _require(
-        not anys or rules[-1].tag_status == "any" and len(anys) == 1,
+        not anys or (rules[-1].tag_status == "any" and len(anys) == 1),
         "a rule with tagStatus any must be the one with the highest priority",
     )
     untagged = [r for r in rules if r.tag_status == "untagged"]
@@ -102,9 +102,7 @@ def _rule(raw: Mapping[str, Any]) -> Rule:
         _require(bool(prefixes) != bool(patterns), "a tagged rule needs prefixes or patterns")
     else:
         _require(not prefixes and not patterns, f"tagStatus {status} takes no tag list")
-    _require(
-        all(p.count("*") <= _MAX_WILDCARDS for p in patterns), "more than 4 wildcards"
-    )
+    _require(all(p.count("*") <= _MAX_WILDCARDS for p in patterns), "more than 4 wildcards")
     count_type, number = selection["countType"], selection["countNumber"]
     _require(isinstance(number, int) and number >= 1, f"countNumber {number!r}")
     if count_type == "sinceImagePushed":

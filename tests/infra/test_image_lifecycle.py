@@ -177,7 +177,7 @@ def test_random_histories_never_lose_a_stage_image(rules: list[Rule], seed: int)
         elif action < 0.8:
             history.deploy("dev", f"{history.builds:07x}")
         elif action < 0.9:
-            deployed = history.deploys["dev"] if "dev" in history.deploys else []
+            deployed = history.deploys.get("dev", [])
             if deployed:
                 history.deploy("prod", rng.choice(deployed))
         else:
@@ -276,9 +276,7 @@ def test_patterns_match_whole_tags_with_wildcards() -> None:
             "countNumber": 1,
         }
     )
-    images = _images(
-        ("A", ["repo-production"], 3), ("B", ["prod-team"], 2), ("C", ["pro-d"], 1)
-    )
+    images = _images(("A", ["repo-production"], 3), ("B", ["prod-team"], 2), ("C", ["pro-d"], 1))
     assert sorted(expired(rules, images, 100 * DAY_S)) == ["A"]
 
 
@@ -286,9 +284,10 @@ def test_patterns_match_whole_tags_with_wildcards() -> None:
     ("selections", "problem"),
     [
         (
-            [{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1}, _count(
-                ["a"], 1
-            )],
+            [
+                {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                _count(["a"], 1),
+            ],
             "highest priority",
         ),
         (
