@@ -181,6 +181,8 @@ def test_redis_runs_the_image_built_here_from_the_project_repository(
     repository the app's image is in (scanned on push, immutable tags), pulled with the same
     execution role."""
     synth: Synth = request.getfixturevalue(stage)
+    for c in containers(synth):
+        assert "Fn::Join" in c["Image"], f"{c['Name']} runs {c['Image']}, not the project's image"
     images = {c["Name"]: c["Image"]["Fn::Join"][1] for c in containers(synth)}
     repository = [".dkr.ecr.us-east-1.", {"Ref": "AWS::URLSuffix"}]
     tag = synth.config.app.image_tag

@@ -212,7 +212,7 @@ def up(opts: Options) -> int:
         _preflight(opts, reg, runtime)
         print(
             f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
-            f"region {config.region}, image tag {opts.image_tag or 'named after the images'}"
+            f"region {config.region}, image tag {_tag_said(opts, runtime)}"
         )
         t = time.monotonic()
         endpoint, reused = _ensure_emulator(opts, reg, started)
@@ -320,6 +320,12 @@ def up(opts: Options) -> int:
     return 0
 
 
+def _tag_said(opts: Options, runtime: str) -> str:
+    if opts.image_tag:
+        return opts.image_tag
+    return "named after the images" if runtime == "containers" else release.PLACEHOLDER_TAG
+
+
 def _deploy(opts: Options, stacks: list[str], *, env: dict[str, str], log: Path) -> str:
     """`cdk deploy` of `stacks` (or `--all`) against the emulator."""
     return _run_cli(
@@ -365,6 +371,8 @@ def _release(
     if not release.repository_exists(session, config.repository_name):
         _deploy(opts, [REGISTRY_STACK_NAME], env=env, log=log)
         _say("3/6 release", f"cdk deploy {REGISTRY_STACK_NAME}: the repository, before a push")
+    if prepared is None:
+        _say("3/6 release", "RUNTIME=processes builds no image: an empty one stands for each")
     try:
         release.publish_and_tag(session, config, manifests, _say)
     except ReleaseError as exc:
