@@ -93,9 +93,12 @@ deploy-state: $(STAMP_V) $(STAMP_N) ## deploy only the stage's state stack (its 
 	@$(PY) -m tools.require_aws
 	stack=$$($(PY) -m infra.config state "$(STAGE)"); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c imageTag=$(or $(IMAGE_TAG),state-only) --import-existing-resources
 
-deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>)
+# The stage tag first: the lifecycle rules never expire an image a stage was deployed with, and
+# the tasks must not start on an image they could still expire (tools/release.py).
+deploy: $(STAMP_V) $(STAMP_N) ## tag both images for the stage, deploy registry + service (IMAGE_TAG=<pushed tag>)
 	@$(PY) -m tools.require_aws
 	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
+	$(PY) -m tools.release tag-stage --stage "$(STAGE)" --image-tag "$(IMAGE_TAG)"
 	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG) --import-existing-resources
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks

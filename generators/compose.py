@@ -1,9 +1,10 @@
 """`docker-compose.yml`, `docker-compose.postgres.yml` and `.env.example`: the ECS task's
 design on one machine.
 
-`redis` runs the sidecar's image and settings (bound to all interfaces of the compose network,
-protected mode said explicitly, published on the host's loopback only), `app` is built from
-`service/` and reaches Redis by its service name. Postgres is optional: an override file adds it
+`redis` runs the sidecar's image (built from `service/Dockerfile.redis`, as `make images` and
+the deploy build it) and settings (bound to all interfaces of the compose network, protected
+mode said explicitly, published on the host's loopback only), `app` is built from `service/` and
+reaches Redis by its service name. Postgres is optional: an override file adds it
 (`docker-compose -f docker-compose.yml -f docker-compose.postgres.yml up -d`). Both files work
 with docker-compose 1.29 (Debian 12's, the deployment guide's) and Compose v2: no top-level
 `name:`, no `depends_on.required` (Compose 2.20+ keys that 1.29 rejects).
@@ -53,6 +54,9 @@ REDIS_IMAGE_VAR: Final = "REDIS_IMAGE"
 PYTHON_IMAGE_VAR: Final = "PYTHON_IMAGE"
 POSTGRES_IMAGE_VAR: Final = "POSTGRES_IMAGE"
 PYTHON_IMAGE_DEFAULT: Final = "python:3.11-slim"  # service/Dockerfile's ARG default
+REDIS_IMAGE_DEFAULT: Final = "redis:7-alpine"  # service/Dockerfile.redis's ARG default
+# The local images' names, as `make images` tags them (tools/containers/images.py).
+REDIS_LOCAL_IMAGE: Final = f"{PROJECT}-redis:local"
 # Variables the compose files read for themselves (besides the app's secrets).
 COMPOSE_OWN_VARIABLES: Final = (
     POSTGRES_PASSWORD_VAR,
@@ -107,7 +111,12 @@ def _redis_service(config: StageConfig) -> dict[str, Any]:
     ]
     password = required_variable(REDIS_PASSWORD_VAR)
     return {
-        "image": _variable(REDIS_IMAGE_VAR, config.redis.image),
+        "build": {
+            "context": "./service",
+            "dockerfile": "Dockerfile.redis",
+            "args": {REDIS_IMAGE_VAR: _variable(REDIS_IMAGE_VAR, REDIS_IMAGE_DEFAULT)},
+        },
+        "image": REDIS_LOCAL_IMAGE,
         "command": [*(literal(arg) for arg in args), "--requirepass", password],
         # redis-cli (the health check) reads the password from here, not from argv.
         "environment": {"REDISCLI_AUTH": password},
@@ -286,7 +295,10 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
         (
             "Optional: base images (point them at a registry mirror)",
             [
-                ("Redis image", f"{REDIS_IMAGE_VAR}={config.redis.image}"),
+                (
+                    "Base of the Redis image (service/Dockerfile.redis)",
+                    f"{REDIS_IMAGE_VAR}={REDIS_IMAGE_DEFAULT}",
+                ),
                 (
                     "Base of the app image (service/Dockerfile)",
                     f"{PYTHON_IMAGE_VAR}={PYTHON_IMAGE_DEFAULT}",

@@ -62,11 +62,13 @@ def partition(region: str) -> tuple[str, str]:
     return "aws", "amazonaws.com"
 
 
-def image_uri(config: StageConfig) -> str:
+def image_uri(config: StageConfig, tag: str | None = None) -> str:
+    """An image of the shared repository: the app's release tag unless `tag` names another
+    (the Redis image's `redis-<tag>`)."""
     _, suffix = partition(config.region)
     return (
         f"{ACCOUNT_PLACEHOLDER}.dkr.ecr.{config.region}.{suffix}/"
-        f"{config.repository_name}:{config.app.image_tag}"
+        f"{config.repository_name}:{tag or config.app.image_tag}"
     )
 
 
@@ -157,8 +159,13 @@ def task_definition(config: StageConfig) -> dict[str, Any]:
     }
     redis: dict[str, Any] = {
         "name": REDIS_CONTAINER,
-        "image": config.redis.image,
+        "image": image_uri(config, config.redis_image_tag),
         "essential": True,
+        # Restarted inside the task once it has run the period; sooner, the task stops.
+        "restartPolicy": {
+            "enabled": True,
+            "restartAttemptPeriod": config.redis.restart_attempt_period_s,
+        },
         "memory": config.redis.memory_mib,
         "portMappings": [
             {"name": REDIS_PORT_NAME, "containerPort": config.redis.port, "protocol": "tcp"}

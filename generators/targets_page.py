@@ -181,9 +181,10 @@ def targets_page(configs: TargetConfigs) -> str:
             "\n## AWS CLI (without CDK)\n\n",
             _para(
                 "`ecs-task-definition.json` is the CDK stack's task definition (a test compares "
-                "the two field by field) with `YOUR_...` placeholders. Before "
-                "registering it you need: the image pushed to ECR (`make deploy-registry`, then "
-                "`docker push`), "
+                "the two field by field) with `YOUR_...` and `XXXXXX` placeholders. Before "
+                "registering it you need: both images pushed to ECR (`make deploy-registry`, "
+                "then `docker push` of the app's `<tag>` and Redis's `redis-<tag>`, built from "
+                "`service/Dockerfile.redis`), "
                 f"the app secret (the state stack's, `{prod.secret_name_prefix}-<stack id>`: "
                 "one JSON object, passed whole as `APP_SECRETS`), the two log "
                 "groups, an execution role (ECR pull, `logs:CreateLogStream` and "
@@ -195,7 +196,7 @@ def targets_page(configs: TargetConfigs) -> str:
             _fence(
                 f"export AWS_REGION={prod.region}",
                 "ACCOUNT=$(aws sts get-caller-identity --query Account --output text)",
-                "IMAGE_TAG=$(git rev-parse --short HEAD)   # a tag you pushed",
+                "IMAGE_TAG=$(git rev-parse --short HEAD)   # a release you pushed (both images)",
                 "EXECUTION_ROLE=my-ecs-execution-role TASK_ROLE=my-ecs-task-role   # your roles",
                 f"for g in {app_logs} {redis_logs}; do",
                 '  aws logs create-log-group --log-group-name "$g"',

@@ -40,7 +40,16 @@ from infra.config.limits import (
     WAF_RATE_WINDOWS_S,
 )
 from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT, AlarmSettings, CiSettings
-from infra.config.names import PROJECT, STAGES, StageNames, service_stack_name, state_stack_name
+from infra.config.names import (
+    PROJECT,
+    RELEASE_TAG_MAX_LEN,
+    RESERVED_TAG_PREFIXES,
+    STAGES,
+    StageNames,
+    redis_image_tag,
+    service_stack_name,
+    state_stack_name,
+)
 from infra.config.spec import (
     Rule,
     at_least,
@@ -115,17 +124,6 @@ class HealthCheck:
 class RedisSettings:
     """The Redis sidecar: an in-memory, bounded cache. No RDB, no AOF, ever."""
 
-    image: str = setting(
-        "Redis sidecar image (public ECR mirror: no Docker Hub rate limit)",
-        default="public.ecr.aws/docker/library/redis:7-alpine",
-        rules=[
-            Rule(
-                lambda v: bool(v) and " " not in v,
-                "{value!r} is not an image reference",
-                "use e.g. public.ecr.aws/docker/library/redis:7-alpine",
-            )
-        ],
-    )
     port: int = setting("Redis port on the task's loopback", default=6379, rules=[_TCP_PORT])
     memory_mib: int = setting(
         "redis container hard memory limit",
@@ -160,6 +158,19 @@ class RedisSettings:
                 10,
                 120,
                 "{value} s is outside Fargate's range for startTimeout ({lo}-{hi} s)",
+                "choose {lo} to {hi} seconds",
+            )
+        ],
+    )
+    restart_attempt_period_s: int = setting(
+        "ECS restarts a crashed redis inside its task once it has run this long (60-1800 s); "
+        "a redis that crashes sooner is not restarted and stops the task",
+        default=60,
+        rules=[
+            between(
+                60,
+                1800,
+                "{value} s is outside ECS's range for restartAttemptPeriod ({lo}-{hi} s)",
                 "choose {lo} to {hi} seconds",
             )
         ],
@@ -255,14 +266,28 @@ class AppSettings:
         ],
     )
     image_tag: str = setting(
-        "app image tag in the registry; `-c imageTag=`; never `latest` in prod",
+        "release tag (`-c imageTag=`): the app image's tag; the Redis image is `redis-<tag>` "
+        "in the same repository; never `latest` in prod",
         default="latest",
         rules=[
             matches(
                 IMAGE_TAG_RE,
                 "{value!r} is not a valid image tag",
                 "use letters, digits, '.', '_' or '-' (e.g. a git SHA); pass it as -c imageTag=...",
-            )
+            ),
+            Rule(
+                lambda v: not v.startswith(RESERVED_TAG_PREFIXES),
+                "{value!r} starts like a tag the deploy derives ({prefixes})",
+                "use a tag that does not start with {prefixes}, e.g. a git SHA",
+                params={"prefixes": ", ".join(RESERVED_TAG_PREFIXES)},
+            ),
+            Rule(
+                lambda v: len(v) <= RELEASE_TAG_MAX_LEN,
+                "{value!r} is longer than {hi} characters: the tags derived from it "
+                "(`prod-redis-<tag>`) would exceed Docker's 128",
+                "use a shorter tag, e.g. $(git rev-parse --short HEAD)",
+                params={"hi": RELEASE_TAG_MAX_LEN},
+            ),
         ],
     )
     redis_db: int = setting(
@@ -695,7 +720,8 @@ class StageConfig:
         ],
     )
     image_retention_count: int = setting(
-        "images the repository lifecycle rule keeps (shared)",
+        "newest images the lifecycle rules keep besides every stage-tagged one (shared; a "
+        "build pushes two: app and redis)",
         default=30,
         rules=[between(1, 1000, "{value} images", "keep between {lo} and {hi} images")],
     )
@@ -707,6 +733,12 @@ class StageConfig:
     @property
     def names(self) -> StageNames:
         return StageNames(self.stage)
+
+    @property
+    def redis_image_tag(self) -> str:
+        """The Redis image's tag: built from service/Dockerfile.redis with the app image, pushed
+        to the same repository."""
+        return redis_image_tag(self.app.image_tag)
 
     @property
     def task_family(self) -> str:

@@ -118,11 +118,17 @@ class CacheSidecarTask(Construct):
         self.redis = self.task_definition.add_container(
             REDIS_CONTAINER,
             container_name=REDIS_CONTAINER,
-            image=ecs.ContainerImage.from_registry(config.redis.image),
+            # Built from service/Dockerfile.redis with the app image, from the same commit, and
+            # pushed beside it: scanned on push, immutable, pulled with the task's own role.
+            image=ecs.ContainerImage.from_ecr_repository(repository, config.redis_image_tag),
             memory_limit_mib=config.redis.memory_mib,
-            # Essential: without its cache the app still serves, but a task whose sidecar died
-            # should be replaced rather than run degraded until the next deploy.
+            # A crash restarts redis inside the task (the app keeps serving from the source
+            # meanwhile, X-Cache: BYPASS), once it has run restartAttemptPeriod. Essential, so
+            # a redis that cannot stay up that long stops the task and ECS replaces it, rather
+            # than leaving the app without its cache until the next deploy.
             essential=True,
+            enable_restart_policy=True,
+            restart_attempt_period=Duration.seconds(config.redis.restart_attempt_period_s),
             port_mappings=[ecs.PortMapping(container_port=config.redis.port, name=REDIS_PORT_NAME)],
             command=config.redis.command_args(bind=ECS_REDIS_BIND),
             health_check=_health(

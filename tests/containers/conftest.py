@@ -3,13 +3,17 @@ stopwatch are in testkit/containers.py)."""
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.config import StageConfig, load_stage
 from testkit.service import ROOT
+from tools.containers.images import Built
+from tools.containers.task import LOCAL_AUTH_ENV, TaskSpec
 from tools.containers.taskdef import from_template
 
 # The state stack's secret as the task definition would carry it after a deploy (the name ends
@@ -54,3 +58,30 @@ def empty_secret(value_from: str) -> str:
     """What the deployed secret holds until an operator fills it: `{}`, passed whole."""
     assert value_from == SECRET_ARN, value_from
     return "{}"
+
+
+def spec_for(
+    definition: dict[str, Any], images: dict[str, Built], tmp: Path, port: int
+) -> TaskSpec:
+    """How the tests run a task: the images built here (by id: the engine may be shared) as
+    the task pulls them, the local issuer instead of Cognito, the app on 127.0.0.1:`port`."""
+    return TaskSpec(
+        definition=definition,
+        images={"app": images["app"].image_id, "redis": images["redis"].image_id},
+        secret_value=empty_secret,
+        environment_overrides={"app": LOCAL_AUTH_ENV},
+        host_ports={8000: port},
+        work_dir=tmp,
+        cluster="fyntrix-dev",
+    )
+
+
+def with_container(definition: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    """A copy of `definition` with container `name`'s settings changed (None removes one)."""
+    out = copy.deepcopy(definition)
+    for cdef in out["containerDefinitions"]:
+        if cdef["name"] == name:
+            cdef.update(changes)
+            for key in [k for k, v in changes.items() if v is None]:
+                del cdef[key]
+    return out

@@ -88,7 +88,7 @@ def test_project_maxmemory_evicts_under_the_real_limit(
 ) -> None:
     maxmemory_mib = dev_config.redis.effective_maxmemory_mib
     container, port = start_redis(
-        containers, container_images["redis"].base, dev_config, f"{maxmemory_mib}mb"
+        containers, container_images["redis"].image_id, dev_config, f"{maxmemory_mib}mb"
     )
     result = write(port, 3 * maxmemory_mib * MIB)
     container.reload()
@@ -113,7 +113,7 @@ def test_guide_maxmemory_equal_to_the_limit_is_oom_killed(
 ) -> None:
     limit_mib = dev_config.redis.memory_mib
     container, port = start_redis(
-        containers, container_images["redis"].base, dev_config, f"{limit_mib}mb"
+        containers, container_images["redis"].image_id, dev_config, f"{limit_mib}mb"
     )
     result = write(port, 3 * limit_mib * MIB)
     state = container.wait(timeout=60)

@@ -22,6 +22,7 @@ from testkit.service import ROOT
 from tools.containers.engine import Engine
 from tools.containers.images import Built
 from tools.containers.task import TASK_LABEL
+from tools.rehearsal.processes import ProcessRegistry
 
 pytestmark = [pytest.mark.containers, pytest.mark.integration]
 
@@ -73,8 +74,18 @@ def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
     # The cluster CloudFormation named (the stack's ClusterName output)
     clusters = {c.labels["com.amazonaws.ecs.cluster"] for c in made}
     assert len(clusters) == 1 and clusters.pop().startswith("Fyntrix-Service-dev-Cluster")
+    # Both images came from the release pushed to the emulator's registry and tagged for dev.
+    assert "[3/6 release] tag-stage: dev-rehearsal-" in up.stdout
+    # The task is watched as the ECS agent watches it, until `down` stops the watcher first.
+    run_dir = Path(env["RUN_DIR"])
+    watcher = ProcessRegistry(run_dir).running("task-supervisor")
+    assert watcher is not None
+    status = json.loads((run_dir / "task-status.json").read_text())
+    assert (status["task_id"], status["last_status"]) == (task_id, "RUNNING")
     down = rehearsal("down", env)
     assert down.returncode == 0, down.stderr
+    assert "the task's watcher" in down.stdout
+    assert not watcher.alive()
     assert docker_engine.client.containers.list(all=True, filters=selector) == []
     assert docker_engine.client.networks.list(filters=selector) == []
     assert not (Path(env["RUN_DIR"]) / "tasks" / task_id).exists()

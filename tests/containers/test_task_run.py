@@ -22,7 +22,7 @@ from docker.types import Mount
 from infra.task_design import EXEC_AGENT_PATHS
 from testkit.containers import Containers, exec_text, label_filter
 from testkit.servers import free_port
-from tests.containers.conftest import empty_secret
+from tests.containers.conftest import spec_for, with_container
 from tools.containers.engine import Engine
 from tools.containers.images import Built
 from tools.containers.task import (
@@ -31,7 +31,6 @@ from tools.containers.task import (
     TASK_LABEL,
     RunningTask,
     TaskError,
-    TaskSpec,
     mint_token,
     run_task,
     stop_task,
@@ -39,21 +38,6 @@ from tools.containers.task import (
 
 pytestmark = pytest.mark.containers
 MIB = 1024 * 1024
-
-
-def spec_for(
-    definition: dict[str, Any], images: dict[str, Built], tmp: Path, port: int
-) -> TaskSpec:
-    return TaskSpec(
-        definition=definition,
-        # The task's redis image is the upstream Redis (its base here), not Dockerfile.redis.
-        images={"app": images["app"].tag, "redis": images["redis"].base},
-        secret_value=empty_secret,
-        environment_overrides={"app": LOCAL_AUTH_ENV},
-        host_ports={8000: port},
-        work_dir=tmp,
-        cluster="fyntrix-dev",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +198,9 @@ def test_dependency_never_healthy_fails_within_start_timeout_and_leaves_nothing(
     task_definition: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    broken = _with_redis(
+    broken = with_container(
         task_definition,
+        "redis",
         healthCheck={
             "command": ["CMD", "false"],
             "interval": 1,
@@ -247,16 +232,6 @@ def test_taken_port_is_one_clear_line_and_leaves_nothing(
         with pytest.raises(TaskError, match=rf"port {port} on 127.0.0.1 is taken.*APP_PORT"):
             run_task(docker_engine.client, spec, say=lambda m: None)
     assert _leftovers(docker_engine, spec.task_id) == []
-
-
-def _with_redis(definition: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    import copy
-
-    out = copy.deepcopy(definition)
-    for cdef in out["containerDefinitions"]:
-        if cdef["name"] == "redis":
-            cdef.update(changes)
-    return out
 
 
 def _leftovers(engine: Engine, task_id: str) -> list[str]:

@@ -240,6 +240,19 @@ BAD_INPUT = [
         "private subnets",
         id="no-nat",
     ),
+    pytest.param(
+        "dev",
+        None,
+        {"redis.restart_attempt_period_s": "30"},
+        "redis.restart_attempt_period_s",
+        "restartAttemptPeriod (60-1800 s)",
+        id="restart-period-below-ecs-minimum",
+    ),
+    # Tags the deploy derives from the release tag: a release named like one would be kept as
+    # if a stage ran it, or collide with another release's Redis image.
+    pytest.param("prod", "prod-1.4", {}, "app.image_tag", "deploy derives", id="stage-prefix"),
+    pytest.param("dev", "redis-9", {}, "app.image_tag", "deploy derives", id="redis-prefix"),
+    pytest.param("dev", "a" * 118, {}, "app.image_tag", "Docker's 128", id="tag-too-long"),
 ]
 
 

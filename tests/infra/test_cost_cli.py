@@ -24,6 +24,7 @@ def test_make_cost_for_prod_synthesizes_with_placeholders_and_matches_the_page()
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "placeholder certificate_arn, domain_name, hosted_zone_id, app.image_tag: no effect on cost" in result.stderr
+    placeholders = "certificate_arn, domain_name, hosted_zone_id, app.image_tag"
+    assert f"placeholder {placeholders}: no effect on cost" in result.stderr
     committed = (ROOT / page_path("prod")).read_text(encoding="utf-8")
     assert result.stdout == committed, f"{page_path('prod')} differs from the CLI synth's estimate"

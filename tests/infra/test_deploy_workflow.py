@@ -75,6 +75,29 @@ def test_the_image_is_built_once_tagged_with_the_commit_sha() -> None:
         assert "docker" not in runs(job), job
 
 
+def test_both_images_of_the_release_are_built_for_fargate_and_pushed() -> None:
+    """The app and Redis (service/Dockerfile.redis) images, tagged <sha> and redis-<sha>,
+    for the task definition's X86_64 Linux, one manifest each."""
+    build = runs("build")
+    assert '"$IMAGE_TAG:Dockerfile" "redis-$IMAGE_TAG:Dockerfile.redis"' in build
+    assert "docker build --platform linux/amd64 --provenance=false" in build
+
+
+def test_each_deploy_tags_both_images_for_its_stage_before_deploying() -> None:
+    """The lifecycle rules keep every stage-tagged image; a deploy tags first, so no task ever
+    starts on an image that could still expire."""
+    for stage in ("dev", "prod"):
+        job = steps(f"deploy-{stage}")
+        names = [s.get("run", "") for s in job]
+        (tag_at,) = [i for i, run in enumerate(names) if "tools.release tag-stage" in run]
+        (deploy_at,) = [i for i, run in enumerate(names) if "cdk deploy" in run]
+        assert tag_at < deploy_at, stage
+        assert job[tag_at]["run"] == (
+            f'.venv/bin/python -m tools.release tag-stage --stage {stage} --image-tag "$IMAGE_TAG"'
+        )
+        assert job[tag_at]["env"] == {"IMAGE_TAG": "${{ needs.build.outputs.image_tag }}"}
+
+
 def test_dev_then_prod_deploy_the_same_tag() -> None:
     d = doc()
     dev, prod = d["jobs"]["deploy-dev"], d["jobs"]["deploy-prod"]

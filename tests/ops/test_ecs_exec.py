@@ -106,7 +106,7 @@ def deploy_stage(*, tasks: int = 1) -> list[str]:
         memory=str(DEV.task_memory_mib),
         containerDefinitions=[
             {"name": "app", "image": "fyntrix-app:test", "memory": DEV.app.memory_mib},
-            {"name": "redis", "image": DEV.redis.image, "memory": DEV.redis.memory_mib},
+            {"name": "redis", "image": "fyntrix-redis:test", "memory": DEV.redis.memory_mib},
         ],
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(

@@ -81,7 +81,15 @@ def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Pat
 
 def test_redis_runs_the_sidecar_settings_and_health_check(compose_doc: Any) -> None:
     redis = compose_doc["services"]["redis"]
-    assert redis["image"] == f"${{REDIS_IMAGE:-{DEV.redis.image}}}"
+    # The image every target runs: service/Dockerfile.redis, its base a variable for a mirror.
+    assert redis["build"] == {
+        "context": "./service",
+        "dockerfile": "Dockerfile.redis",
+        "args": {"REDIS_IMAGE": "${REDIS_IMAGE:-redis:7-alpine}"},
+    }
+    assert redis["image"] == "fyntrix-redis:local"  # what `make images` tags
+    dockerfile = (ROOT / "service" / "Dockerfile.redis").read_text()
+    assert "ARG REDIS_IMAGE=redis:7-alpine\n" in dockerfile
     # The sidecar's settings, plus protected mode said explicitly and a required password
     # from .env (Redis is on a network)
     settings = redis_args_settings(redis["command"])

@@ -21,16 +21,20 @@ from typing import Any
 import docker
 from docker.errors import APIError, ImageNotFound
 
+from generators.compose import REDIS_LOCAL_IMAGE
 from tools.containers import standins
 from tools.containers.standins import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "service"
 APP_IMAGE = "fyntrix-app:local"
-REDIS_IMAGE = "fyntrix-redis:local"
+REDIS_IMAGE = REDIS_LOCAL_IMAGE  # what docker-compose.yml names it too
 POSTGRES_IMAGE_VAR = "POSTGRES_IMAGE"  # docker-compose.postgres.yml's variable
 # Every image this tooling builds carries this label, so it can be listed (and only those).
 BUILT_BY_LABEL = "dev.fyntrix.built-by"
+# The task definition's runtime platform (X86_64, LINUX): the images pushed, and those the
+# rehearsal runs, are built for it whatever machine builds them.
+PLATFORM = "linux/amd64"
 
 
 class BuildError(RuntimeError):
@@ -72,7 +76,7 @@ def _present_or_pulled(client: docker.DockerClient, reference: str) -> str | Non
     except ImageNotFound:
         pass
     try:
-        client.images.pull(reference)
+        client.images.pull(reference, platform=PLATFORM)
     except APIError as exc:
         return str(exc.explanation or exc).splitlines()[0]
     return None
@@ -142,6 +146,7 @@ def build_one(client: docker.DockerClient, spec: ImageSpec, base: str, kind: str
         dockerfile=spec.dockerfile,
         tag=spec.tag,
         buildargs={spec.base_arg: base},
+        platform=PLATFORM,
         labels={BUILT_BY_LABEL: "make-images"},
         rm=True,
         forcerm=True,

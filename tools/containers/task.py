@@ -166,6 +166,23 @@ def run_task(
     return task
 
 
+def attach_task(client: docker.DockerClient, spec: TaskSpec) -> RunningTask:
+    """The running task `spec.task_id` names, found by its label (another process started it)."""
+    selector: dict[str, str | list[str] | bool] = {"label": f"{TASK_LABEL}={spec.task_id}"}
+    found = {
+        c.labels["com.amazonaws.ecs.container-name"]: c
+        for c in client.containers.list(all=True, filters=selector)
+    }
+    order = [PAUSE, *start_order(spec.definition)]
+    missing = [name for name in order if name not in found]
+    if missing:
+        raise TaskError(f"task {spec.task_id[:12]} has no container {', '.join(missing)}")
+    network = client.networks.list(filters=selector)
+    task = RunningTask(spec=spec, network_id=str(network[0].id) if network else "")
+    task.containers = {name: found[name] for name in order}
+    return task
+
+
 def mint_token(container: Container, user_id: int = 1) -> str:
     """A token of the local dev issuer for `user_id`, minted in the running app container."""
     argv = ["python", "-m", "service.ops", "token", "--user", str(user_id)]

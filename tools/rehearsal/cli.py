@@ -41,7 +41,7 @@ from infra.config import (
 )
 from infra.task_design import ECS_REDIS_BIND
 from service.secrets_json import SECRETS_JSON_ENV
-from tools.rehearsal import containers
+from tools.rehearsal import containers, release
 from tools.rehearsal.cognito import DEMO_EMAIL, SignedIn, ensure_demo_user, sign_in
 from tools.rehearsal.emf_check import FLUSH_INTERVAL_S, check_emf
 from tools.rehearsal.processes import (
@@ -56,6 +56,7 @@ from tools.rehearsal.processes import (
 )
 from tools.rehearsal.recreate import destroy_and_redeploy
 from tools.rehearsal.verify import Check, format_table, verify
+from tools.release import ReleaseError
 from tools.stack_outputs import DeployedNames
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 class Options:
     stage: str = "dev"
     overrides: dict[str, str] = field(default_factory=dict)
-    image_tag: str = "rehearsal"
+    image_tag: str | None = None  # None: named after the images built (release.release_tag)
     aws_port: int | None = None
     redis_port: int = 6379
     app_port: int = 8000
@@ -121,7 +122,8 @@ def _tool_env(endpoint: str, region: str) -> dict[str, str]:
 
 
 def _context_args(opts: Options) -> list[str]:
-    args = ["-c", f"stage={opts.stage}", "-c", f"imageTag={opts.image_tag}"]
+    tag = opts.image_tag or release.PLACEHOLDER_TAG
+    args = ["-c", f"stage={opts.stage}", "-c", f"imageTag={tag}"]
     for path, value in sorted(opts.overrides.items()):
         args += ["-c", f"set:{path}={value}"]
     return args
@@ -201,7 +203,11 @@ def up(opts: Options) -> int:
         opts, overrides={"ci.github_repository": REHEARSAL_REPOSITORY, **opts.overrides}
     )
     try:
-        config = load_stage(opts.stage, image_tag=opts.image_tag, overrides=opts.overrides)
+        config = load_stage(
+            opts.stage,
+            image_tag=opts.image_tag or release.PLACEHOLDER_TAG,
+            overrides=opts.overrides,
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -214,7 +220,7 @@ def up(opts: Options) -> int:
         _preflight(opts, reg, runtime)
         print(
             f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
-            f"region {config.region}, image tag {opts.image_tag}"
+            f"region {config.region}, image tag {_tag_said(opts, runtime)}"
         )
         t = time.monotonic()
         endpoint, reused = _ensure_emulator(opts, reg, started)
@@ -241,6 +247,13 @@ def up(opts: Options) -> int:
         t = timer.mark("bootstrap", t)
 
         cdk_out = opts.run_dir / "cdk.out"
+        # As on AWS: both images pushed and tagged for the stage before the service deploy.
+        prepared = None
+        if runtime == "containers":
+            started.append(CONTAINERS)  # the engine, if it starts one: stopped on failure
+            prepared = containers.prepare(opts.run_dir, _say)
+        opts, config = _release(opts, config, session, prepared, env=env)
+        t = timer.mark("release", t)
         output = _deploy(opts, config, session, env)
         if not reused:
             verb = "created"
@@ -262,7 +275,6 @@ def up(opts: Options) -> int:
             t = timer.mark("recreate", t)
 
         if runtime == "containers":
-            started.append(CONTAINERS)
             first, second, healthy = containers.start(
                 config=config,
                 session=session,
@@ -271,6 +283,7 @@ def up(opts: Options) -> int:
                 app_port=opts.app_port,
                 account=ACCOUNT,
                 say=_say,
+                prepared=prepared,
             )
             timer.mark("containers", t)
             took = ", ".join(f"{name} {secs:.1f} s" for name, secs in healthy.items())
@@ -307,13 +320,20 @@ def up(opts: Options) -> int:
     return 0
 
 
-def _deploy(opts: Options, config: StageConfig, session: Any, env: dict[str, str]) -> str:
-    """`cdk deploy --all` into the emulator; the CLI's output. Fails with the failing
-    resources, and on an emulator that failed a request while the CLI reported success."""
+def _deploy(
+    opts: Options,
+    config: StageConfig,
+    session: Any,
+    env: dict[str, str],
+    stacks: Sequence[str] = ("--all",),
+) -> str:
+    """`cdk deploy` of `stacks` (every stack by default) into the emulator; the CLI's output.
+    Fails with the failing resources, and on an emulator that failed a request while the CLI
+    reported success."""
     emulator_log = opts.run_dir / f"{EMULATOR}.log"
     log_mark = emulator_log.stat().st_size if emulator_log.exists() else 0
     # As `make deploy` does: a stack created again adopts what it retained under a fixed name.
-    argv = ["deploy", "--all", "--require-approval", "never", "--no-notices"]
+    argv = ["deploy", *stacks, "--require-approval", "never", "--no-notices"]
     argv += ["--import-existing-resources"]
     argv += ["--progress", "events", "-o", str(opts.run_dir / "cdk.out"), *_context_args(opts)]
     try:
@@ -354,6 +374,43 @@ def _recreate(opts: Options, config: StageConfig, session: Any, env: dict[str, s
     checks = destroy_and_redeploy(config=config, session=session, destroy=destroy, deploy=deploy)
     checks += verify(config=config, session=session, cdk_out=cdk_out)
     _verified(opts, checks, step="4/6 recreate: verify")
+
+
+def _tag_said(opts: Options, runtime: str) -> str:
+    if opts.image_tag:
+        return opts.image_tag
+    return "named after the images" if runtime == "containers" else release.PLACEHOLDER_TAG
+
+
+def _release(
+    opts: Options,
+    config: StageConfig,
+    session: Any,
+    prepared: containers.Prepared | None,
+    *,
+    env: dict[str, str],
+) -> tuple[Options, StageConfig]:
+    """The registry (once, as `make deploy-registry`), both images pushed to it and tagged for
+    the stage (`python -m tools.release tag-stage`, as `make deploy` does first). Without
+    IMAGE_TAG the release is named after the images, so a rebuilt image is a new release."""
+    manifests = (
+        prepared.manifests()
+        if prepared
+        else {name: release.placeholder_manifest(name) for name in ("app", "redis")}
+    )
+    tag = release.release_tag(opts.image_tag, manifests if prepared else None)
+    opts = dataclasses.replace(opts, image_tag=tag)
+    config = load_stage(opts.stage, image_tag=tag, overrides=opts.overrides)
+    if not release.repository_exists(session, config.repository_name):
+        _deploy(opts, config, session, env, stacks=(REGISTRY_STACK_NAME,))
+        _say("3/6 release", f"cdk deploy {REGISTRY_STACK_NAME}: the repository, before a push")
+    if prepared is None:
+        _say("3/6 release", "RUNTIME=processes builds no image: an empty one stands for each")
+    try:
+        release.publish_and_tag(session, config, manifests, _say)
+    except ReleaseError as exc:
+        raise RehearsalError(str(exc)) from exc
+    return opts, config
 
 
 def _emulator_errors(log: Path, since: int) -> None:
@@ -493,7 +550,8 @@ def _with_certificate(
         "hosted_zone_id": zone_id,
     }
     opts = dataclasses.replace(opts, overrides=overrides)
-    return opts, load_stage(opts.stage, image_tag=opts.image_tag, overrides=overrides)
+    tag = opts.image_tag or release.PLACEHOLDER_TAG
+    return opts, load_stage(opts.stage, image_tag=tag, overrides=overrides)
 
 
 def _rehearsal_certificate(acm: Any) -> str:
@@ -737,7 +795,8 @@ def _summary(
         )
         redis_line = (
             "containers    the task's app and redis containers (label "
-            "com.amazonaws.ecs.cluster); redis is reachable only inside the task"
+            "com.amazonaws.ecs.cluster); redis is reachable only inside the task\n"
+            f"                restarts and stops as ECS does them: {opts.run_dir}/task-status.json"
         )
     else:
         # The service verifies the deployed pool's tokens: sign the demo user in again.
@@ -799,7 +858,11 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         metavar="SETTING=VALUE",
         help="override a stage setting, e.g. --set redis.maxmemory_mib=150 (repeatable)",
     )
-    p.add_argument("--image-tag", default=environ.get("IMAGE_TAG") or "rehearsal")
+    p.add_argument(
+        "--image-tag",
+        default=environ.get("IMAGE_TAG") or None,
+        help="release tag to deploy (default: named after the images built)",
+    )
     p.add_argument("--aws-port", type=int, default=_int(environ.get("AWS_PORT")))
     p.add_argument("--redis-port", type=int, default=_int(environ.get("REDIS_PORT")) or 6379)
     p.add_argument("--app-port", type=int, default=_int(environ.get("APP_PORT")) or 8000)

@@ -1,16 +1,24 @@
 """`make up RUNTIME=containers`: the deployed task definition run as real containers.
 
-After the deploy and its verification, the task definition the emulator holds (container
-definitions from the deployed template, revision and secret ARNs from the emulator) runs on a
-Docker engine the way the ECS agent runs it on Fargate (tools/containers/task.py). Secrets are
-read from the emulator's Secrets Manager. `down` removes exactly the containers, network and
-volume folders of the task it recorded, and stops the engine if the tooling started it.
+Both images are built before the deploy (`prepare`; tools/rehearsal/release.py pushes them to
+the emulator's registry and tags them for the stage). After the deploy and its verification, the
+task definition the emulator holds (container definitions from the deployed template, revision
+and secret ARNs from the emulator) runs on a Docker engine the way the ECS agent runs it on
+Fargate (tools/containers/task.py), each container on the local image its tag names in the
+emulator's registry. Secrets are read from the emulator's Secrets Manager. While the task runs,
+a background process watches it as the agent does (restart policies, essential containers;
+tools/containers/supervisor.py). `down` stops that watcher, then removes exactly the containers,
+network and volume folders of the task it recorded, and stops the engine if the tooling started
+it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +31,9 @@ from tools.containers.engine import (
     find_engine,
     stop_own_engine,
 )
-from tools.containers.images import APP, BuildError, build_images, write_report
+from tools.containers.images import APP, REDIS, BuildError, Built, build_images, write_report
 from tools.containers.standins import StandInError
+from tools.containers.supervisor import TASK_STATE_FILE, TASK_STATUS_FILE
 from tools.containers.task import (
     LOCAL_AUTH_ENV,
     TaskError,
@@ -34,10 +43,16 @@ from tools.containers.task import (
     run_task,
 )
 from tools.containers.taskdef import from_emulator
-from tools.rehearsal.processes import RehearsalError, http_get
+from tools.rehearsal.processes import ProcessRegistry, RehearsalError, http_get
+from tools.rehearsal.release import local_image_of, local_manifest
+from tools.release import ReleaseError
 from tools.stack_outputs import DeployedNames
 
-STATE_FILE = "containers.json"
+ROOT = Path(__file__).resolve().parents[2]
+STATE_FILE = TASK_STATE_FILE
+DEFINITION_FILE = "task-definition.json"
+# The background process watching the task (pid file and log in the run folder).
+SUPERVISOR = "task-supervisor"
 
 
 def choose_runtime(requested: str, run_dir: Path) -> tuple[str, str]:
@@ -80,6 +95,35 @@ def _secret_reader(session: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The engine and both images, built before the deploy."""
+
+    engine: Engine
+    built: list[Built]
+
+    def manifests(self) -> dict[str, str]:
+        """container name -> the manifest `docker push` would send for its image."""
+        by_tag = {b.tag: b for b in self.built}
+        images = {"app": by_tag[APP.tag], "redis": by_tag[REDIS.tag]}
+        return {
+            name: local_manifest(self.engine.client.images.get(b.image_id).attrs)
+            for name, b in images.items()
+        }
+
+
+def prepare(run_dir: Path, say: Any) -> Prepared:
+    """Find or start the engine and build both images (what `make images` builds)."""
+    try:
+        engine = ensure_engine(run_dir)
+        say("3/6 engine", engine.describe() + (" (started now)" if engine.started_now else ""))
+        built = build_images(engine.client, environ={}, say=lambda m: say("3/6 images", m))
+    except (EngineError, BuildError, StandInError) as exc:
+        raise RehearsalError(str(exc)) from exc
+    write_report(run_dir / "images.json", built)
+    return Prepared(engine=engine, built=built)
+
+
 def start(**kwargs: Any) -> tuple[str, str, dict[str, float]]:
     """`_start`, with every unexpected failure turned into one line (the caller then stops
     what this run started: nothing is left running)."""
@@ -100,23 +144,23 @@ def _start(
     app_port: int,
     account: str,
     say: Any,
+    prepared: Prepared,
 ) -> tuple[str, str, dict[str, float]]:
-    """Build, run, and check the task; returns the two X-Cache values and time to healthy."""
-    try:
-        engine = ensure_engine(run_dir)
-        say("5/6 engine", engine.describe() + (" (started now)" if engine.started_now else ""))
-        built = build_images(engine.client, environ={}, say=lambda m: say("5/6 images", m))
-    except (EngineError, BuildError, StandInError) as exc:
-        raise RehearsalError(str(exc)) from exc
-    write_report(run_dir / "images.json", built)
+    """Run and check the task; returns the two X-Cache values and time to healthy."""
+    engine = prepared.engine
     stop(run_dir, keep_engine=True)  # a previous run's task, if any
     definition = from_emulator(session, config.service_stack_name, cdk_out, config.region)
-    by_tag = {b.tag: b for b in built}
-    redis_base = next(b.base for b in built if b.tag != APP.tag)
+    try:
+        # What a pull of each container's image would fetch from the emulator's registry.
+        images = {
+            c["name"]: local_image_of(session, c["image"])
+            for c in definition["containerDefinitions"]
+        }
+    except ReleaseError as exc:
+        raise RehearsalError(str(exc)) from exc
     spec = TaskSpec(
         definition=definition,
-        # The task's redis image is the upstream Redis: its base (or stand-in) here.
-        images={"app": by_tag[APP.tag].tag, "redis": redis_base},
+        images=images,
         secret_value=_secret_reader(session),
         # No Cognito here: the app runs its local stage (its dev issuer), as RUNTIME=processes.
         environment_overrides={"app": LOCAL_AUTH_ENV},
@@ -126,12 +170,14 @@ def _start(
         region=config.region,
         account=account,
     )
+    (run_dir / DEFINITION_FILE).write_text(json.dumps(definition, indent=1))
     (run_dir / STATE_FILE).write_text(
         json.dumps(
             {
                 "task_id": spec.task_id,
                 "work_dir": str(spec.work_dir),
                 "docker_host": engine.base_url,
+                "definition": str(run_dir / DEFINITION_FILE),
             }
         )
     )
@@ -139,6 +185,7 @@ def _start(
         task = run_task(engine.client, spec, say=lambda m: say("6/6 task", m))
     except TaskError as exc:
         raise RehearsalError(str(exc)) from exc
+    _watch(run_dir, engine, say)
     base = f"http://127.0.0.1:{app_port}"
     anonymous, _, _ = http_get(f"{base}/api/portfolio/1")
     if anonymous != 401:
@@ -146,6 +193,28 @@ def _start(
     token = mint_token(task.containers["app"], user_id=1)
     first, second = _miss_then_hit(base, {"Authorization": f"Bearer {token}"})
     return first, second, task.healthy_s
+
+
+def _watch(run_dir: Path, engine: Engine, say: Any) -> None:
+    """Start the task's watcher (restart policies, essential containers) in the background."""
+    registry = ProcessRegistry(run_dir)
+    (run_dir / TASK_STATUS_FILE).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "tools.containers", "supervise", "--run-dir", str(run_dir)]
+    tracked = registry.start(
+        SUPERVISOR, argv, env={**os.environ, "DOCKER_HOST": engine.base_url}, cwd=ROOT
+    )
+    deadline = time.monotonic() + 30
+    while not (run_dir / TASK_STATUS_FILE).exists():
+        if not tracked.alive() or time.monotonic() > deadline:
+            raise RehearsalError(
+                f"the task's watcher did not start:\n{registry.log_tail(SUPERVISOR)}"
+            )
+        time.sleep(0.1)
+    say(
+        "6/6 task",
+        f"watched as the ECS agent does (restart policies, essential containers) by pid "
+        f"{tracked.pid}: {run_dir / (SUPERVISOR + '.log')}, status in {run_dir / TASK_STATUS_FILE}",
+    )
 
 
 def docker_host(run_dir: Path) -> str:
@@ -179,6 +248,9 @@ def _miss_then_hit(base: str, headers: dict[str, str]) -> tuple[str, str]:
 def stop(run_dir: Path, *, keep_engine: bool = False) -> list[str]:
     """Remove the recorded task's containers, network and volumes; stop our engine."""
     done: list[str] = []
+    # The watcher first: it must not restart what is being removed, nor stop the task itself.
+    if ProcessRegistry(run_dir).stop(SUPERVISOR):
+        done.append("the task's watcher")
     state_file = run_dir / STATE_FILE
     engine: Engine | None = None
     try:

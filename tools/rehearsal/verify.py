@@ -394,10 +394,12 @@ def verify(*, config: StageConfig, session: Any, cdk_out: Path) -> list[Check]:
     # Local import: that module builds on this one's helpers.
     from tools.rehearsal.verify_edge import verify_edge
     from tools.rehearsal.verify_monitoring import verify_ci, verify_monitoring
+    from tools.rehearsal.verify_release import verify_release
 
     verify_monitoring(rec, config=config, session=session, service_tpl=service_tpl, names=names)
     verify_edge(rec, config=config, session=session, service_tpl=service_tpl)
     verify_ci(rec, config=config, session=session, cdk_out=cdk_out)
+    verify_release(rec, config=config, session=session, containers=containers)
     return rec.checks
 
 
