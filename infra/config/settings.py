@@ -39,7 +39,7 @@ from infra.config.limits import (
     WAF_RATE_WINDOWS_S,
 )
 from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT, AlarmSettings, CiSettings
-from infra.config.names import PROJECT, STAGES, service_stack_name
+from infra.config.names import PROJECT, STAGES, service_stack_name, stage_file_name
 from infra.config.spec import (
     Rule,
     at_least,
@@ -524,13 +524,15 @@ class StageConfig:
         ],
     )
     region: str = setting(
-        "AWS region of both stacks; `-c region=` or CDK_DEFAULT_REGION",
+        "AWS region of both stacks and of every tool and documented command for the stage; "
+        "set in the stage file (`make region` prints it); AWS_REGION and CDK_DEFAULT_REGION "
+        "never choose it",
         default="us-east-1",
         rules=[
             matches(
                 REGION_RE,
                 "{value!r} is not an AWS region",
-                "use e.g. us-east-1 (or set CDK_DEFAULT_REGION)",
+                "use a region code such as us-east-1 or eu-west-1",
             )
         ],
     )
@@ -587,20 +589,20 @@ class StageConfig:
         default=None,
     )
     certificate_arn: str | None = setting(
-        "ACM certificate: adds HTTPS on 443 and redirects 80; needs domain_name; "
-        "`-c certificateArn=`",
+        "ACM certificate (in `region`): adds HTTPS on 443 and redirects 80; needs domain_name",
         default=None,
         rules=[
             matches(
                 ACM_ARN_RE,
                 "{value!r} is not an ACM certificate ARN",
-                "pass arn:aws:acm:REGION:ACCOUNT:certificate/UUID with -c certificateArn=...",
+                "use the certificate's ARN, arn:aws:acm:REGION:ACCOUNT:certificate/UUID "
+                "(aws acm list-certificates)",
             )
         ],
     )
     domain_name: str | None = setting(
         "the API's DNS name, which the certificate covers; required exactly with "
-        "certificate_arn; the ServiceUrl output and the smoke test use it; `-c domainName=`",
+        "certificate_arn; the ServiceUrl output and the smoke test use it",
         default=None,
         rules=[
             matches(
@@ -613,7 +615,7 @@ class StageConfig:
     )
     hosted_zone_id: str | None = setting(
         "Route 53 hosted zone of domain_name: the stack creates the alias record to the load "
-        "balancer; unset: point the domain at LoadBalancerUrl yourself; `-c hostedZoneId=`",
+        "balancer; unset: point the domain at LoadBalancerUrl yourself",
         default=None,
         rules=[
             matches(
@@ -788,7 +790,8 @@ class StageConfig:
             "app.image_tag",
             "`latest` is not allowed for prod: the repository's tags are immutable, so `latest` "
             "can never point at a new build and deploys would silently keep the old image",
-            "deploy prod with an immutable tag, e.g. -c imageTag=$(git rev-parse --short HEAD)",
+            "deploy prod with an immutable tag, e.g. make deploy STAGE=prod "
+            "IMAGE_TAG=$(git rev-parse --short HEAD) (-c imageTag=... for the CDK CLI)",
         )
 
     def _check_edge(self) -> None:
@@ -803,19 +806,31 @@ class StageConfig:
         """A certificate and the name it covers come together: HTTPS clients, the ServiceUrl
         output and the smoke test call the name, never the load balancer's own DNS name (which
         no certificate of the team's can cover)."""
+        stage_file = stage_file_name(self.stage)
         if self.certificate_arn and not self.domain_name:
             raise ConfigError(
                 "domain_name",
                 "a certificate is configured but not the domain it covers; a client calling the "
                 "load balancer's own name would fail certificate verification",
-                "pass the certificate's domain with -c domainName=api.example.com",
+                f'set domain_name = "api.example.com" (the name the certificate covers) in '
+                f"{stage_file}",
             )
         require(
             self.certificate_arn is not None or self.domain_name is None,
             "certificate_arn",
             f"domain_name {self.domain_name!r} is set without a certificate, so "
             f"https://{self.domain_name} would have no HTTPS listener",
-            "add the domain's ACM certificate with -c certificateArn=..., or unset domain_name",
+            f"add the domain's ACM certificate as certificate_arn in {stage_file}, or unset "
+            "domain_name",
+        )
+        cert_region = self.certificate_arn.split(":")[3] if self.certificate_arn else None
+        require(
+            cert_region in (None, self.region),
+            "certificate_arn",
+            f"the certificate is in {cert_region}, but the stacks deploy to {self.region}; a "
+            "load balancer uses certificates of its own region only",
+            f"request or import the certificate in {self.region} (aws acm request-certificate "
+            f"--region {self.region} ...) and set its ARN in {stage_file}",
         )
         require(
             self.hosted_zone_id is None or self.domain_name is not None,
@@ -833,9 +848,9 @@ class StageConfig:
             "prod serves HTTPS only and no ACM certificate is configured",
             "request one for your API's domain (aws acm request-certificate --domain-name "
             "api.example.com --validation-method DNS, then add the DNS record ACM shows) or "
-            "import one (aws acm import-certificate), then deploy with "
-            "-c certificateArn=arn:aws:acm:REGION:ACCOUNT:certificate/UUID "
-            "-c domainName=api.example.com",
+            "import one (aws acm import-certificate), then set "
+            'certificate_arn = "arn:aws:acm:REGION:ACCOUNT:certificate/UUID" and domain_name = '
+            f'"api.example.com" in {stage_file_name(self.stage)} (docs/deploy.md)',
         )
 
     @property
@@ -857,12 +872,13 @@ class StageConfig:
         """What synth says about a stage without a certificate (None with one)."""
         if self.certificate_arn:
             return None
-        fix_tls = "add HTTPS with -c certificateArn=ARN -c domainName=api.example.com"
+        stage_file = stage_file_name(self.stage)
+        fix_tls = f"add HTTPS with certificate_arn and domain_name in {stage_file}"
         if not self.ingress_cidrs:
             return (
                 "the load balancer admits no client: without a certificate it serves plain "
                 f"HTTP to listed networks only, and none is listed. Fix: {fix_tls}, or admit "
-                "a network with -c set:allowed_ingress_cidrs=203.0.113.0/24"
+                f'your network with allowed_ingress_cidrs = ["203.0.113.0/24"] there'
             )
         return (
             f"the load balancer serves plain HTTP to {', '.join(self.ingress_cidrs)}: bearer "

@@ -35,7 +35,8 @@ from infra.config import (
     REGISTRY_STACK_NAME,
     ConfigError,
     StageConfig,
-    load_stage,
+    StageFile,
+    load_configured_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
 from tools.rehearsal import containers
@@ -69,6 +70,7 @@ REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 @dataclass(frozen=True, kw_only=True)
 class Options:
     stage: str = "dev"
+    stage_file: Path | None = None  # None: stages/<stage>.toml
     overrides: dict[str, str] = field(default_factory=dict)
     image_tag: str = "rehearsal"
     aws_port: int | None = None
@@ -115,6 +117,8 @@ def _tool_env(endpoint: str, region: str) -> dict[str, str]:
 
 def _context_args(opts: Options) -> list[str]:
     args = ["-c", f"stage={opts.stage}", "-c", f"imageTag={opts.image_tag}"]
+    if opts.stage_file is not None:
+        args += ["-c", f"stageFile={opts.stage_file}"]
     for path, value in sorted(opts.overrides.items()):
         args += ["-c", f"set:{path}={value}"]
     return args
@@ -194,7 +198,7 @@ def up(opts: Options) -> int:
         opts, overrides={"ci.github_repository": REHEARSAL_REPOSITORY, **opts.overrides}
     )
     try:
-        config = load_stage(opts.stage, image_tag=opts.image_tag, overrides=opts.overrides)
+        config, stage_file = _load(opts)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -214,7 +218,7 @@ def up(opts: Options) -> int:
         t = timer.mark("emulator", t)
         env = _tool_env(endpoint, config.region)
         session = _EndpointSession(endpoint, config.region)
-        opts, config = _with_certificate(opts, config, session)
+        opts, config = _with_certificate(opts, config, stage_file, session)
         log = opts.run_dir / "cdk.log"
 
         if _bootstrapped(session):
@@ -438,17 +442,28 @@ def _bootstrapped(session: Any) -> bool:
     return True
 
 
+def _load(opts: Options) -> tuple[StageConfig, StageFile]:
+    """The stage as `make deploy` synthesizes it: its stage file, then the overrides."""
+    return load_configured_stage(
+        opts.stage,
+        image_tag=opts.image_tag,
+        overrides=opts.overrides,
+        stage_file=opts.stage_file,
+    )
+
+
 def _with_certificate(
-    opts: Options, config: StageConfig, session: Any
+    opts: Options, config: StageConfig, stage_file: StageFile, session: Any
 ) -> tuple[Options, StageConfig]:
-    """A stage that must serve HTTPS (prod) and names no certificate gets one from the
-    emulator's ACM for a placeholder domain, and that domain's hosted zone from the emulator's
-    Route 53 (so the alias record deploys too), both made once and reused. A certificate the
-    operator names is used as given: one the emulator does not know fails the deploy with
-    CertificateNotFound, as it would in AWS."""
+    """A stage that must serve HTTPS (prod) and names no certificate, or only the stage
+    file's placeholder, gets one from the emulator's ACM for a placeholder domain, and that
+    domain's hosted zone from the emulator's Route 53 (so the alias record deploys too), both
+    made once and reused. A certificate the operator names is used as given: one the emulator
+    does not know fails the deploy with CertificateNotFound, as it would in AWS."""
     try:
         config.check_deployable()
-        return opts, config
+        if "certificate_arn" not in stage_file.placeholders_in_use(config):
+            return opts, config
     except ConfigError as exc:
         if exc.setting != "certificate_arn":
             raise RehearsalError(str(exc)) from exc
@@ -462,7 +477,10 @@ def _with_certificate(
         "hosted_zone_id": zone_id,
     }
     opts = dataclasses.replace(opts, overrides=overrides)
-    return opts, load_stage(opts.stage, image_tag=opts.image_tag, overrides=overrides)
+    try:
+        return opts, _load(opts)[0]
+    except ConfigError as exc:
+        raise RehearsalError(str(exc)) from exc
 
 
 def _rehearsal_certificate(acm: Any) -> str:
@@ -751,6 +769,12 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
     p.add_argument("command", choices=["up", "down", "status"])
     p.add_argument("--stage", default=environ.get("STAGE", "dev"))
     p.add_argument(
+        "--stage-file",
+        type=Path,
+        default=Path(environ["STAGE_FILE"]) if environ.get("STAGE_FILE") else None,
+        help="the stage's settings file (default: stages/<stage>.toml)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[s for s in environ.get("SET", "").split() if s],
@@ -777,6 +801,7 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         overrides[key] = value
     return a.command, Options(
         stage=a.stage,
+        stage_file=a.stage_file.resolve() if a.stage_file else None,
         overrides=overrides,
         image_tag=a.image_tag,
         aws_port=a.aws_port,
