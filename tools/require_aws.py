@@ -42,8 +42,12 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    # STS answers in any region; botocore reads AWS_DEFAULT_REGION and the profile, not the
+    # AWS_REGION the deploy guide exports, so name one (the call only asks who we are).
+    session = boto3.session.Session()
+    region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
     try:
-        identity = boto3.client("sts").get_caller_identity()
+        identity = session.client("sts", region_name=region).get_caller_identity()
     except (BotoCoreError, ClientError) as exc:
         print(
             "error: no usable AWS credentials "
