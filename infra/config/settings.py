@@ -40,6 +40,7 @@ from infra.config.limits import (
 )
 from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT, AlarmSettings, CiSettings
 from infra.config.names import PROJECT, STAGES, service_stack_name, stage_file_name
+from infra.config.render import RenderSettings
 from infra.config.spec import (
     Rule,
     at_least,
@@ -241,6 +242,18 @@ class AppSettings:
 
     port: int = setting(
         "port the app listens on and the load balancer targets", default=8000, rules=[_TCP_PORT]
+    )
+    ops_port: int = setting(
+        "port of the ops endpoints (/ready, /metrics, /cache/stats, /docs) where nothing in "
+        "front filters paths: Render (not public there) and compose (OPS_PORT). On ECS they "
+        "stay on `port`, where the load balancer forwards only /api/* and /health",
+        default=9000,
+        rules=[_TCP_PORT],
+    )
+    seed_demo_data: bool = setting(
+        "load the demo users and portfolios into an empty database at start (SEED_DEMO_DATA); "
+        "refused in prod",
+        default=False,
     )
     memory_mib: int = setting(
         "app container hard memory limit",
@@ -673,6 +686,9 @@ class StageConfig:
     alarms: AlarmSettings = setting(
         "alarm thresholds and who is notified", default_factory=AlarmSettings
     )
+    render: RenderSettings = setting(
+        "the stage's environment in the Render Blueprint", default_factory=RenderSettings
+    )
     # Per account, not per stage: no stage sets these apart (like the registry below).
     ci: CiSettings = setting(
         "the Fyntrix-CI stack (GitHub OIDC deploys)", default_factory=CiSettings
@@ -768,6 +784,7 @@ class StageConfig:
             "METRICS_NAMESPACE": METRICS_NAMESPACE,
             "METRICS_STAGE": self.stage,
             "METRICS_SERVICE": self.service_name,
+            "SEED_DEMO_DATA": str(self.app.seed_demo_data).lower(),
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)
@@ -933,6 +950,13 @@ class StageConfig:
             "one network namespace",
             "give app.port and redis.port different values",
         )
+        require(
+            self.app.ops_port not in (self.app.port, self.redis.port),
+            "app.ops_port",
+            f"{self.app.ops_port} is also app.port or redis.port; the ops endpoints are kept "
+            "off the public port",
+            "choose a port of its own",
+        )
 
     def _check_network(self) -> None:
         require(
@@ -982,6 +1006,12 @@ class StageConfig:
         """Cost options that would weaken prod: refused there, each with its reason."""
         if self.stage != "prod":
             return
+        require(
+            not self.app.seed_demo_data,
+            "app.seed_demo_data",
+            "demo users and portfolios never enter prod's database",
+            "remove the setting (app.seed_demo_data may be true in dev only)",
+        )
         require(
             not self.capacity.spot,
             "capacity.spot",

@@ -9,6 +9,7 @@ from typing import Any, Final
 from infra.config.errors import ConfigError
 from infra.config.names import STAGES
 from infra.config.overrides import Setting, build, settings_of
+from infra.config.render import RenderSettings
 from infra.config.settings import AuthSettings, ScalingSettings, StageConfig
 from infra.config.stage_file import StageFile, read_stage_file, stage_file_path
 
@@ -33,6 +34,8 @@ _STAGE_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "log_retention_days": 90,
         "deletion_protection": True,
         "retain_on_delete": True,
+        # Render has no approval gate: prod deploys from the Dashboard or its deploy hook.
+        "render": RenderSettings(auto_deploy="off"),
     },
 }
 

@@ -39,6 +39,8 @@ DESIGN_POLICY = "allkeys-lru"
 # Render's service names (generators/render_blueprint.py REDIS_SERVICE, WEB_SERVICE).
 RENDER_REDIS_SERVICE = "fyntrix-redis"
 RENDER_WEB_SERVICE = "fyntrix-backend"
+# Render Key Value's internal hostnames (render.cache = keyvalue) start with this.
+RENDER_KEYVALUE_HOST_PREFIX = "red-"
 # The ECS redis container's log group on the AWS CLI path, with <stage> left open
 # (generators/ecs.py log_group_name).
 ECS_REDIS_LOG_GROUP = "/fyntrix/<stage>/redis"
@@ -139,11 +141,11 @@ TARGETS: dict[str, Target] = {
         name="render",
         where=f"Render: Redis is the private service {RENDER_REDIS_SERVICE}",
         expected_host=RENDER_REDIS_SERVICE,
-        host_ok=lambda host: host.startswith(RENDER_REDIS_SERVICE),
+        host_ok=lambda host: host.startswith((RENDER_REDIS_SERVICE, RENDER_KEYVALUE_HOST_PREFIX)),
         host_note=f"render.yaml sets it with `fromService: {{name: {RENDER_REDIS_SERVICE}, "
         f"property: host}}`, the private service's internal hostname: {RENDER_REDIS_SERVICE} or "
         f"{RENDER_REDIS_SERVICE}-<suffix>, so any name starting with {RENDER_REDIS_SERVICE} is "
-        "right",
+        f"right (with Render Key Value: its internal host, {RENDER_KEYVALUE_HOST_PREFIX}...)",
         host_fix="in render.yaml the app's REDIS_HOST must be `fromService: {type: pserv, name: "
         f"{RENDER_REDIS_SERVICE}, property: host}}` (`make targets` generates it); sync the "
         "Blueprint",

@@ -259,6 +259,8 @@ def test_render_accepts_the_private_service_hostname_and_explains_why() -> None:
     [
         ("render", "fyntrix-redis", True),
         ("render", "fyntrix-redis-xyz9", True),
+        ("render", "fyntrix-redis-dev", True),  # dev's private service
+        ("render", "red-d0abc1234example", True),  # a Key Value's internal host
         ("render", "redis", False),
         ("render", "localhost", False),
         ("compose", "redis", True),

@@ -604,6 +604,7 @@ def _start_service(
         # JWKS allowed), but it verifies tokens of the deployed pool: the issuer Cognito
         # writes into them, the keys from the emulator's JWKS endpoint.
         "APP_STAGE": "local",
+        "SEED_DEMO_DATA": "",  # the local stage's demo data (prod's task says false)
         "AUTH_ISSUER": user.issuer(config),
         "AUTH_JWKS_URL": f"{endpoint}/{user.pool_id}/.well-known/jwks.json",
         "AUTH_CLIENT_IDS": user.client_id,
