@@ -17,6 +17,9 @@ STAGE_FILE ?=
 SET        ?=
 CDK_FLAGS  ?=
 STAGE_CONTEXT = -c stage=$(STAGE) $(if $(STAGE_FILE),-c 'stageFile=$(STAGE_FILE)') $(foreach s,$(SET),-c 'set:$(s)')
+# A stage file's placeholders (examples that let CI synthesize prod) are refused by app.py
+# unless a target says it deploys no service with them: every target but `make deploy` does.
+PLACEHOLDERS_OK = -c allowPlaceholders=true
 # Targets that deploy no app image still synthesize the service stack, and prod refuses
 # `latest`: they pass IMAGE_TAG when given, else a tag no task ever runs.
 ANY_IMAGE_TAG = -c imageTag=$(or $(IMAGE_TAG),no-image)
@@ -67,7 +70,7 @@ render-schema: $(STAMP_V) ## cache Render's Blueprint schema in .cache/schemas (
 	$(PY) -m tools.render_schema
 
 synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/ (STAGE=, STAGE_FILE=, SET=)
-	$(CDK) synth --quiet $(STAGE_CONTEXT) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
+	$(CDK) synth --quiet $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 	@ls cdk.out/*.template.json
 
 test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto)
@@ -92,25 +95,25 @@ fmt: $(STAMP_V) ## apply ruff's fixes and formatting
 
 bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the stage's region in your credentials' account (once)
 	@$(PY) -m tools.require_aws
-	$(CDK) bootstrap $(STAGE_CONTEXT) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
+	$(CDK) bootstrap $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
 deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
+	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
-# refusePlaceholders: a stage file setting still at its example value never deploys.
+# No PLACEHOLDERS_OK: a stage file setting still at its example value never deploys.
 deploy: $(STAMP_V) $(STAMP_N) ## deploy registry + service to AWS (IMAGE_TAG=<pushed tag>, STAGE=, STAGE_FILE=, SET=, CDK_FLAGS=)
 	@$(PY) -m tools.require_aws
 	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
-	$(CDK) deploy --all $(STAGE_CONTEXT) -c imageTag=$(IMAGE_TAG) -c refusePlaceholders=true $(CDK_FLAGS)
+	$(CDK) deploy --all $(STAGE_CONTEXT) -c imageTag=$(IMAGE_TAG) $(CDK_FLAGS)
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 	@$(PY) -m tools.require_aws
-	$(CDK) diff --all $(STAGE_CONTEXT) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG)) $(CDK_FLAGS)
+	$(CDK) diff --all $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG)) $(CDK_FLAGS)
 
 destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry and its images stay)
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" $(STAGE_CONTEXT) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
+	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators
@@ -166,5 +169,5 @@ region: ## print the stage's AWS region (STAGE=dev|prod); the deploy guide expor
 deploy-ci: $(STAMP_V) $(STAMP_N) ## deploy Fyntrix-CI once per account (GITHUB_REPOSITORY=owner/name)
 	@$(PY) -m tools.require_aws
 	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: set GITHUB_REPOSITORY=owner/name, the repository whose workflows may deploy" >&2; exit 2; }
-	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(ANY_IMAGE_TAG) -c set:ci.github_repository=$(GITHUB_REPOSITORY) $(CDK_FLAGS)
+	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) -c set:ci.github_repository=$(GITHUB_REPOSITORY) $(CDK_FLAGS)
 # ---- end monitoring and CI ----------------------------------------------------------------------

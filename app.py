@@ -4,8 +4,9 @@
 The stage's settings come from its committed file, `stages/<stage>.toml` (or `-c stageFile=`),
 and context overrides win over it for one run: stage (dev|prod, default dev), imageTag, vpcId,
 certificateArn, domainName, hostedZoneId, region, and any setting as `set:<dotted.path>=<value>`
-(e.g. -c set:redis.memory_mib=512). `-c refusePlaceholders=true` (what `make deploy` passes)
-refuses a stage file setting still at its placeholder. See docs/configuration.md.
+(e.g. -c set:redis.memory_mib=512). A stage file setting still at its placeholder is refused
+unless `-c allowPlaceholders=true` (what `make synth`, `make diff` and the other targets that
+deploy no service pass; never `make deploy`). See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def main() -> int:
         )
         region_source = "-c region" if "region" in overrides else parsed.shown_as
         check_shell_region(config, dict(os.environ), region_source)
-        if str(ctx.try_get_context("refusePlaceholders")).lower() == "true":
+        # Fail closed: a plain `cdk deploy` refuses the examples too; only what deploys no
+        # service (synth, diff, bootstrap, the registry) says it may synthesize them.
+        if str(ctx.try_get_context("allowPlaceholders")).lower() != "true":
             refuse_placeholders(config, parsed)
         account = os.environ.get("CDK_DEFAULT_ACCOUNT") if config.vpc_id else None
         # A config error is reported before the stacks, constructs and nag packs are imported

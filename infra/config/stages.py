@@ -109,8 +109,8 @@ def refuse_placeholders(config: StageConfig, stage_file: StageFile) -> None:
         raise ConfigError(
             in_use[0],
             f"{shown} still hold{'s' if len(in_use) == 1 else ''} the example value of the "
-            f"[placeholders] table, which lets CI and the tests synthesize {config.stage} but "
-            "never deploys",
+            f"[placeholders] table, which lets CI and the tests synthesize {config.stage} "
+            "(make synth and make diff pass -c allowPlaceholders=true) but never deploys",
             f"write your own value for each above the [placeholders] table in "
             f"{stage_file.shown_as} (the file says what each one is), commit it, and deploy "
             "again",

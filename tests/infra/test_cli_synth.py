@@ -162,10 +162,9 @@ def test_cli_synth_refuses_prod_without_a_certificate(tmp_path: Path) -> None:
 @pytest.mark.cli_synth
 def test_a_deploy_refuses_the_committed_placeholders(tmp_path: Path) -> None:
     # GIVEN prod's committed stage file, whose certificate and domain are examples
-    # WHEN synthesized the way `make deploy` does (-c refusePlaceholders=true)
-    result = run_cdk(
-        "-c", "stage=prod", "-c", "imageTag=v1", "-c", "refusePlaceholders=true", outdir=tmp_path
-    )
+    # WHEN synthesized the way `make deploy` (or a plain `cdk deploy`) does: without
+    # -c allowPlaceholders=true
+    result = run_cdk("-c", "stage=prod", "-c", "imageTag=v1", outdir=tmp_path)
     # THEN nothing is synthesized, and the error names the file and the settings
     assert result.returncode != 0
     assert "invalid setting `certificate_arn` in stages/prod.toml" in result.stderr
