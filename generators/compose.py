@@ -46,6 +46,7 @@ COMPOSE_REDIS_BIND: Final = "0.0.0.0"
 # block `docker compose up`.
 REDIS_HOST_PORT_VAR: Final = "REDIS_HOST_PORT"
 APP_HOST_PORT_VAR: Final = "APP_HOST_PORT"
+OPS_HOST_PORT_VAR: Final = "OPS_HOST_PORT"
 POSTGRES_PASSWORD_VAR: Final = "POSTGRES_PASSWORD"  # noqa: S105 - a variable name
 # Redis listens on the compose network here, so it requires a password (from .env, no default).
 REDIS_PASSWORD_VAR: Final = "REDIS_PASSWORD"  # noqa: S105 - a variable name
@@ -63,6 +64,7 @@ COMPOSE_OWN_VARIABLES: Final = (
     REDIS_PASSWORD_VAR,
     REDIS_HOST_PORT_VAR,
     APP_HOST_PORT_VAR,
+    OPS_HOST_PORT_VAR,
     REDIS_IMAGE_VAR,
     PYTHON_IMAGE_VAR,
     POSTGRES_IMAGE_VAR,
@@ -142,9 +144,11 @@ def _app_service(config: StageConfig) -> dict[str, Any]:
     # `docker-compose exec app python -m service.ops token --user 1`), or the Cognito pool
     # named in .env. Deployed stages never run from this file.
     app_env["APP_STAGE"] = "local"
+    # As on Render: the ops endpoints on a port of their own, never on the app's.
+    app_env["OPS_PORT"] = str(config.app.ops_port)
     # The app authenticates to Redis with the same password redis-server requires.
     app_env[REDIS_PASSWORD_VAR] = required_variable(REDIS_PASSWORD_VAR)
-    app_port = config.app.port
+    app_port, ops_port = config.app.port, config.app.ops_port
     return {
         "build": {
             "context": "./service",
@@ -152,7 +156,10 @@ def _app_service(config: StageConfig) -> dict[str, Any]:
             "args": {PYTHON_IMAGE_VAR: _variable(PYTHON_IMAGE_VAR, PYTHON_IMAGE_DEFAULT)},
         },
         "image": f"{config.repository_name}:local",
-        "ports": [f"127.0.0.1:${{{APP_HOST_PORT_VAR}:-{app_port}}}:{app_port}"],
+        "ports": [
+            f"127.0.0.1:${{{APP_HOST_PORT_VAR}:-{app_port}}}:{app_port}",
+            f"127.0.0.1:${{{OPS_HOST_PORT_VAR}:-{ops_port}}}:{ops_port}",
+        ],
         "environment": app_env,
         "depends_on": {REDIS_CONTAINER: {"condition": "service_healthy"}},
         "healthcheck": _healthcheck(config.app.health_check, app_health_command()),
@@ -267,6 +274,10 @@ def env_example_sections(config: StageConfig) -> list[tuple[str, list[tuple[str,
                 (
                     "Host port of the app (curl localhost:...)",
                     f"{APP_HOST_PORT_VAR}={config.app.port}",
+                ),
+                (
+                    "Host port of the ops endpoints: /ready, /metrics, /cache/stats, /docs",
+                    f"{OPS_HOST_PORT_VAR}={config.app.ops_port}",
                 ),
             ],
         ),

@@ -8,7 +8,8 @@ import textwrap
 from typing import TYPE_CHECKING, Final
 
 from generators import compose, ecs, render_blueprint
-from infra.config import PROJECT
+from infra.config import PROJECT, StageConfig
+from infra.config.render import POSTGRES_MAJOR_VERSION
 from infra.task_design import APP_CONTAINER, ECS_REDIS_BIND, REDIS_CONTAINER
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def _fence(*lines: str) -> str:
 
 def targets_page(configs: TargetConfigs) -> str:
     """The whole page, from the configs that feed the files."""
-    dev, rnd, prod = configs.compose, configs.render, configs.ecs
+    dev, renders, prod = configs.compose, configs.render, configs.ecs
+    rnd = renders[0]
     redis_port, app_port = dev.redis.port, dev.app.port
     plain = [
         f"`{k}={v}`" for k, v in dev.app_environment(redis_host="-").items() if k != "REDIS_HOST"
@@ -48,9 +50,6 @@ def targets_page(configs: TargetConfigs) -> str:
     secrets = ", ".join(f"`{k}`" for k in dev.app.secret_keys)
     app_logs = ecs.log_group_name(prod, APP_CONTAINER)
     redis_logs = ecs.log_group_name(prod, REDIS_CONTAINER)
-    redis_plan = render_blueprint.plan_for(rnd.redis.memory_mib, "redis.memory_mib")
-    web_plan = render_blueprint.plan_for(rnd.app.memory_mib, "app.memory_mib")
-    health = rnd.app.health_check_path
     pg_var = compose.POSTGRES_PASSWORD_VAR
     pg_file = compose.POSTGRES_OVERRIDE
     return "".join(
@@ -68,14 +67,16 @@ def targets_page(configs: TargetConfigs) -> str:
             f"| `docker-compose.yml` | {dev.stage} | local run (docker-compose 1.29 or v2) |\n",
             f"| `docker-compose.postgres.yml` | {dev.stage} | adds Postgres to the local run |\n",
             f"| `.env.example` | {dev.stage} | template of the `.env` that compose reads |\n",
-            f"| `render.yaml` | {rnd.stage} | Render Blueprint (Render reads it from the root) |\n",
+            f"| `render.yaml` | {', '.join(c.stage for c in renders)} | Render Blueprint, an "
+            "environment per stage (Render reads it from the root) |\n",
             f"| `{render_blueprint.REDIS_CONF_PATH}` | {rnd.stage} | Redis of the Render private "
-            "service (`service/Dockerfile.redis` copies it) |\n",
+            "services (`service/Dockerfile.redis` copies it) |\n",
             f"| `ecs-task-definition.json` | {prod.stage} | `aws ecs register-task-definition` "
             f"(family `{prod.task_family}`) |\n\n",
             _para(
-                "Why these stages: compose and Render are a laptop and a hosted sandbox, so they "
-                f"take {dev.stage}'s settings; the task-definition JSON is the AWS CLI path to a "
+                "Why these stages: compose is a laptop, so it takes "
+                f"{dev.stage}'s settings; Render runs every stage, each in its own environment "
+                "with the stage's APP_STAGE; the task-definition JSON is the AWS CLI path to a "
                 f"production task, so it takes {prod.stage}'s names (family "
                 f"`{prod.task_family}`, log groups under "
                 f"`{prod.log_group_prefix}`). Should the stages' container settings ever differ, "
@@ -90,8 +91,9 @@ def targets_page(configs: TargetConfigs) -> str:
             f"(`{compose.COMPOSE_REDIS_BIND}`), published to the host on 127.0.0.1 only |\n",
             "| ECS Fargate (CDK or CLI) | `localhost` | same task: both containers share the "
             f"awsvpc network namespace; Redis binds loopback only (`{ECS_REDIS_BIND}`) |\n",
-            f"| Render | host of `{render_blueprint.REDIS_SERVICE}` (`fromService`, property "
-            "`host`) | another instance on Render's private network; Redis binds "
+            f"| Render | host of `{render_blueprint.REDIS_SERVICE}-<stage>` (`fromService`, "
+            "property `host`; none in prod) or of the stage's Key Value | another instance on "
+            "Render's private network; Redis binds "
             f"`{render_blueprint.RENDER_REDIS_BIND}`, and a private service has no public URL |\n",
             "| local / rehearsal | `localhost` | `python -m service` beside a local "
             "`redis-server` |\n\n",
@@ -144,40 +146,7 @@ def targets_page(configs: TargetConfigs) -> str:
                 "python -m service.ops token --user 1",
                 f"docker-compose -f docker-compose.yml -f {pg_file} down -v   # and its volume",
             ),
-            "\n## Render\n\n",
-            _para("1. Push the repository to GitHub, GitLab or Bitbucket.", indent="   "),
-            _para(
-                "2. In the Render Dashboard choose **New > Blueprint** and pick the repository. "
-                "Render reads `render.yaml` from the root and proposes "
-                f"`{render_blueprint.REDIS_SERVICE}` (private service, plan `{redis_plan}`) and "
-                f"`{render_blueprint.WEB_SERVICE}` (web service, plan `{web_plan}`).",
-                indent="   ",
-            ),
-            _para(
-                f"3. Render prompts for the `sync: false` secrets ({secrets}); they never go "
-                "into the file. Change them later under the web service's **Environment**.",
-                indent="   ",
-            ),
-            _para(
-                "4. Apply. Render builds both images from `service/` (`Dockerfile.redis` copies "
-                "the generated `redis.conf`), sets `REDIS_HOST` to the private service's host, "
-                f"and routes traffic once `GET {health}` answers 200.",
-                indent="   ",
-            ),
-            _para(
-                f"5. Verify: `curl -s https://<your {render_blueprint.WEB_SERVICE} URL>{health}`.",
-                indent="   ",
-            ),
-            "\n",
-            _para(
-                "Render has no free private services. The generator picks the smallest paid "
-                "instance whose RAM holds each container's memory limit (redis "
-                f"{rnd.redis.memory_mib} MiB: `{redis_plan}`, app {rnd.app.memory_mib} MiB: "
-                f"`{web_plan}`). The private network is per region: keep both services in one "
-                "region (the Blueprint leaves both at Render's default). On Render, Redis asks "
-                "for a password Render generates (REDIS_PASSWORD, shared with the app through "
-                "the Blueprint), and only your workspace's services in that region reach it."
-            ),
+            *_render_section(renders),
             "\n## AWS CLI (without CDK)\n\n",
             _para(
                 "`ecs-task-definition.json` is the CDK stack's task definition (a test compares "
@@ -228,3 +197,117 @@ def targets_page(configs: TargetConfigs) -> str:
             "\n",
         ]
     )
+
+
+def _render_row(config: StageConfig) -> str:
+    rb = render_blueprint
+    if config.render.cache == "keyvalue":
+        cache = f"Key Value `{rb.keyvalue_name(config)}` ({config.render.keyvalue_plan})"
+    else:
+        plan = rb.plan_for(config.redis.memory_mib, "redis.memory_mib")
+        cache = f"private service `{rb.redis_service_name(config)}` ({plan})"
+    database = (
+        f"Render Postgres `{rb.database_name(config)}` ({config.render.postgres_plan})"
+        if config.render.database == "render-postgres"
+        else "`DATABASE_URL` prompt" + (" (required)" if config.stage == "prod" else "")
+    )
+    web_plan = rb.plan_for(config.app.memory_mib, "app.memory_mib")
+    return (
+        f"| {config.stage} | `{rb.web_service_name(config)}` ({web_plan}) | {cache} | "
+        f"{database} | {rb.render_region(config)} | `{config.render.auto_deploy}` |\n"
+    )
+
+
+def _render_section(renders: tuple[StageConfig, ...]) -> list[str]:
+    """The Render section: the environments, the steps, and why the Blueprint is as it is."""
+    rnd = renders[0]
+    secrets = ", ".join(f"`{k}`" for k in rnd.app.secret_keys)
+    health = rnd.app.health_check_path
+    web = render_blueprint.web_service_name(rnd)
+    return [
+        "\n## Render\n\n",
+        _para(
+            f"`render.yaml` holds one project, `{PROJECT}`, with an environment per stage. Each "
+            "runs the app with its stage's `APP_STAGE`, so Render applies the rules ECS does "
+            "(Cognito settings required; in prod a database, and no demo data), in the "
+            "stage's Render region (`render.region`; by default the one in the same place as "
+            "the stage's AWS `region`). Settings: `render.*` in the stage files."
+        ),
+        "\n| environment | web service | cache | database | region | auto-deploy |\n",
+        "| --- | --- | --- | --- | --- | --- |\n",
+        *(_render_row(c) for c in renders),
+        "\n",
+        _para("1. Push the repository to GitHub, GitLab or Bitbucket.", indent="   "),
+        _para(
+            "2. In the Render Dashboard choose **New > Blueprint** and pick the repository. "
+            "Render reads `render.yaml` from the root and proposes the services above.",
+            indent="   ",
+        ),
+        _para(
+            f"3. Render prompts for the `sync: false` secrets ({secrets}); they never go into "
+            "the file. Required, or the app exits at start and the deploy fails: "
+            "`AWS_COGNITO_USER_POOL_ID` and `AWS_COGNITO_CLIENT_ID` in every environment (the "
+            "Cognito pool of the stage's AWS deploy: its `UserPoolId` and `AppClientIds` "
+            "outputs), and `DATABASE_URL` in prod unless `render.database` is "
+            "`render-postgres`. Leave the others empty if unused. Change them later under the "
+            "web service's **Environment**.",
+            indent="   ",
+        ),
+        _para(
+            "4. Apply. Render builds the images from `service/` (`Dockerfile.redis` copies the "
+            "generated `redis.conf`), wires `REDIS_HOST` (and the password) to the stage's "
+            f"cache, and routes traffic once `GET {health}` answers 200.",
+            indent="   ",
+        ),
+        _para(
+            f"5. Verify: `curl -s https://<your {web} URL>{health}` answers 200; "
+            f"`/ready`, `/metrics`, `/cache/stats` and `/docs` answer 404 there.",
+            indent="   ",
+        ),
+        "\n",
+        _para(
+            "**Ops endpoints.** Nothing in front of a Render web service filters paths, so the "
+            f"app serves `/ready`, `/metrics`, `/cache/stats` and `/docs` on `OPS_PORT` "
+            f"({rnd.app.ops_port}, `app.ops_port`) only: Render makes only `PORT` public, and "
+            "the other ports are reachable on the workspace's private network (e.g. from the "
+            f"web service's **Shell**: `curl -s localhost:{rnd.app.ops_port}/ready`)."
+        ),
+        "\n",
+        _para(
+            "**Deploys.** `buildFilter`s redeploy a service only when the files it is built "
+            "from change: the app on `service/**` except `Dockerfile.redis` and `redis.conf`, "
+            "Redis on those two only, so a docs-only push restarts nothing and an app change "
+            "keeps the cache. `render.auto_deploy` says when a push deploys: after the "
+            "commit's checks pass (`checksPass`, dev's default), on every commit (`commit`), "
+            "or never (`off`, prod's default: deploy from the Dashboard or a deploy hook)."
+        ),
+        "\n",
+        _para(
+            "**Cache: private service or Key Value** (`render.cache`). The private service "
+            "(default) runs the ECS sidecar's exact settings (maxmemory "
+            f"{rnd.redis.effective_maxmemory_mib} MiB, `{rnd.redis.maxmemory_policy}`, no RDB, no "
+            "AOF) and requires a password Render generates, so no other service of the "
+            "workspace can use it without it; you own the image. Render Key Value "
+            "(`keyvalue`) is managed (nothing to build, Render updates it) with the same "
+            "eviction policy and persistence off, but its plan (`render.keyvalue_plan`) sets "
+            "maxmemory, and its internal connections need no password: every service of the "
+            "workspace in that region can read and write the cache."
+        ),
+        "\n",
+        _para(
+            "**Database** (`render.database`). `external` (default): `DATABASE_URL` is "
+            "prompted for (any Postgres the instances reach). `render-postgres`: the Blueprint "
+            "creates a Render Postgres in the stage's region (`render.postgres_plan`, Postgres "
+            f"{POSTGRES_MAJOR_VERSION}, no access from outside the private network) and sets "
+            "`DATABASE_URL` to its internal connection string. Render Postgres instances are "
+            "not deleted with the Blueprint: they hold the data."
+        ),
+        "\n",
+        _para(
+            "Render has no free private services. The generator picks the smallest paid "
+            "instance whose RAM holds each container's memory limit. The private network is "
+            "per region, so every service of a stage sits in the stage's region. The private "
+            "services of every stage are built from the one `service/redis.conf`, so stages "
+            "that run one share their Redis settings (the generator refuses otherwise)."
+        ),
+    ]

@@ -72,42 +72,76 @@ def _render_definition(service: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _render_groups(doc: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(where, resources) of every place a Blueprint lists services and databases: the root,
+    `ungrouped`, and each environment of each project."""
+    groups: list[tuple[str, Mapping[str, Any]]] = [("render.yaml ", doc)]
+    if isinstance(doc.get("ungrouped"), Mapping):
+        groups.append(("render.yaml ungrouped.", doc["ungrouped"]))
+    for p, project in enumerate(doc.get("projects") or []):
+        if not isinstance(project, Mapping):
+            continue
+        for e, env in enumerate(project.get("environments") or []):
+            if isinstance(env, Mapping):
+                groups.append((f"render.yaml projects[{p}].environments[{e}].", env))
+    return groups
+
+
+def _render_services(doc: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """(where, service, group) of every service in the Blueprint."""
+    found = []
+    for prefix, group in _render_groups(doc):
+        services = group.get("services") or []
+        for i, service in enumerate(services if isinstance(services, list) else []):
+            name = service.get("name", "?") if isinstance(service, Mapping) else "?"
+            found.append((f"{prefix}services[{i}] ({name})", service, prefix))
+    return found
+
+
 def validate_render(doc: Any, *, schema: Mapping[str, Any] | None) -> list[str]:
     """Render Blueprint: the JSON Schema (per service, by type) when given, plus the rules from
     Render's docs that the schema does not encode."""
     if not isinstance(doc, Mapping):
         return ["render.yaml: the document is not a mapping"]
+    for prefix, group in _render_groups(doc):
+        if not isinstance(group.get("services", []), list):
+            return [f"{prefix}services: not a list"]
+    services = _render_services(doc)
     errors: list[str] = []
-    services = doc.get("services", [])
-    if not isinstance(services, list):
-        return ["render.yaml services: not a list"]
-
     if schema is not None:
         defs = {"$schema": schema.get("$schema"), "definitions": schema["definitions"]}
-        for i, service in enumerate(services):
-            name = service.get("name", "?") if isinstance(service, Mapping) else "?"
-            where = f"render.yaml services[{i}] ({name}) "
+        for where, service, _ in services:
             definition = _render_definition(service) if isinstance(service, Mapping) else None
             if definition is None:
-                errors.append(f"{where}type: {service.get('type')!r} is not a service type")
+                kind = service.get("type") if isinstance(service, Mapping) else None
+                errors.append(f"{where} type: {kind!r} is not a service type")
                 continue
             sub = dict(defs, **{"$ref": f"#/definitions/{definition}"})
-            errors += _schema_errors(jsonschema.Draft202012Validator(sub), service, where)
+            errors += _schema_errors(jsonschema.Draft202012Validator(sub), service, f"{where} ")
         # The whole document too, for everything outside `services`.
         if not errors:
             errors += _schema_errors(jsonschema.Draft202012Validator(schema), doc, "render.yaml ")
+    errors += _render_service_rules(services)
+    errors += _render_references(doc, services)
+    errors += _render_redis_password(services)
+    return errors
 
-    by_name: dict[str, Mapping[str, Any]] = {}
-    for i, service in enumerate(services):
+
+def _render_service_rules(services: list[tuple[str, Any, str]]) -> list[str]:
+    """Rules of one service at a time, names unique across the file, one region per group."""
+    errors: list[str] = []
+    names: set[str] = set()
+    regions: dict[str, set[str]] = {}
+    for where, service, group in services:
         if not isinstance(service, Mapping):
-            errors.append(f"render.yaml services[{i}]: not a mapping")
+            errors.append(f"{where}: not a mapping")
             continue
-        name = str(service.get("name"))
-        kind = service.get("type")
-        where = f"render.yaml services[{i}] ({name})"
-        if name in by_name:
+        name, kind = str(service.get("name")), service.get("type")
+        if name in names:
             errors.append(f"{where}: service name {name!r} is used twice")
-        by_name[name] = service
+        names.add(name)
+        if "region" in service:
+            regions.setdefault(group, set()).add(str(service["region"]))
         if kind in _NO_FREE_PLAN and service.get("plan", "starter") == "free":
             errors.append(
                 f"{where}: plan `free` is not available for type {kind} "
@@ -120,31 +154,55 @@ def validate_render(doc: Any, *, schema: Mapping[str, Any] | None) -> list[str]:
         keys = [v.get("key") for v in service.get("envVars", []) if isinstance(v, Mapping)]
         for key in sorted({k for k in keys if k is not None and keys.count(k) > 1}):
             errors.append(f"{where} envVars: {key} is set more than once")
+    for group, found in regions.items():
+        if len(found) > 1:
+            errors.append(
+                f"{group.strip('.')}: services in {', '.join(sorted(found))}; Render's private "
+                "network is per region, so they cannot reach each other"
+            )
+    return errors
 
-    for i, service in enumerate(services):
+
+def _render_references(doc: Mapping[str, Any], services: list[tuple[str, Any, str]]) -> list[str]:
+    """Every fromService and fromDatabase names a resource of this file, of that type."""
+    errors: list[str] = []
+    by_name = {str(s.get("name")): s for _, s, _ in services if isinstance(s, Mapping)}
+    databases = {
+        str(d.get("name"))
+        for _, group in _render_groups(doc)
+        for d in group.get("databases") or []
+        if isinstance(d, Mapping)
+    }
+    for where, service, _ in services:
         if not isinstance(service, Mapping):
             continue
         for j, var in enumerate(service.get("envVars", [])):
-            ref = var.get("fromService") if isinstance(var, Mapping) else None
+            if not isinstance(var, Mapping):
+                continue
+            at = f"{where}.envVars[{j}] ({var.get('key')})"
+            db = var.get("fromDatabase")
+            if isinstance(db, Mapping) and str(db.get("name")) not in databases:
+                errors.append(f"{at} fromDatabase: no database named {db.get('name')!r}")
+            ref = var.get("fromService")
             if not isinstance(ref, Mapping):
                 continue
-            where = f"render.yaml services[{i}].envVars[{j}] ({var.get('key')}) fromService"
             has = [k for k in ("property", "envVarKey") if k in ref]
             if len(has) != 1:
-                errors.append(f"{where}: needs exactly one of `property` or `envVarKey`")
+                errors.append(f"{at} fromService: needs exactly one of `property` or `envVarKey`")
             target = by_name.get(str(ref.get("name")))
             if target is None:
-                errors.append(f"{where}: no service named {ref.get('name')!r} in this file")
+                errors.append(
+                    f"{at} fromService: no service named {ref.get('name')!r} in this file"
+                )
             elif target.get("type") != ref.get("type"):
                 errors.append(
-                    f"{where}: {ref.get('name')!r} is of type {target.get('type')!r}, "
+                    f"{at} fromService: {ref.get('name')!r} is of type {target.get('type')!r}, "
                     f"not {ref.get('type')!r}"
                 )
             elif "envVarKey" in ref and ref["envVarKey"] not in _env_keys(target):
                 errors.append(
-                    f"{where}: {ref.get('name')!r} defines no env var {ref['envVarKey']!r}"
+                    f"{at} fromService: {ref.get('name')!r} defines no env var {ref['envVarKey']!r}"
                 )
-    errors += _render_redis_password(services)
     return errors
 
 
@@ -152,12 +210,13 @@ def _env_keys(service: Mapping[str, Any]) -> set[str]:
     return {str(v.get("key")) for v in service.get("envVars", []) if isinstance(v, Mapping)}
 
 
-def _render_redis_password(services: list[Any]) -> list[str]:
+def _render_redis_password(services: list[tuple[str, Any, str]]) -> list[str]:
     """Redis on Render's private network is reachable by every service of the workspace: a
     service that reaches a private service as REDIS_HOST must also read REDIS_PASSWORD from
-    it, and that service must have Render generate the value (never a value in the file)."""
+    it, and that service must have Render generate the value (never a value in the file).
+    (Key Value is Render's own: its internal connections take no password.)"""
     errors: list[str] = []
-    by_name = {str(s.get("name")): s for s in services if isinstance(s, Mapping)}
+    by_name = {str(s.get("name")): s for _, s, _ in services if isinstance(s, Mapping)}
     for service in by_name.values():
         refs = {
             str(v.get("key")): v["fromService"]
@@ -165,7 +224,7 @@ def _render_redis_password(services: list[Any]) -> list[str]:
             if isinstance(v, Mapping) and isinstance(v.get("fromService"), Mapping)
         }
         host = refs.get("REDIS_HOST")
-        if host is None:
+        if host is None or host.get("type") != "pserv":
             continue
         where = f"render.yaml {service.get('name')} envVars"
         redis_name = str(host.get("name"))

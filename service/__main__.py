@@ -20,9 +20,21 @@ EXIT_STARTUP_FAILED = 3
 
 
 def _server_class() -> type[Any]:
+    import socket
+
     import uvicorn
 
     class Server(uvicorn.Server):
+        # With OPS_PORT: this server also listens there (service/ops_port.py).
+        ops_port: int | None = None
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            if sockets is None and self.ops_port is not None:
+                from service.ops_port import listen_on
+
+                sockets = listen_on(self.config.host, (self.config.port, self.ops_port))
+            await super().serve(sockets)
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             # uvicorn re-raises the signal once drained, so the process would end "killed by
@@ -81,8 +93,17 @@ def build_server(settings: Settings) -> Any:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stdout,
     )
-    config = uvicorn.Config(create_app(settings).front, **server_options(settings))
-    return _server_class()(config)
+    app = create_app(settings)
+    options = server_options(settings)
+    asgi: Any = app.front
+    if settings.ops_port is not None and app.ops_app is not None:
+        from service.ops_port import PortDispatch
+
+        asgi = PortDispatch(app.front, app.ops_app, settings.ops_port)
+        options["interface"] = "asgi3"  # PortDispatch returns the chosen app's coroutine
+    server = _server_class()(uvicorn.Config(asgi, **options))
+    server.ops_port = settings.ops_port
+    return server
 
 
 def freeze_heap() -> None:

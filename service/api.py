@@ -119,7 +119,9 @@ async def acting_for(
 
 Owner = Annotated[int, Depends(acting_for)]
 
-router = APIRouter()  # anonymous: health, readiness, ops
+router = APIRouter()  # anonymous: liveness, on the public port
+# Anonymous ops endpoints: on OPS_PORT when set (service/ops_port.py), else beside `router`.
+ops_router = APIRouter()
 api = APIRouter(dependencies=[Depends(principal)], responses=_AUTH_RESPONSES)
 
 
@@ -245,7 +247,7 @@ async def health() -> Response:
     return Response(content=_HEALTH_BODY, media_type=JSON)
 
 
-@router.get(
+@ops_router.get(
     "/ready",
     tags=["ops"],
     summary="Readiness: source of truth answers (Redis down only degrades)",
@@ -277,7 +279,7 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
-@router.get("/cache/stats", tags=["ops"], summary="Hit ratio, memory and evictions")
+@ops_router.get("/cache/stats", tags=["ops"], summary="Hit ratio, memory and evictions")
 async def cache_stats(request: Request) -> JSONResponse:
     cache = services(request).cache
     try:
@@ -288,7 +290,7 @@ async def cache_stats(request: Request) -> JSONResponse:
         return JSONResponse(body)
 
 
-@router.get(
+@ops_router.get(
     "/metrics",
     tags=["ops"],
     summary="Prometheus metrics (text exposition format)",

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from service.api import Services, api, mount_bench_routes, router
+from service.api import Services, api, mount_bench_routes, ops_router, router
 from service.auth.guard import AuthMiddleware, Authorizer
 from service.cache import Cache
 from service.emf import EmfPublisher, EmfRecorder
@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
             yield
         log.info("fyntrix service stopped: instance=%s", instance_id)
 
+    # With OPS_PORT, the ops routes and the docs are served there only (service/ops_port.py).
+    ops_apart = settings.ops_port is not None
     app = ServiceAPI(
         metrics,
         emf,
@@ -107,6 +109,9 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
         version="1.0.0",
         summary="Portfolios, dashboards and ranked picks behind a Redis cache-aside layer.",
         lifespan=lifespan,
+        docs_url=None if ops_apart else "/docs",
+        redoc_url=None if ops_apart else "/redoc",
+        openapi_url=None if ops_apart else "/openapi.json",
     )
     # Outermost last: the body limit and the auth gate run before the fast path, routing and
     # validation. Outside all of them (and Starlette's own): Front (see ServiceAPI).
@@ -117,6 +122,12 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
     app.include_router(router)
     if settings.bench_endpoints:
         mount_bench_routes(app)
+    if ops_apart:
+        from service.ops_port import create_ops_app
+
+        app.ops_app = create_ops_app(app)
+    else:
+        app.include_router(ops_router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -171,6 +182,8 @@ class ServiceAPI(FastAPI):
     def __init__(self, metrics: Metrics, emf: EmfRecorder | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.front = Front(super().__call__, state=self.state, metrics=metrics, emf=emf)
+        # The ops port's app when OPS_PORT is set (service/ops_port.py), else None.
+        self.ops_app: FastAPI | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # In-process callers (tests, httpx.ASGITransport) come in here; the server is handed

@@ -49,6 +49,7 @@ MaxmemoryPolicy = Literal[
 # Optional values that an ECS secret or an env file may hold as an empty string: an empty value
 # means "unset", never "a password that is the empty string".
 _EMPTY_MEANS_UNSET = (
+    "ops_port",
     "redis_password",
     "database_url",
     "aws_cognito_user_pool_id",
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
     shutdown_timeout_s: int = Field(default=20, ge=1, le=300)
     # Larger request bodies get 413 before anything reads them (the API's bodies are ~50 bytes).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Where no load balancer filters paths (Render, compose), the ops endpoints (/ready,
+    # /metrics, /cache/stats, /docs) are served on this port only, never on PORT; unset: on PORT.
+    ops_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Redis (the task's private cache; never the source of truth)
     redis_host: str = Field(default="localhost", min_length=1)
@@ -124,16 +128,18 @@ class Settings(BaseSettings):
     circuit_breaker_failure_threshold: int = Field(default=3, ge=1, le=1000)
     circuit_breaker_reset_timeout_ms: int = Field(default=1000, ge=10, le=600_000)
 
+    # Several tasks must share one database: without DATABASE_URL the process then refuses to
+    # start (exit 2) instead of keeping a private SQLite copy. Unset: true in prod.
+    require_database_url: bool | None = None
     # Source of truth: Postgres when DATABASE_URL is set, else an embedded SQLite file.
     database_url: SecretStr | None = None
     database_pool_max_size: int = Field(default=10, ge=1, le=1000)
     # How long the start waits for the database before giving up (exit status 3), in seconds.
     database_connect_timeout_s: int = Field(default=10, ge=1, le=300)
     sqlite_path: str = Field(default_factory=_default_sqlite_path, min_length=1)
-    seed_demo_data: bool = True
-    # Several tasks must share one database: without DATABASE_URL the service then serves no
-    # data and fails readiness instead of keeping a private SQLite copy. Unset: true in prod.
-    require_database_url: bool | None = None
+    # The demo users and portfolios, loaded into an empty database at start. Unset: only in the
+    # local stage; a deployed stage gets them only when its config asks (never in prod).
+    seed_demo_data: bool | None = None
 
     # Cache TTLs per namespace, in seconds
     cache_ttl_portfolio_s: int = Field(default=30, ge=1, le=86_400)
@@ -234,6 +240,31 @@ class Settings(BaseSettings):
             return True
         return bool(value)
 
+    @field_validator("ops_port")
+    @classmethod
+    def _ops_port_apart(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value == info.data.get("port"):
+            raise ValueError(
+                "must differ from PORT: the ops endpoints are kept off the public port"
+            )
+        return value
+
+    @field_validator("seed_demo_data", mode="before")
+    @classmethod
+    def _demo_data_default(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return _stage(info) == "local"
+        return value
+
+    @field_validator("seed_demo_data")
+    @classmethod
+    def _no_demo_data_in_prod(cls, value: bool | None, info: ValidationInfo) -> bool:
+        if value and _stage(info) == "prod":
+            raise ValueError(
+                "cannot be true when APP_STAGE=prod: demo users never enter prod's database"
+            )
+        return bool(value)
+
     @field_validator("bench_endpoints")
     @classmethod
     def _bench_only_locally(cls, value: bool, info: ValidationInfo) -> bool:
@@ -301,7 +332,16 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+    def _postgres_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None and info.data.get("require_database_url"):
+            # A deployed stage without its database fails its start, so the deploy fails
+            # (ECS's circuit breaker rolls it back) instead of running tasks that serve 503.
+            raise ValueError(
+                f"required when APP_STAGE={_stage(info)}: the stage's tasks share one Postgres "
+                "and never fall back to a private SQLite file. Set DATABASE_URL in the stage's "
+                "secret (ECS: the stack's app secret, docs/deploy.md; Render: the DATABASE_URL "
+                "prompt or a Render Postgres; compose: .env)"
+            )
         if value is not None:
             url = value.get_secret_value()
             if not url.startswith(("postgresql://", "postgres://")):
@@ -327,10 +367,8 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def source_kind(self) -> Literal["postgres", "sqlite", "none"]:
-        if self.database_url is not None:
-            return "postgres"
-        return "none" if self.require_database_url else "sqlite"
+    def source_kind(self) -> Literal["postgres", "sqlite"]:
+        return "postgres" if self.database_url is not None else "sqlite"
 
 
 def env_name(field: str) -> str:

@@ -53,6 +53,7 @@ class Compose:
         self.files = tuple(files)
         self.project = f"fyntrix-test-{uuid.uuid4().hex[:8]}"
         self.app_port = free_port()
+        self.ops_port = free_port()  # the app's ops endpoints (OPS_PORT), as compose publishes
         # An env file of the test's own, as `cp .env.example .env` plus a password would give:
         # a developer's .env must not change what is tested.
         self.env_file = tmp / "test.env"
@@ -63,6 +64,7 @@ class Compose:
             "HOME": str(tmp),
             "DOCKER_HOST": engine.base_url,
             "APP_HOST_PORT": str(self.app_port),
+            "OPS_HOST_PORT": str(self.ops_port),
             "REDIS_HOST_PORT": str(free_port()),
             **{_IMAGE_VARIABLES[name]: built.base for name, built in images.items()},
         }

@@ -4,9 +4,11 @@
     python -m tools.ecs_exec doctor --stage dev
     python -m tools.ecs_exec ops --stage dev --args "cache stats"
 
-Finds a RUNNING task of the stage's service with boto3 (the cluster and service names are the
-service stack's `ClusterName` and `ServiceName` outputs: CloudFormation generates them), then
-runs `aws ecs execute-command ... --interactive --container redis|app --command ...`.
+Finds a RUNNING task of the stage's service with boto3 (region from the stage as it deploys:
+its stage file, then --set/--region one-off overrides; the cluster and service names are the
+service stack's `ClusterName` and `ServiceName` outputs: CloudFormation generates them),
+then runs `aws ecs execute-command --region REGION ... --interactive --container redis|app
+--command ...`.
 ECS Exec needs the AWS CLI and its Session Manager plugin on this machine: when either is
 missing, the exact command is printed instead, to run where they are installed.
 
@@ -19,7 +21,6 @@ found, ECS Exec off);
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import signal
@@ -27,9 +28,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, StageConfig, load_stage
+from infra.config import ConfigError, StageConfig, load_configured_stage
 from tools.stack_outputs import StackNotDeployed, stack_outputs
 
 EXIT_USAGE = 2
@@ -260,7 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stage", default="dev", help="stage to look in (default dev)")
     common.add_argument(
-        "--region", help="AWS region (default: CDK_DEFAULT_REGION, else the stage's region)"
+        "--stage-file",
+        type=Path,
+        help="the stage's settings file (default: stages/<stage>.toml), as make's STAGE_FILE",
+    )
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a one-off setting override, as make's SET (repeatable)",
+    )
+    common.add_argument(
+        "--region", help="AWS region for this run (default: the stage's `region` setting)"
     )
     common.add_argument("--task", help="task id or ARN to use instead of looking one up")
     common.add_argument(
@@ -301,15 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     overrides: dict[str, str] = {}
-    region = args.region or os.environ.get("CDK_DEFAULT_REGION")
-    if region:
-        overrides["region"] = region
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: use SETTING=VALUE, e.g. region=eu-west-1")
+        overrides[key] = value
+    if args.region:
+        overrides["region"] = args.region
     try:
         # The image tag names no stack or container; prod refuses `latest`, so
         # give it a tag that satisfies the check and is used for nothing.
-        config = load_stage(args.stage, image_tag=NAMES_ONLY_IMAGE_TAG, overrides=overrides)
+        config, _ = load_configured_stage(
+            args.stage,
+            image_tag=NAMES_ONLY_IMAGE_TAG,
+            overrides=overrides,
+            stage_file=args.stage_file,
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

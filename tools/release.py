@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.config import ConfigError, load_stage
+from infra.config import ConfigError, load_configured_stage
 from infra.config.names import redis_image_tag, stage_image_tag
 
 # What BatchGetImage may answer with: the manifest as it was pushed, never converted.
@@ -116,26 +116,27 @@ def tag_stage(ecr: Any, *, repository: str, stage: str, release_tag: str) -> lis
     ]
 
 
-def _region(given: str | None, default: str) -> str:
-    for candidate in (given, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
-        if candidate:
-            return candidate
-    return os.environ.get("CDK_DEFAULT_REGION") or default
-
-
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     tag = sub.add_parser("tag-stage", help="add <stage>-<build tag> to both images of a release")
     tag.add_argument("--stage", required=True)
     tag.add_argument("--image-tag", required=True, help="the release tag that was pushed")
-    tag.add_argument("--region", help="default: AWS_REGION, CDK_DEFAULT_REGION, the config's")
+    tag.add_argument("--stage-file", type=Path, help="default: stages/<stage>.toml")
+    tag.add_argument(
+        "--set", action="append", default=[], metavar="SETTING=VALUE", help="one-off override"
+    )
     a = p.parse_args(list(argv))
     try:
-        config = load_stage(a.stage, image_tag=a.image_tag)
+        overrides = dict(item.partition("=")[::2] for item in a.set)
+        # The registry's region is the stage's, from its stage file: the same one `cdk deploy`
+        # deploys to (infra/config/stage_file.py), never the shell's.
+        config, _ = load_configured_stage(
+            a.stage, image_tag=a.image_tag, overrides=overrides, stage_file=a.stage_file
+        )
         import boto3
 
-        ecr = boto3.client("ecr", region_name=_region(a.region, config.region))
+        ecr = boto3.client("ecr", region_name=config.region)
         done = tag_stage(
             ecr, repository=config.repository_name, stage=a.stage, release_tag=a.image_tag
         )

@@ -8,7 +8,8 @@ and CDK context are read only in ``app.py``; this package is pure and CDK-free.
 - ``limits``: what AWS, Redis and the design allow (Fargate sizes, eviction policies, ...)
 - ``spec``: how a setting is declared (description + declarative rules) and checked
 - ``settings``: the settings classes, each setting with its description and bounds
-- ``stages``: dev and prod; ``load_stage``
+- ``stages``: dev and prod; ``load_stage``, ``load_configured_stage`` (with the stage file)
+- ``stage_file``: the committed per-stage settings, ``stages/<stage>.toml``
 - ``overrides``: the ``-c set:<path>=<value>`` parser and the settings list
 - ``monitoring``: alarm thresholds, notification e-mails, the GitHub deploy identity
 - ``cost``: usage assumptions of the cost estimate (traffic, users, log volumes)
@@ -46,7 +47,13 @@ from infra.config.settings import (
     ScalingSettings,
     StageConfig,
 )
-from infra.config.stages import load_stage, setting_paths
+from infra.config.stage_file import StageFile
+from infra.config.stages import (
+    load_configured_stage,
+    load_stage,
+    refuse_placeholders,
+    setting_paths,
+)
 
 __all__ = [
     "CI_STACK_NAME",
@@ -70,8 +77,11 @@ __all__ = [
     "Setting",
     "Stage",
     "StageConfig",
+    "StageFile",
     "StageNames",
+    "load_configured_stage",
     "load_stage",
+    "refuse_placeholders",
     "service_stack_name",
     "setting_paths",
     "stage_names",

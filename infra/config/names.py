@@ -36,6 +36,13 @@ _STATE_STACK_PREFIX: Final = "Fyntrix-State"
 CI_STACK_NAME: Final = "Fyntrix-CI"
 # How names that must not collide end: `-<the first group of the stack id's UUID>`.
 STACK_ID_SUFFIX: Final = "<stack-id>"
+# Each stage's committed settings (infra/config/stage_file.py), relative to the repository root.
+STAGE_FILES_DIR: Final = "stages"
+
+
+def stage_file_name(stage: str) -> str:
+    """The stage's settings file as the docs and error messages name it."""
+    return f"{STAGE_FILES_DIR}/{stage}.toml"
 
 
 def service_stack_name(stage: str) -> str:

@@ -45,9 +45,11 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
 
 
-def build(cls: type[Any], given: Mapping[str, Any], overrides: Mapping[str, str]) -> Any:
-    """`cls(**given)` with dotted-path `overrides` (string values) coerced to the field types,
-    nested settings rebuilt the same way. An unknown path is an error listing the valid ones."""
+def build(cls: type[Any], given: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    """`cls(**given)` with dotted-path `overrides` (strings from the command line, coerced to
+    the field types; typed values from a stage file, used as they are), nested settings rebuilt
+    the same way. A mapping value is merged into the setting's current mapping. An unknown path
+    is an error listing the valid ones."""
     return _build(cls, given, overrides, prefix="", valid=lambda: _paths(cls))
 
 
@@ -67,13 +69,13 @@ def _paths(cls: type[Any], prefix: str = "") -> list[str]:
 def _build(
     cls: type[Any],
     given: Mapping[str, Any],
-    overrides: Mapping[str, str],
+    overrides: Mapping[str, Any],
     prefix: str,
     valid: typing.Callable[[], list[str]],
 ) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    nested: dict[str, dict[str, str]] = {}
+    nested: dict[str, dict[str, Any]] = {}
     kwargs = dict(given)
     for path, raw in sorted(overrides.items()):
         head, _, rest = path.partition(".")
@@ -84,7 +86,11 @@ def _build(
         if rest:
             nested.setdefault(head, {})[rest] = raw
         else:
-            kwargs[head] = _coerce(f"{prefix}{head}", hints[head], raw)
+            value = _coerce(f"{prefix}{head}", hints[head], raw)
+            if isinstance(value, Mapping):
+                current = kwargs.get(head, _default(fields[head]))
+                value = types.MappingProxyType({**current, **value})
+            kwargs[head] = value
     for head, sub in nested.items():
         current = kwargs.get(head, _default(fields[head]))
         if not dataclasses.is_dataclass(current):

@@ -48,8 +48,10 @@ from infra.config.names import (
     StageNames,
     redis_image_tag,
     service_stack_name,
+    stage_file_name,
     state_stack_name,
 )
+from infra.config.render import RenderSettings
 from infra.config.spec import (
     Rule,
     at_least,
@@ -253,6 +255,18 @@ class AppSettings:
 
     port: int = setting(
         "port the app listens on and the load balancer targets", default=8000, rules=[_TCP_PORT]
+    )
+    ops_port: int = setting(
+        "port of the ops endpoints (/ready, /metrics, /cache/stats, /docs) where nothing in "
+        "front filters paths: Render (not public there) and compose (OPS_PORT). On ECS they "
+        "stay on `port`, where the load balancer forwards only /api/* and /health",
+        default=9000,
+        rules=[_TCP_PORT],
+    )
+    seed_demo_data: bool = setting(
+        "load the demo users and portfolios into an empty database at start (SEED_DEMO_DATA); "
+        "refused in prod",
+        default=False,
     )
     memory_mib: int = setting(
         "app container hard memory limit",
@@ -551,13 +565,15 @@ class StageConfig:
         ],
     )
     region: str = setting(
-        "AWS region of both stacks; `-c region=` or CDK_DEFAULT_REGION",
+        "AWS region of both stacks and of every tool and documented command for the stage; "
+        "set in the stage file (`make region` prints it); AWS_REGION and CDK_DEFAULT_REGION "
+        "never choose it",
         default="us-east-1",
         rules=[
             matches(
                 REGION_RE,
                 "{value!r} is not an AWS region",
-                "use e.g. us-east-1 (or set CDK_DEFAULT_REGION)",
+                "use a region code such as us-east-1 or eu-west-1",
             )
         ],
     )
@@ -614,20 +630,20 @@ class StageConfig:
         default=None,
     )
     certificate_arn: str | None = setting(
-        "ACM certificate: adds HTTPS on 443 and redirects 80; needs domain_name; "
-        "`-c certificateArn=`",
+        "ACM certificate (in `region`): adds HTTPS on 443 and redirects 80; needs domain_name",
         default=None,
         rules=[
             matches(
                 ACM_ARN_RE,
                 "{value!r} is not an ACM certificate ARN",
-                "pass arn:aws:acm:REGION:ACCOUNT:certificate/UUID with -c certificateArn=...",
+                "use the certificate's ARN, arn:aws:acm:REGION:ACCOUNT:certificate/UUID "
+                "(aws acm list-certificates)",
             )
         ],
     )
     domain_name: str | None = setting(
         "the API's DNS name, which the certificate covers; required exactly with "
-        "certificate_arn; the ServiceUrl output and the smoke test use it; `-c domainName=`",
+        "certificate_arn; the ServiceUrl output and the smoke test use it",
         default=None,
         rules=[
             matches(
@@ -640,7 +656,7 @@ class StageConfig:
     )
     hosted_zone_id: str | None = setting(
         "Route 53 hosted zone of domain_name: the stack creates the alias record to the load "
-        "balancer; unset: point the domain at LoadBalancerUrl yourself; `-c hostedZoneId=`",
+        "balancer; unset: point the domain at LoadBalancerUrl yourself",
         default=None,
         rules=[
             matches(
@@ -701,6 +717,9 @@ class StageConfig:
     )
     cost: CostAssumptions = setting(
         "usage assumptions of the cost estimate (`make cost`)", default_factory=CostAssumptions
+    )
+    render: RenderSettings = setting(
+        "the stage's environment in the Render Blueprint", default_factory=RenderSettings
     )
     # Per account, not per stage: no stage sets these apart (like the registry below).
     ci: CiSettings = setting(
@@ -806,6 +825,7 @@ class StageConfig:
             "METRICS_NAMESPACE": METRICS_NAMESPACE,
             "METRICS_STAGE": self.stage,
             "METRICS_SERVICE": self.metrics_service_name,
+            "SEED_DEMO_DATA": str(self.app.seed_demo_data).lower(),
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)
@@ -828,7 +848,8 @@ class StageConfig:
             "app.image_tag",
             "`latest` is not allowed for prod: the repository's tags are immutable, so `latest` "
             "can never point at a new build and deploys would silently keep the old image",
-            "deploy prod with an immutable tag, e.g. -c imageTag=$(git rev-parse --short HEAD)",
+            "deploy prod with an immutable tag, e.g. make deploy STAGE=prod "
+            "IMAGE_TAG=$(git rev-parse --short HEAD) (-c imageTag=... for the CDK CLI)",
         )
 
     def _check_edge(self) -> None:
@@ -843,19 +864,31 @@ class StageConfig:
         """A certificate and the name it covers come together: HTTPS clients, the ServiceUrl
         output and the smoke test call the name, never the load balancer's own DNS name (which
         no certificate of the team's can cover)."""
+        stage_file = stage_file_name(self.stage)
         if self.certificate_arn and not self.domain_name:
             raise ConfigError(
                 "domain_name",
                 "a certificate is configured but not the domain it covers; a client calling the "
                 "load balancer's own name would fail certificate verification",
-                "pass the certificate's domain with -c domainName=api.example.com",
+                f'set domain_name = "api.example.com" (the name the certificate covers) in '
+                f"{stage_file}",
             )
         require(
             self.certificate_arn is not None or self.domain_name is None,
             "certificate_arn",
             f"domain_name {self.domain_name!r} is set without a certificate, so "
             f"https://{self.domain_name} would have no HTTPS listener",
-            "add the domain's ACM certificate with -c certificateArn=..., or unset domain_name",
+            f"add the domain's ACM certificate as certificate_arn in {stage_file}, or unset "
+            "domain_name",
+        )
+        cert_region = self.certificate_arn.split(":")[3] if self.certificate_arn else None
+        require(
+            cert_region in (None, self.region),
+            "certificate_arn",
+            f"the certificate is in {cert_region}, but the stacks deploy to {self.region}; a "
+            "load balancer uses certificates of its own region only",
+            f"request or import the certificate in {self.region} (aws acm request-certificate "
+            f"--region {self.region} ...) and set its ARN in {stage_file}",
         )
         require(
             self.hosted_zone_id is None or self.domain_name is not None,
@@ -873,9 +906,9 @@ class StageConfig:
             "prod serves HTTPS only and no ACM certificate is configured",
             "request one for your API's domain (aws acm request-certificate --domain-name "
             "api.example.com --validation-method DNS, then add the DNS record ACM shows) or "
-            "import one (aws acm import-certificate), then deploy with "
-            "-c certificateArn=arn:aws:acm:REGION:ACCOUNT:certificate/UUID "
-            "-c domainName=api.example.com",
+            "import one (aws acm import-certificate), then set "
+            'certificate_arn = "arn:aws:acm:REGION:ACCOUNT:certificate/UUID" and domain_name = '
+            f'"api.example.com" in {stage_file_name(self.stage)} (docs/deploy.md)',
         )
 
     @property
@@ -897,12 +930,13 @@ class StageConfig:
         """What synth says about a stage without a certificate (None with one)."""
         if self.certificate_arn:
             return None
-        fix_tls = "add HTTPS with -c certificateArn=ARN -c domainName=api.example.com"
+        stage_file = stage_file_name(self.stage)
+        fix_tls = f"add HTTPS with certificate_arn and domain_name in {stage_file}"
         if not self.ingress_cidrs:
             return (
                 "the load balancer admits no client: without a certificate it serves plain "
                 f"HTTP to listed networks only, and none is listed. Fix: {fix_tls}, or admit "
-                "a network with -c set:allowed_ingress_cidrs=203.0.113.0/24"
+                f'your network with allowed_ingress_cidrs = ["203.0.113.0/24"] there'
             )
         return (
             f"the load balancer serves plain HTTP to {', '.join(self.ingress_cidrs)}: bearer "
@@ -957,6 +991,13 @@ class StageConfig:
             "one network namespace",
             "give app.port and redis.port different values",
         )
+        require(
+            self.app.ops_port not in (self.app.port, self.redis.port),
+            "app.ops_port",
+            f"{self.app.ops_port} is also app.port or redis.port; the ops endpoints are kept "
+            "off the public port",
+            "choose a port of its own",
+        )
 
     def _check_network(self) -> None:
         require(
@@ -1006,6 +1047,12 @@ class StageConfig:
         """Cost options that would weaken prod: refused there, each with its reason."""
         if self.stage != "prod":
             return
+        require(
+            not self.app.seed_demo_data,
+            "app.seed_demo_data",
+            "demo users and portfolios never enter prod's database",
+            "remove the setting (app.seed_demo_data may be true in dev only)",
+        )
         require(
             not self.capacity.spot,
             "capacity.spot",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +37,16 @@ from service.settings import Settings
 # The policy the design runs (infra/config/settings.py RedisSettings.maxmemory_policy) when
 # REDIS_EXPECTED_MAXMEMORY_POLICY is not set, e.g. on a laptop without the stage's environment.
 DESIGN_POLICY = "allkeys-lru"
-# Render's service names (generators/render_blueprint.py REDIS_SERVICE, WEB_SERVICE).
-RENDER_REDIS_SERVICE = "fyntrix-redis"
-RENDER_WEB_SERVICE = "fyntrix-backend"
+# Render's services are named `fyntrix-<stage>-<role>` (generators/render_blueprint.py
+# REDIS_SERVICE, WEB_SERVICE are the roles); a private service's internal host is its name,
+# maybe with a suffix Render adds.
+RENDER_REDIS_SERVICE = "redis"
+RENDER_WEB_SERVICE = "backend"
+_RENDER_REDIS = f"fyntrix-<stage>-{RENDER_REDIS_SERVICE}"
+_RENDER_WEB = f"fyntrix-<stage>-{RENDER_WEB_SERVICE}"
+_RENDER_REDIS_HOST = re.compile(rf"fyntrix-[a-z0-9]+-{RENDER_REDIS_SERVICE}")
+# Render Key Value's internal hostnames (render.cache = keyvalue) start with this.
+RENDER_KEYVALUE_HOST_PREFIX = "red-"
 # The ECS redis container's log group on the AWS CLI path, with <stage> left open
 # (generators/ecs.py log_group_name).
 ECS_REDIS_LOG_GROUP = "/fyntrix/<stage>/redis"
@@ -137,27 +145,29 @@ TARGETS: dict[str, Target] = {
     ),
     "render": Target(
         name="render",
-        where=f"Render: Redis is the private service {RENDER_REDIS_SERVICE}",
-        expected_host=RENDER_REDIS_SERVICE,
-        host_ok=lambda host: host.startswith(RENDER_REDIS_SERVICE),
-        host_note=f"render.yaml sets it with `fromService: {{name: {RENDER_REDIS_SERVICE}, "
-        f"property: host}}`, the private service's internal hostname: {RENDER_REDIS_SERVICE} or "
-        f"{RENDER_REDIS_SERVICE}-<suffix>, so any name starting with {RENDER_REDIS_SERVICE} is "
-        "right",
+        where=f"Render: Redis is the private service {_RENDER_REDIS}",
+        expected_host=_RENDER_REDIS,
+        host_ok=lambda host: (
+            bool(_RENDER_REDIS_HOST.match(host)) or host.startswith(RENDER_KEYVALUE_HOST_PREFIX)
+        ),
+        host_note=f"render.yaml sets it with `fromService: {{name: {_RENDER_REDIS}, "
+        f"property: host}}`, the private service's internal hostname: {_RENDER_REDIS} or "
+        f"{_RENDER_REDIS}-<suffix>, so any name starting with {_RENDER_REDIS} is "
+        f"right (with Render Key Value: its internal host, {RENDER_KEYVALUE_HOST_PREFIX}...)",
         host_fix="in render.yaml the app's REDIS_HOST must be `fromService: {type: pserv, name: "
-        f"{RENDER_REDIS_SERVICE}, property: host}}` (`make targets` generates it); sync the "
+        f"{_RENDER_REDIS}, property: host}}` (`make targets` generates it); sync the "
         "Blueprint",
         resolve_fix="private hostnames resolve only on Render's private network of one region "
-        f"and workspace: run this in the {RENDER_WEB_SERVICE} shell and keep both services in "
+        f"and workspace: run this in the {_RENDER_WEB} shell and keep both services in "
         "the same region",
-        unreachable_fix=f"check that {RENDER_REDIS_SERVICE} is live in the Render Dashboard and "
+        unreachable_fix=f"check that {_RENDER_REDIS} is live in the Render Dashboard and "
         "read its logs; it must listen on 0.0.0.0 (service/redis.conf: bind)",
         config_fix="service/redis.conf is generated from infra/config/ (`make targets`): "
-        f"commit, push and redeploy {RENDER_REDIS_SERVICE}",
-        auth_fix=f"every service of the workspace reaches {RENDER_REDIS_SERVICE} on the private "
+        f"commit, push and redeploy {_RENDER_REDIS}",
+        auth_fix=f"every service of the workspace reaches {_RENDER_REDIS} on the private "
         "network: render.yaml gives it REDIS_PASSWORD with `generateValue: true` (its "
         "Dockerfile.redis passes it to --requirepass) and the app `fromService: {type: pserv, "
-        f"name: {RENDER_REDIS_SERVICE}, envVarKey: REDIS_PASSWORD}}` (`make targets`); sync the "
+        f"name: {_RENDER_REDIS}, envVarKey: REDIS_PASSWORD}}` (`make targets`); sync the "
         "Blueprint",
     ),
     "local": Target(

@@ -1,5 +1,5 @@
-"""Source of truth: Postgres when DATABASE_URL is set, else embedded SQLite (unless the stage
-requires a shared database: then none, see missing.py)."""
+"""Source of truth: Postgres when DATABASE_URL is set, else embedded SQLite (a stage that
+requires a shared database refuses to start without DATABASE_URL: service/settings.py)."""
 
 from __future__ import annotations
 
@@ -44,13 +44,9 @@ def make_source(settings: Settings, instance_id: str) -> Source:
             settings.database_url.get_secret_value(),
             instance_id=instance_id,
             max_size=settings.database_pool_max_size,
-            seed=settings.seed_demo_data,
+            seed=settings.seed_demo_data is True,
             open_timeout_s=settings.database_connect_timeout_s,
         )
-    if settings.require_database_url:
-        from service.source.missing import MissingDatabaseSource
-
-        return MissingDatabaseSource()
     from service.source.sqlite import SqliteSource
 
-    return SqliteSource(settings.sqlite_path, seed=settings.seed_demo_data)
+    return SqliteSource(settings.sqlite_path, seed=settings.seed_demo_data is True)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.config import load_stage
 from testkit.compose import BASE_FILE, POSTGRES_FILE, SERVICE_LABEL, Compose
 from testkit.containers import exec_text, label_filter, wait_http
 from testkit.servers import free_port
@@ -92,6 +93,10 @@ def _service(compose: Compose, name: str) -> Any:
     return found[0]
 
 
+# The app's ops port in the container (OPS_PORT, app.ops_port).
+OPS_PORT = load_stage("dev").app.ops_port
+
+
 def test_postgres_override_serves_writes_and_invalidates_across_instances(
     pg_compose: Compose,
 ) -> None:
@@ -105,7 +110,9 @@ def test_postgres_override_serves_writes_and_invalidates_across_instances(
     }
     base = f"http://127.0.0.1:{compose.app_port}"
     wait_http(f"{base}/health")
-    ready = httpx.get(f"{base}/ready", timeout=10).json()
+    # The ops endpoints answer on the ops port only (OPS_PORT), never on the API's
+    assert httpx.get(f"{base}/ready", timeout=10).status_code == 404
+    ready = httpx.get(f"http://127.0.0.1:{compose.ops_port}/ready", timeout=10).json()
     assert (ready["source"], ready["database"], ready["invalidation"]) == (
         "postgres",
         "ok",
@@ -136,9 +143,10 @@ def _second_instance_drops_its_copy_on_notify(
 ) -> None:
     """Both instances share this project's Redis, so only the second one's in-process L1 can
     go stale: the first one's write reaches it through Postgres NOTIFY alone."""
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     run = compose(
         *("run", "-d", "--no-deps", "-p", f"127.0.0.1:{port}:8000"),
+        *("-p", f"127.0.0.1:{ops_port}:{OPS_PORT}"),
         *("-e", f"CACHE_L1_TTL_MS={L1_TTL_MS}", "app"),
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -146,7 +154,7 @@ def _second_instance_drops_its_copy_on_notify(
     other = f"http://127.0.0.1:{port}"
     # Ready and listening is what the rest needs; Docker's first health check would come only
     # one interval (15 s) after the start.
-    _wait_listening(other, second)
+    _wait_listening(f"http://127.0.0.1:{ops_port}", second)
     # Its dev key is its own (in its /tmp): mint its token there, as for the first.
     code, token = exec_text(second, ["python", "-m", "service.ops", "token", "--user", "1"])
     assert code == 0, token

@@ -123,7 +123,7 @@ def test_prod_without_a_certificate_fails_at_synth_naming_the_setting() -> None:
     assert err.value.setting == "certificate_arn"
     assert "aws acm request-certificate" in message
     assert "aws acm import-certificate" in message
-    assert "-c certificateArn=" in message
+    assert "certificate_arn = " in message and "in stages/prod.toml" in message
 
 
 def test_prod_serves_https_with_a_tls13_policy_and_80_only_redirects(prod: Synth) -> None:
@@ -400,8 +400,8 @@ def test_dev_without_a_certificate_admits_no_one_and_says_how_to_change_it(dev: 
         "/Fyntrix-Service-dev/Ingress", Match.string_like_regexp("admits no client")
     )
     (warning,) = warnings
-    assert "-c certificateArn=ARN -c domainName=api.example.com" in str(warning.entry.data)
-    assert "-c set:allowed_ingress_cidrs=203.0.113.0/24" in str(warning.entry.data)
+    assert "certificate_arn and domain_name in stages/dev.toml" in str(warning.entry.data)
+    assert 'allowed_ingress_cidrs = ["203.0.113.0/24"]' in str(warning.entry.data)
 
 
 def test_https_stages_admit_their_cidrs_on_80_and_443_without_a_notice(

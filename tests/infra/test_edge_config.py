@@ -27,7 +27,8 @@ def refused(stage: str, overrides: dict[str, str], tag: str | None = None) -> Co
 def test_a_certificate_needs_its_domain() -> None:
     err = refused("dev", {"certificate_arn": CERTIFICATE_ARN})
     assert err.setting == "domain_name"
-    assert "-c domainName=api.example.com" in err.fix
+    assert 'set domain_name = "api.example.com"' in err.fix
+    assert "in stages/dev.toml" in err.fix
 
 
 def test_a_domain_needs_a_certificate() -> None:
@@ -67,11 +68,12 @@ def test_the_service_url_is_the_domain() -> None:
     assert load_stage("dev").service_url is None
 
 
-def test_prod_without_a_certificate_names_both_context_keys() -> None:
+def test_prod_without_a_certificate_names_both_settings_and_the_stage_file() -> None:
     config = load_stage("prod", image_tag="v1")
     with pytest.raises(ConfigError) as err:
         config.check_deployable()
-    assert "-c certificateArn=" in err.value.fix and "-c domainName=" in err.value.fix
+    assert "certificate_arn = " in err.value.fix and "domain_name = " in err.value.fix
+    assert "in stages/prod.toml" in err.value.fix
 
 
 # ---------------------------------------------------------------- plain HTTP (item: tokens)
@@ -83,8 +85,8 @@ def test_without_a_certificate_no_cidr_is_admitted_by_default() -> None:
     assert config.ingress_cidrs == ()
     notice = config.plain_http_notice or ""
     assert "admits no client" in notice
-    assert "-c certificateArn=ARN -c domainName=api.example.com" in notice
-    assert "-c set:allowed_ingress_cidrs=203.0.113.0/24" in notice
+    assert "add HTTPS with certificate_arn and domain_name in stages/dev.toml" in notice
+    assert 'allowed_ingress_cidrs = ["203.0.113.0/24"]' in notice
 
 
 def test_with_a_certificate_everyone_is_admitted_over_https_by_default() -> None:

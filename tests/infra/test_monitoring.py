@@ -431,10 +431,11 @@ def test_dashboard_url_output_and_make_target_agree(prod: Synth) -> None:
     )
     assert made.returncode == 0, made.stderr
     assert made.stdout.strip() == url
+    # The region comes from the stage settings (SET= for one run), never from the shell.
     moved = subprocess.run(
-        ["make", "--no-print-directory", "dashboard-url", "STAGE=dev"],
+        ["make", "--no-print-directory", "dashboard-url", "STAGE=dev", "SET=region=eu-west-1"],
         cwd=ROOT,
-        env={**env, "CDK_DEFAULT_REGION": "eu-west-1"},
+        env={**env, "CDK_DEFAULT_REGION": "ap-south-1"},
         capture_output=True,
         text=True,
         check=False,

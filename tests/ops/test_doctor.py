@@ -215,7 +215,12 @@ def test_config_renamed_and_rdb_saves_seen_in_info_fails(redis_server_factory: F
     ("target", "host", "expected", "fix"),
     [
         ("compose", "localhost", "(redis)", "set REDIS_HOST=redis (the compose service name)"),
-        ("render", "localhost", "(fyntrix-redis*)", "`fromService: {type: pserv, name: fyntrix"),
+        (
+            "render",
+            "localhost",
+            "(fyntrix-<stage>-redis*)",
+            "`fromService: {type: pserv, name: fyntrix",
+        ),
         ("local", "127.0.0.2", "(localhost)", "export REDIS_HOST=localhost"),
     ],
 )
@@ -242,23 +247,26 @@ def test_ecs_with_the_compose_host_fails(design_redis: RedisServer) -> None:
 def test_render_accepts_the_private_service_hostname_and_explains_why() -> None:
     # The resolve step cannot pass here (no Render network): the REDIS_HOST line is the point.
     # GIVEN the environment render.yaml gives the app, with the host Render filled in
-    env = clean_env(**DEV.app_environment(redis_host="fyntrix-redis-a1b2"))
+    env = clean_env(**DEV.app_environment(redis_host="fyntrix-dev-redis-a1b2"))
     result = run_ops("doctor", "--target", "render", "--timeout", "1", env=env)
     line = line_of(result.stdout, "REDIS_HOST")
     assert line.startswith(
-        "PASS    REDIS_HOST       fyntrix-redis-a1b2 (starts with fyntrix-redis) is right "
-        "for render"
+        "PASS    REDIS_HOST       fyntrix-dev-redis-a1b2 (starts with fyntrix-<stage>-redis) "
+        "is right for render"
     )
-    assert "fyntrix-redis or fyntrix-redis-<suffix>" in line
-    assert "any name starting with fyntrix-redis is right" in line
+    assert "fyntrix-<stage>-redis or fyntrix-<stage>-redis-<suffix>" in line
+    assert "any name starting with fyntrix-<stage>-redis is right" in line
     assert result.returncode == 1
 
 
 @pytest.mark.parametrize(
     ("target", "host", "ok"),
     [
-        ("render", "fyntrix-redis", True),
-        ("render", "fyntrix-redis-xyz9", True),
+        ("render", "fyntrix-prod-redis", True),
+        ("render", "fyntrix-prod-redis-xyz9", True),
+        ("render", "fyntrix-dev-redis", True),  # dev's private service
+        ("render", "fyntrix-redis", False),  # no stage: not a name the Blueprint gives
+        ("render", "red-d0abc1234example", True),  # a Key Value's internal host
         ("render", "redis", False),
         ("render", "localhost", False),
         ("compose", "redis", True),

@@ -66,7 +66,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
-def deploy_stack(*, cluster_output: str | None = None) -> str:
+def deploy_stack(*, cluster_output: str | None = None, region: str = REGION) -> str:
     """The stage's service stack, as far as the lookup cares: a cluster CloudFormation names,
     and the `ClusterName` (default: that cluster) and `ServiceName` outputs. Returns the
     cluster's name."""
@@ -77,7 +77,7 @@ def deploy_stack(*, cluster_output: str | None = None) -> str:
             "ServiceName": {"Value": SERVICE},
         },
     }
-    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn = boto3.client("cloudformation", region_name=region)
     cfn.create_stack(StackName=DEV.service_stack_name, TemplateBody=json.dumps(template))
     outputs = cfn.describe_stacks(StackName=DEV.service_stack_name)["Stacks"][0]["Outputs"]
     cluster: str = {o["OutputKey"]: o["OutputValue"] for o in outputs}["ClusterName"]
@@ -85,19 +85,19 @@ def deploy_stack(*, cluster_output: str | None = None) -> str:
     return cluster
 
 
-def deploy_stage(*, tasks: int = 1) -> list[str]:
+def deploy_stage(*, tasks: int = 1, region: str = REGION) -> list[str]:
     """What `make deploy` leaves in ECS, as far as the lookup cares: the stage's stack (its
     cluster and outputs), task definition and service, and `tasks` running tasks of that
     service. Returns their ARNs."""
-    cluster = deploy_stack()
-    ec2 = boto3.client("ec2", region_name=REGION)
+    cluster = deploy_stack(region=region)
+    ec2 = boto3.client("ec2", region_name=region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     # As the CDK VPC has it (and moto needs it to give a task's network interface a DNS name).
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
     network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
-    ecs = boto3.client("ecs", region_name=REGION)
+    ecs = boto3.client("ecs", region_name=region)
     task_definition = ecs.register_task_definition(
         family=DEV.task_family,
         requiresCompatibilities=["FARGATE"],
@@ -153,14 +153,16 @@ def run_tool(*args: str, env: dict[str, str], path: Path) -> Run:
     return ECS_EXEC.run("tools.ecs_exec", args, env={**env, "PATH": str(path)}, timeout_s=60)
 
 
-def expected_argv(task_arn: str, container: str, command: str) -> list[str]:
+def expected_argv(
+    task_arn: str, container: str, command: str, *, region: str = REGION
+) -> list[str]:
     cluster = task_arn.split("/")[-2] if task_arn.count("/") == 2 else "?"
     return [
         "aws",
         "ecs",
         "execute-command",
         "--region",
-        REGION,
+        region,
         "--cluster",
         cluster,
         "--task",
@@ -279,6 +281,45 @@ def test_make_redis_cli_and_make_doctor(aws: str, empty_path: Path) -> None:
     assert shlex.split(doctor.stdout) == expected_argv(
         task_arn, "app", "python -m service.ops doctor --target ecs"
     )
+
+
+def test_make_redis_cli_and_doctor_use_the_stage_files_region(
+    aws: str, empty_path: Path, tmp_path: Path
+) -> None:
+    # GIVEN the stage deployed in another region than the default, a stage file saying so, and
+    # a shell whose AWS region is still the default (the tools must not follow it)
+    other = "eu-west-1"
+    (task_arn,) = deploy_stage(region=other)
+    stage_file = tmp_path / "dev.toml"
+    stage_file.write_text(f'region = "{other}"\n')
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    env = {**_base_env(), **aws_env(aws), "PATH": str(empty_path)}
+    base = [make, "--no-print-directory", "-o", ".venv/.installed"]
+    for target, container, command in (
+        ("redis-cli", "redis", "redis-cli -p 6379 INFO"),
+        ("doctor", "app", "python -m service.ops doctor --target ecs"),
+    ):
+        # WHEN the make target runs with that stage file
+        result = subprocess.run(
+            [*base, target, "STAGE=dev", f"STAGE_FILE={stage_file}", "ARGS=INFO"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        # THEN it found the task in that region and the command goes there
+        assert shlex.split(result.stdout) == expected_argv(
+            task_arn, container, command, region=other
+        ), result.stderr
+    # AND without the file, the default region has no such cluster, and the error says where
+    # it looked
+    missing = run_tool("redis-cli", "--stage", "dev", env=aws_env(aws), path=empty_path)
+    assert missing.returncode == ecs_exec.EXIT_NO_TASK
+    assert f"does not exist in {REGION}" in missing.stderr
 
 
 def test_runs_aws_with_exactly_that_argv_and_returns_its_status(aws: str, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ DEFAULTS = {
     "LOG_LEVEL": "INFO",
     "SHUTDOWN_TIMEOUT_S": 20,
     "MAX_BODY_BYTES": 65536,
+    "OPS_PORT": None,
     "REDIS_HOST": "localhost",
     "REDIS_PORT": 6379,
     "REDIS_DB": 0,
@@ -32,7 +33,7 @@ DEFAULTS = {
     "DATABASE_URL": None,
     "DATABASE_POOL_MAX_SIZE": 10,
     "DATABASE_CONNECT_TIMEOUT_S": 10,
-    "SEED_DEMO_DATA": True,
+    "SEED_DEMO_DATA": True,  # in the local stage only
     "REQUIRE_DATABASE_URL": False,
     "CACHE_TTL_PORTFOLIO_S": 30,
     "CACHE_TTL_DASHBOARD_S": 30,
@@ -109,6 +110,7 @@ def test_reads_the_environment(clean_env: pytest.MonkeyPatch) -> None:
         "MARKET_DATA_API_KEY",
         "AWS_COGNITO_USER_POOL_ID",
         "REDIS_EXPECTED_MAXMEMORY_BYTES",
+        "OPS_PORT",
     ],
 )
 def test_an_empty_value_means_unset(clean_env: pytest.MonkeyPatch, name: str) -> None:
@@ -144,6 +146,8 @@ def test_secrets_never_show_in_repr(clean_env: pytest.MonkeyPatch) -> None:
         ("REDIS_EXPECTED_MAXMEMORY_POLICY", "lru-please"),
         ("LOG_LEVEL", "chatty"),
         ("SEED_DEMO_DATA", "maybe"),
+        ("OPS_PORT", "8000"),  # the same as PORT
+        ("OPS_PORT", "0"),
         ("DATABASE_URL", "mysql://root@db/fyntrix"),
         ("METRICS_FLUSH_INTERVAL_S", "0"),
         ("METRICS_NAMESPACE", "AWS/ECS"),
@@ -185,3 +189,68 @@ def test_settings_are_immutable(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError):
         settings.redis_port = 1
     assert "REDIS_PORT" not in os.environ
+
+
+# ---------------------------------------------------------------- what a deployed stage needs
+
+_COGNITO = {
+    "AWS_COGNITO_USER_POOL_ID": "us-east-1_AbCdEf123",
+    "AWS_COGNITO_CLIENT_ID": "4tl7d0vq2q9example0000",
+}
+
+
+def _stage(env: pytest.MonkeyPatch, stage: str, **extra: str) -> None:
+    env.setenv("APP_STAGE", stage)
+    for name, value in {**_COGNITO, **extra}.items():
+        env.setenv(name, value)
+
+
+def test_prod_refuses_to_start_without_its_database(clean_env: pytest.MonkeyPatch) -> None:
+    # GIVEN prod with its Cognito settings and an empty DATABASE_URL (the secret as created)
+    _stage(clean_env, "prod", DATABASE_URL="")
+    # THEN the settings refuse, naming the variable and where it is set
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    (line,) = format_errors(caught.value)
+    assert line.startswith("invalid setting DATABASE_URL: required when APP_STAGE=prod")
+    assert "stage's secret" in line
+    # AND with it, prod starts on Postgres
+    clean_env.setenv("DATABASE_URL", "postgresql://app@db/fyntrix")
+    assert Settings().source_kind == "postgres"
+
+
+def test_any_stage_requiring_a_database_refuses_to_start_without_one(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    _stage(clean_env, "dev", REQUIRE_DATABASE_URL="true")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert [e["loc"] for e in caught.value.errors()] == [("database_url",)]
+
+
+@pytest.mark.parametrize(
+    ("stage", "given", "seeded"),
+    [
+        ("local", None, True),
+        ("local", "false", False),
+        ("dev", None, False),  # a deployed stage gets demo data only when its config asks
+        ("dev", "", False),
+        ("dev", "true", True),
+        ("prod", None, False),
+    ],
+)
+def test_demo_data_only_locally_or_when_asked(
+    clean_env: pytest.MonkeyPatch, stage: str, given: str | None, seeded: bool
+) -> None:
+    _stage(clean_env, stage, DATABASE_URL="postgresql://app@db/fyntrix")
+    if given is not None:
+        clean_env.setenv("SEED_DEMO_DATA", given)
+    assert Settings().seed_demo_data is seeded
+
+
+def test_demo_data_never_in_prod(clean_env: pytest.MonkeyPatch) -> None:
+    _stage(clean_env, "prod", DATABASE_URL="postgresql://app@db/fyntrix", SEED_DEMO_DATA="true")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    (line,) = format_errors(caught.value)
+    assert line.startswith("invalid setting SEED_DEMO_DATA: cannot be true when APP_STAGE=prod")

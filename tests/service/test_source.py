@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -132,23 +130,3 @@ async def test_identities_are_seeded_into_a_database_seeded_before_they_existed(
     execute_sql(first, "DELETE FROM user_identities")
     second = await make_app(redis_server, source_kind)  # users exist, identities do not
     assert await second.services.source.user_for_sub(dev_sub(3)) == 3
-
-
-async def test_a_stage_requiring_a_database_serves_nothing_without_one(
-    redis_server: RedisServer,
-    make_app: AppFactory,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """GIVEN REQUIRE_DATABASE_URL (prod's rule) and no DATABASE_URL
-    THEN no SQLite file appears, /ready is 503 saying why, the API 503s, the log says so."""
-    caplog.set_level(logging.ERROR)
-    app = await make_app(redis_server, require_database_url=True)
-    ready = await app.client.get("/ready")
-    assert ready.status_code == 503
-    assert ready.json()["database"] == "not configured"
-    assert "DATABASE_URL is not set" in ready.json()["reason"]
-    assert (await app.client.get("/api/portfolio/1")).status_code == 503
-    assert (await app.client.get("/api/top-picks")).status_code == 503
-    assert not (tmp_path / "fyntrix.sqlite3").exists()
-    assert any("DATABASE_URL is not set" in r.getMessage() for r in caplog.records)

@@ -111,12 +111,21 @@ def test_app_reaches_redis_by_service_name_with_the_ecs_environment(compose_doc:
         "dockerfile": "Dockerfile",
         "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}"},
     }
-    assert app["ports"] == [f"127.0.0.1:${{APP_HOST_PORT:-{DEV.app.port}}}:{DEV.app.port}"]
+    assert app["ports"] == [
+        f"127.0.0.1:${{APP_HOST_PORT:-{DEV.app.port}}}:{DEV.app.port}",
+        # As on Render: the ops endpoints on a port of their own (both on the host's loopback)
+        f"127.0.0.1:${{OPS_HOST_PORT:-{DEV.app.ops_port}}}:{DEV.app.ops_port}",
+    ]
+    assert app["environment"]["OPS_PORT"] == str(DEV.app.ops_port)
     plain = {k: v for k, v in app["environment"].items() if k not in DEV.app.secret_keys}
     password = plain.pop("REDIS_PASSWORD")
     assert password == compose_doc["services"]["redis"]["environment"]["REDISCLI_AUTH"]
     # A laptop run: the service's local stage (the local dev issuer; never a deployed stage).
-    assert plain == {**DEV.app_environment(redis_host="redis"), "APP_STAGE": "local"}
+    assert plain == {
+        **DEV.app_environment(redis_host="redis"),
+        "APP_STAGE": "local",
+        "OPS_PORT": str(DEV.app.ops_port),
+    }
     assert app["healthcheck"]["test"] == app_health_command()
     assert app["user"] == DEV.app.user
     assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}

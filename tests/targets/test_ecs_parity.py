@@ -148,7 +148,9 @@ def synth_task_definition(config: StageConfig) -> tuple[dict[str, Any], dict[str
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     # Prod synthesizes only with a certificate and its domain; they change the listener, not
     # the task.
-    cert = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    cert = (
+        f"arn:aws:acm:{config.region}:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    )
     config = dataclasses.replace(
         config,
         certificate_arn=config.certificate_arn or cert,

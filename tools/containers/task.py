@@ -59,6 +59,9 @@ LOCAL_AUTH_ENV: Mapping[str, str] = {
     "AUTH_CLIENT_IDS": "",
     "AWS_COGNITO_USER_POOL_ID": "",
     "AWS_COGNITO_CLIENT_ID": "",
+    # Empty: the local stage's default, the demo data the local checks read (prod's task
+    # definition says false: demo users never enter prod's database).
+    "SEED_DEMO_DATA": "",
 }
 
 

@@ -70,7 +70,7 @@ def estimate(
         tasks_max=tasks[1],
         items=tuple(items),
         free=tuple(free),
-        render=tuple(compare(blueprint, table, config.cost, tasks)),
+        render=tuple(compare(blueprint, table, config.cost, tasks, config.stage)),
         table=table,
         usage=config.cost,
     )

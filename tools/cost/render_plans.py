@@ -30,14 +30,29 @@ def load_blueprint(path: Path = RENDER_YAML) -> Mapping[str, Any]:
     return doc
 
 
+def stage_environment(blueprint: Mapping[str, Any], stage: str) -> Mapping[str, Any]:
+    """The stage's environment of the Blueprint's project (generators/render_blueprint.py
+    writes one per stage, named after it)."""
+    for project in blueprint.get("projects", []):
+        for environment in project.get("environments", []):
+            if environment.get("name") == stage:
+                found: Mapping[str, Any] = environment
+                return found
+    raise CostError(
+        f"render.yaml has no environment {stage!r}. Fix: regenerate it with `make targets`"
+    )
+
+
 def compare(
     blueprint: Mapping[str, Any],
     table: PriceTable,
     usage: CostAssumptions,
     tasks: tuple[int, int],
+    stage: str,
 ) -> list[RenderLine]:
-    lines = [_service(s, table, tasks) for s in blueprint.get("services", [])]
-    for database in blueprint.get("databases", []):
+    environment = stage_environment(blueprint, stage)
+    lines = [_service(s, table, tasks) for s in environment.get("services", [])]
+    for database in environment.get("databases", []):
         name, plan = database.get("name", "?"), _plan(database)
         price = _priced(table, f"render.postgres.{plan}", name)
         lines.append(

@@ -48,6 +48,8 @@ def synthesize(stage: str, sets: Mapping[str, str], outdir: Path) -> None:
     if not CDK.exists():
         raise CostError(f"{CDK.relative_to(ROOT)} is missing. Fix: run `make setup`")
     argv = [str(CDK), "synth", "--quiet", "--no-notices", "-o", str(outdir), "-c", f"stage={stage}"]
+    # As `make synth`: the stage file's example values synthesize; only a deploy refuses them.
+    argv += ["-c", "allowPlaceholders=true"]
     for path, value in sorted(sets.items()):
         argv += ["-c", f"set:{path}={value}"]
     env = {

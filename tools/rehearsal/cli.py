@@ -37,7 +37,8 @@ from infra.config import (
     REGISTRY_STACK_NAME,
     ConfigError,
     StageConfig,
-    load_stage,
+    StageFile,
+    load_configured_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
 from service.secrets_json import SECRETS_JSON_ENV
@@ -75,6 +76,7 @@ REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 @dataclass(frozen=True, kw_only=True)
 class Options:
     stage: str = "dev"
+    stage_file: Path | None = None  # None: stages/<stage>.toml
     overrides: dict[str, str] = field(default_factory=dict)
     image_tag: str | None = None  # None: named after the images built (release.release_tag)
     aws_port: int | None = None
@@ -124,6 +126,8 @@ def _tool_env(endpoint: str, region: str) -> dict[str, str]:
 def _context_args(opts: Options) -> list[str]:
     tag = opts.image_tag or release.PLACEHOLDER_TAG
     args = ["-c", f"stage={opts.stage}", "-c", f"imageTag={tag}"]
+    if opts.stage_file is not None:
+        args += ["-c", f"stageFile={opts.stage_file}"]
     for path, value in sorted(opts.overrides.items()):
         args += ["-c", f"set:{path}={value}"]
     return args
@@ -203,11 +207,7 @@ def up(opts: Options) -> int:
         opts, overrides={"ci.github_repository": REHEARSAL_REPOSITORY, **opts.overrides}
     )
     try:
-        config = load_stage(
-            opts.stage,
-            image_tag=opts.image_tag or release.PLACEHOLDER_TAG,
-            overrides=opts.overrides,
-        )
+        config, stage_file = _load(opts)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -227,7 +227,7 @@ def up(opts: Options) -> int:
         t = timer.mark("emulator", t)
         env = _tool_env(endpoint, config.region)
         session = _EndpointSession(endpoint, config.region)
-        opts, config = _with_certificate(opts, config, session)
+        opts, config = _with_certificate(opts, config, stage_file, session)
         log = opts.run_dir / "cdk.log"
 
         if _bootstrapped(session):
@@ -400,7 +400,7 @@ def _release(
     )
     tag = release.release_tag(opts.image_tag, manifests if prepared else None)
     opts = dataclasses.replace(opts, image_tag=tag)
-    config = load_stage(opts.stage, image_tag=tag, overrides=opts.overrides)
+    config = _load(opts)[0]
     if not release.repository_exists(session, config.repository_name):
         _deploy(opts, config, session, env, stacks=(REGISTRY_STACK_NAME,))
         _say("3/6 release", f"cdk deploy {REGISTRY_STACK_NAME}: the repository, before a push")
@@ -526,17 +526,28 @@ def _bootstrapped(session: Any) -> bool:
     return True
 
 
+def _load(opts: Options) -> tuple[StageConfig, StageFile]:
+    """The stage as `make deploy` synthesizes it: its stage file, then the overrides."""
+    return load_configured_stage(
+        opts.stage,
+        image_tag=opts.image_tag or release.PLACEHOLDER_TAG,
+        overrides=opts.overrides,
+        stage_file=opts.stage_file,
+    )
+
+
 def _with_certificate(
-    opts: Options, config: StageConfig, session: Any
+    opts: Options, config: StageConfig, stage_file: StageFile, session: Any
 ) -> tuple[Options, StageConfig]:
-    """A stage that must serve HTTPS (prod) and names no certificate gets one from the
-    emulator's ACM for a placeholder domain, and that domain's hosted zone from the emulator's
-    Route 53 (so the alias record deploys too), both made once and reused. A certificate the
-    operator names is used as given: one the emulator does not know fails the deploy with
-    CertificateNotFound, as it would in AWS."""
+    """A stage that must serve HTTPS (prod) and names no certificate, or only the stage
+    file's placeholder, gets one from the emulator's ACM for a placeholder domain, and that
+    domain's hosted zone from the emulator's Route 53 (so the alias record deploys too), both
+    made once and reused. A certificate the operator names is used as given: one the emulator
+    does not know fails the deploy with CertificateNotFound, as it would in AWS."""
     try:
         config.check_deployable()
-        return opts, config
+        if "certificate_arn" not in stage_file.placeholders_in_use(config):
+            return opts, config
     except ConfigError as exc:
         if exc.setting != "certificate_arn":
             raise RehearsalError(str(exc)) from exc
@@ -550,8 +561,10 @@ def _with_certificate(
         "hosted_zone_id": zone_id,
     }
     opts = dataclasses.replace(opts, overrides=overrides)
-    tag = opts.image_tag or release.PLACEHOLDER_TAG
-    return opts, load_stage(opts.stage, image_tag=tag, overrides=overrides)
+    try:
+        return opts, _load(opts)[0]
+    except ConfigError as exc:
+        raise RehearsalError(str(exc)) from exc
 
 
 def _rehearsal_certificate(acm: Any) -> str:
@@ -679,6 +692,7 @@ def _start_service(
         # JWKS allowed), but it verifies tokens of the deployed pool: the issuer Cognito
         # writes into them, the keys from the emulator's JWKS endpoint.
         "APP_STAGE": "local",
+        "SEED_DEMO_DATA": "",  # the local stage's demo data (prod's task says false)
         "AUTH_ISSUER": user.issuer(config),
         "AUTH_JWKS_URL": f"{endpoint}/{user.pool_id}/.well-known/jwks.json",
         "AUTH_CLIENT_IDS": user.client_id,
@@ -852,6 +866,12 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
     p.add_argument("command", choices=["up", "down", "status"])
     p.add_argument("--stage", default=environ.get("STAGE", "dev"))
     p.add_argument(
+        "--stage-file",
+        type=Path,
+        default=Path(environ["STAGE_FILE"]) if environ.get("STAGE_FILE") else None,
+        help="the stage's settings file (default: stages/<stage>.toml)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[s for s in environ.get("SET", "").split() if s],
@@ -888,6 +908,7 @@ def parse_args(argv: Sequence[str], environ: dict[str, str]) -> tuple[str, Optio
         overrides[key] = value
     return a.command, Options(
         stage=a.stage,
+        stage_file=a.stage_file.resolve() if a.stage_file else None,
         overrides=overrides,
         image_tag=a.image_tag,
         aws_port=a.aws_port,
