@@ -201,6 +201,16 @@ def gate_checkov(templates: Iterable[Path], exceptions: dict[str, Any]) -> GateR
     return judge_checkov(run_checkov(templates), exceptions)
 
 
+def checkov_file(failure: dict[str, Any], root: Path = ROOT) -> str:
+    """The failing file, relative to the project when it is inside it, else absolute.
+
+    Not checkov's `file_path`: that one is relative to a root checkov computes from its
+    working directory, so a file outside the clone reads as `/../../tmp/...`, a path whose
+    meaning depends on where the clone lives. `file_abs_path` is the file as given."""
+    path = Path(failure.get("file_abs_path") or os.path.join(root, failure["file_path"]))
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> GateResult:
     """The gate's verdict on checkov's reports: a failure passes only when it is listed for
     exactly that check and resource; a listed exception that matches nothing is stale."""
@@ -224,8 +234,7 @@ def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> 
             else:
                 findings.append(
                     f"{failure['check_id']} {failure['resource']} "
-                    f"({os.path.normpath(failure['file_path'])}): "
-                    f"{failure.get('check_name', '')}"
+                    f"({checkov_file(failure)}): {failure.get('check_name', '')}"
                 )
     unused = sorted(allowed - skipped)
     if unused:
