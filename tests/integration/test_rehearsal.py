@@ -240,7 +240,9 @@ def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
         "alarm topic: KMS-encrypted",
         "dashboard: graphs with thresholds",
         "ci: GitHub OIDC provider",
-        "ci: deploy role trust (branch, prod environment)",
+        "ci: one role per job kind, one subject each",
+        "ci: deploy role permissions",
+        "ci: diff role reads only this project's templates",
     } <= names
     assert "Fyntrix-CI" in first.stdout
     assert "X-Cache: MISS, then HIT" in first.stdout
