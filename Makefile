@@ -68,7 +68,7 @@ test-fast: $(STAMP_V) ## unit tier only, in seconds: no servers, no synth, no CD
 test-infra: setup ## tests of the CDK app (tests/infra)
 	$(PY) -m pytest tests/infra
 
-check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy, docs
+check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, zizmor, ruff, mypy, docs
 	$(PY) -m tools.gates
 
 # ruff and mypy check one list of paths: [tool.mypy] files in pyproject.toml (tools/gates.py).

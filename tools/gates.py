@@ -4,8 +4,9 @@
 fixes and formatting (`make fmt`).
 
 Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
-template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), ruff (lint +
-format), mypy --strict, docs (`mkdocs build --strict`). Exceptions live in infra/nag.py
+template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), zizmor (the
+GitHub workflows' security audit, offline), ruff (lint + format), mypy --strict, docs
+(`mkdocs build --strict`). Exceptions live in infra/nag.py
 (acknowledgments on constructs) and security/exceptions.yaml (per check and resource, with
 reasons).
 """
@@ -271,6 +272,59 @@ def gate_hadolint(exceptions: dict[str, Any]) -> GateResult:
     )
 
 
+# ---------------------------------------------------------------------------- zizmor
+
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+
+
+def gate_zizmor(workflows: Path = WORKFLOWS_DIR) -> GateResult:
+    """zizmor's audit of the workflows, offline (no GitHub API: the pins are checked for
+    form, not looked up). Any finding it reports at its regular persona fails the gate, from
+    an action not pinned to a commit (high) to a `${{ }}` expanded inside a script (info):
+    zizmor's own inline `# zizmor: ignore[...]` comments are the only way to accept one."""
+    proc = _run([str(VENV_BIN / "zizmor"), "--offline", "--format", "json", str(workflows)])
+    try:
+        found: list[dict[str, Any]] = json.loads(proc.stdout or "null")
+    except json.JSONDecodeError:
+        found = []
+    if not isinstance(found, list):
+        return GateResult(
+            name="zizmor",
+            ok=False,
+            summary=f"did not run (exit {proc.returncode})",
+            findings=[proc.stderr.strip()[-500:]],
+        )
+    findings = [zizmor_finding(f) for f in found if not f.get("ignored")]
+    by_severity: dict[str, int] = {}
+    for f in found:
+        if not f.get("ignored"):
+            level = f["determinations"]["severity"].lower()
+            by_severity[level] = by_severity.get(level, 0) + 1
+    counts = ", ".join(
+        f"{by_severity.get(level, 0)} {level}"
+        for level in ("high", "medium", "low", "informational")
+    )
+    workflows_n = len(list(workflows.glob("*.y*ml")))
+    return GateResult(
+        name="zizmor",
+        ok=not findings,
+        summary=f"{counts} ({workflows_n} workflows, offline)",
+        findings=findings,
+    )
+
+
+def zizmor_finding(finding: dict[str, Any]) -> str:
+    """`<file>:<line> <audit> (<severity>): <what>` for one finding's primary location."""
+    where = next(
+        (loc for loc in finding["locations"] if loc["symbolic"]["kind"] == "Primary"),
+        finding["locations"][0],
+    )
+    path = where["symbolic"]["key"]["Local"]["verbatim_path"]
+    line = where["concrete"]["location"]["start_point"]["row"] + 1
+    severity = finding["determinations"]["severity"].lower()
+    return f"{path}:{line} {finding['ident']} ({severity}): {finding['desc']}"
+
+
 # ---------------------------------------------------------------------------- python
 
 
@@ -374,6 +428,8 @@ def main(argv: list[str]) -> int:
             results.append(gate_checkov(templates, exceptions.get("checkov") or {}))
     if want("hadolint"):
         results.append(gate_hadolint(exceptions.get("hadolint") or {}))
+    if want("zizmor"):
+        results.append(gate_zizmor())
     if want("ruff"):
         results.append(gate_ruff())
     if want("mypy"):
