@@ -10,6 +10,7 @@ volume folders of the task it recorded, and stops the engine if the tooling star
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -179,13 +180,18 @@ def stop(run_dir: Path, *, keep_engine: bool = False) -> list[str]:
     """Remove the recorded task's containers, network and volumes; stop our engine."""
     done: list[str] = []
     state_file = run_dir / STATE_FILE
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    # The engine the task was started on, as recorded: `make down` from a new shell (without
+    # the DOCKER_HOST `make up` had) must still reach it.
+    environ = dict(os.environ)
+    if state.get("docker_host") and not environ.get("DOCKER_HOST"):
+        environ["DOCKER_HOST"] = state["docker_host"]
     engine: Engine | None = None
     try:
-        engine = find_engine(run_dir)
+        engine = find_engine(run_dir, environ)
     except EngineError:
         engine = None
-    if state_file.exists() and engine is not None:
-        state = json.loads(state_file.read_text())
+    if state and engine is not None:
         removed = remove_task(engine.client, state["task_id"], Path(state["work_dir"]))
         if removed:
             done.append(f"task {state['task_id'][:12]} ({len(removed)} containers/networks)")
