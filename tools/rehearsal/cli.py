@@ -698,11 +698,21 @@ def _summary(
         ]
         redis_line = f"127.0.0.1:{opts.redis_port}, the sidecar's settings"
         redis_try = [f"redis-cli -p {opts.redis_port} INFO memory"]
+    # The AWS CLI is the user's own tool (make setup does not install it): its example is
+    # printed where it is installed, with the endpoint as a flag, which every version reads.
+    aws = (
+        [
+            f"aws --endpoint-url {endpoint} ecs describe-services \\\n"
+            f"    --cluster {config.cluster_name} --services {config.service_name} \\\n"
+            "    --query 'services[0].status'"
+        ]
+        if shutil.which("aws")
+        else []
+    )
     commands = [
         f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\\n"
         f"    AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={config.region}",
-        f"aws ecs describe-services --cluster {config.cluster_name} \\\n"
-        f"    --services {config.service_name} --query 'services[0].status'",
+        *aws,
         *mint,
         f'curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1',
         *redis_try,
