@@ -75,6 +75,15 @@ def load_exceptions(path: Path = EXCEPTIONS_FILE) -> dict[str, dict[str, dict[st
     return data
 
 
+def tool(path: Path) -> list[str]:
+    """How to run a virtualenv's console script: through that venv's python when it is a
+    Python script. Its `#!` line names the interpreter by absolute path, which the kernel
+    splits at the first space: in a clone whose path has one, running it directly fails."""
+    with path.open("rb") as fh:
+        is_script = fh.read(2) == b"#!"
+    return [str(path.parent / "python"), str(path)] if is_script else [str(path)]
+
+
 def _run(argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Any:
     return subprocess.run(
         argv, cwd=cwd, capture_output=True, text=True, check=False, env=env, timeout=900
@@ -135,7 +144,7 @@ def synth_all(outdir: Path) -> tuple[list[Path], GateResult]:
 
 def gate_cfn_lint(templates: list[Path], exceptions: dict[str, Any]) -> GateResult:
     ignored = sorted(exceptions or {})
-    argv = [str(VENV_BIN / "cfn-lint"), "--format", "parseable"]
+    argv = [*tool(VENV_BIN / "cfn-lint"), "--format", "parseable"]
     if ignored:
         argv += ["--ignore-checks", *ignored]
     proc = _run([*argv, "--", *map(str, templates)])
@@ -161,7 +170,7 @@ def gate_cfn_lint(templates: list[Path], exceptions: dict[str, Any]) -> GateResu
 def _checkov(args: list[str]) -> list[dict[str, Any]]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     proc = _run(
-        [str(CHECKOV), "--quiet", "--compact", "--skip-download", "-o", "json", *args], env=env
+        [*tool(CHECKOV), "--quiet", "--compact", "--skip-download", "-o", "json", *args], env=env
     )
     text = proc.stdout.strip()
     if not text:
@@ -256,7 +265,7 @@ def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> 
 
 def gate_hadolint(exceptions: dict[str, Any]) -> GateResult:
     ignored = sorted(exceptions or {})
-    argv = [str(VENV_BIN / "hadolint"), "--format", "json", "--failure-threshold", "style"]
+    argv = [*tool(VENV_BIN / "hadolint"), "--format", "json", "--failure-threshold", "style"]
     for rule in ignored:
         argv += ["--ignore", rule]
     proc = _run([*argv, *DOCKERFILES])
@@ -282,7 +291,7 @@ def gate_zizmor(workflows: Path = WORKFLOWS_DIR) -> GateResult:
     form, not looked up). Any finding it reports at its regular persona fails the gate, from
     an action not pinned to a commit (high) to a `${{ }}` expanded inside a script (info):
     zizmor's own inline `# zizmor: ignore[...]` comments are the only way to accept one."""
-    proc = _run([str(VENV_BIN / "zizmor"), "--offline", "--format", "json", str(workflows)])
+    proc = _run([*tool(VENV_BIN / "zizmor"), "--offline", "--format", "json", str(workflows)])
     try:
         found: list[dict[str, Any]] = json.loads(proc.stdout or "null")
     except json.JSONDecodeError:
@@ -329,8 +338,8 @@ def zizmor_finding(finding: dict[str, Any]) -> str:
 
 
 def gate_ruff() -> GateResult:
-    lint = _run([str(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
-    fmt = _run([str(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
+    lint = _run([*tool(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
+    fmt = _run([*tool(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
     lint_lines = [line for line in lint.stdout.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
     fmt_lines = [
         line.strip()
@@ -347,7 +356,7 @@ def gate_ruff() -> GateResult:
 
 def gate_mypy() -> GateResult:
     # No paths: mypy checks the `files` list in pyproject.toml, the one list of typed code.
-    proc = _run([str(VENV_BIN / "mypy")])
+    proc = _run(tool(VENV_BIN / "mypy"))
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     checked = re.search(r"(\d+) source files", proc.stdout)
     return GateResult(
@@ -399,9 +408,9 @@ def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
 
 def fix() -> int:
     """`make fmt`: ruff's safe fixes and formatting over the same paths the gates check."""
-    ruff = str(VENV_BIN / "ruff")
-    lint = subprocess.run([ruff, "check", "--fix", *PYTHON_PATHS], cwd=ROOT, check=False)
-    fmt = subprocess.run([ruff, "format", *PYTHON_PATHS], cwd=ROOT, check=False)
+    ruff = tool(VENV_BIN / "ruff")
+    lint = subprocess.run([*ruff, "check", "--fix", *PYTHON_PATHS], cwd=ROOT, check=False)
+    fmt = subprocess.run([*ruff, "format", *PYTHON_PATHS], cwd=ROOT, check=False)
     return lint.returncode or fmt.returncode
 
 

@@ -17,6 +17,7 @@ from cdk_nag import NagPack
 from infra.app_factory import build_app
 from infra.config import CI_STACK_NAME, ConfigError, load_stage
 from tests.infra.conftest import CERTIFICATE_ARN, Synth, cdk_context
+from tools.gates import tool
 
 # Every test synthesizes the CI stack (the `ci` fixture or synth_ci directly).
 pytestmark = pytest.mark.synth
@@ -270,7 +271,7 @@ def test_ci_template_passes_cfn_lint(ci: CiSynth, tmp_path: Path) -> None:
     path = tmp_path / "ci.template.json"
     path.write_text(json.dumps(ci.template.to_json(), indent=1))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--", str(path)],
+        [*tool(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--", str(path)],
         capture_output=True,
         text=True,
         check=False,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.gates import GATE_OVERRIDES, gate_zizmor
+from tools.gates import GATE_OVERRIDES, gate_zizmor, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -30,7 +30,7 @@ def test_ci_and_deploy_workflows_are_shipped() -> None:
 def test_workflow_matches_githubs_schema(workflow: Path) -> None:
     result = subprocess.run(
         [
-            str(Path(sys.executable).parent / "check-jsonschema"),
+            *tool(Path(sys.executable).parent / "check-jsonschema"),
             "--builtin-schema",
             "vendor.github-workflows",
             str(workflow),
