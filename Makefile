@@ -35,7 +35,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # it and about 20 s without (python -m bench test-fast).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup system-deps render-schema synth test test-fast test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean region
+.PHONY: help setup system-deps render-schema synth test test-fast test-workflows test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean region
 
 # Every target carries a description after `##` (tests/tools/test_makefile.py checks).
 help: ## list every target
@@ -80,10 +80,15 @@ test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto
 test-fast: $(STAMP_V) ## unit tier only, in seconds: no servers, no synth, no CDK CLI
 	$(PY) -m pytest --unit --snapshot-warn-unused
 
+# The workflow tier: ci.yml's job end to end (its `make test` included) and deploy.yml's jobs up
+# to their AWS credentials, in a clean clone of HEAD as a non-root user (tests/workflows).
+test-workflows: setup ## run the GitHub workflows' steps here, as GitHub's runner would (tests/workflows)
+	FYNTRIX_WORKFLOW_TIER=1 $(PY) -m pytest tests/workflows -n 0 -s -p no:cacheprovider
+
 test-infra: setup ## tests of the CDK app (tests/infra)
 	$(PY) -m pytest tests/infra
 
-check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, ruff, mypy, docs
+check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, zizmor, ruff, mypy, docs
 	$(PY) -m tools.gates
 
 # ruff and mypy check one list of paths: [tool.mypy] files in pyproject.toml (tools/gates.py).

@@ -32,6 +32,12 @@ REASONS: Final[dict[str, str]] = {
         "as its only resource); the token only lets `docker login` reach the registry, and "
         "every push action of the GitHub deploy role is scoped to the app repository's ARN."
     ),
+    "AwsSolutions-IAM5[stack-id]": (
+        "A CloudFormation stack's ARN ends in an id CloudFormation generates when it creates the "
+        "stack (and again after a delete and re-create); `stack/<name>/*` is the narrowest "
+        "resource that names exactly one of this project's stacks by its fixed name. The "
+        "pull-request diff role may only DescribeStacks and GetTemplate on those stacks."
+    ),
     "AwsSolutions-EC23": (
         "The Application Load Balancer is the public entry point of the web API; its security "
         "group admits only the configured CIDRs (`allowed_ingress_cidrs`) on 80/443, and tasks "
@@ -66,9 +72,10 @@ REASONS: Final[dict[str, str]] = {
         "customer-managed policy could be attached to other principals: wider, not narrower."
     ),
     "NIST.800.53.R5-IAMNoInlinePolicy#github-roles": (
-        "Each GitHub role's policy is attached to exactly that role and lists the CDK bootstrap "
-        "roles by full ARN (and, for the deploy role, the app repository); a customer-managed "
-        "policy could be attached to other principals: wider, not narrower."
+        "Each GitHub role's policy is attached to exactly that role and lists its resources by "
+        "full ARN (a stage's CDK bootstrap roles, the app repository for dev's deploy role, "
+        "this project's stacks for the diff role); a customer-managed policy could be attached "
+        "to other principals: wider, not narrower."
     ),
     "NIST.800.53.R5-ELBDeletionProtectionEnabled": (
         "Deletion protection is the per-stage setting `deletion_protection`: on in prod. Dev "

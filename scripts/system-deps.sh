@@ -12,6 +12,9 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+# The workflow tier (make test-workflows) runs steps as a non-root user who calls `sudo`,
+# as on GitHub's runner.
+command -v sudo >/dev/null || missing+=(sudo)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "missing system packages: ${missing[*]}" >&2

@@ -4,8 +4,9 @@
 fixes and formatting (`make fmt`).
 
 Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
-template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), ruff (lint +
-format), mypy --strict, docs (`mkdocs build --strict`). Exceptions live in infra/nag.py
+template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), zizmor (the
+GitHub workflows' security audit, offline), ruff (lint + format), mypy --strict, docs
+(`mkdocs build --strict`). Exceptions live in infra/nag.py
 (acknowledgments on constructs) and security/exceptions.yaml (per check and resource, with
 reasons).
 """
@@ -77,6 +78,15 @@ def load_exceptions(path: Path = EXCEPTIONS_FILE) -> dict[str, dict[str, dict[st
     return data
 
 
+def tool(path: Path) -> list[str]:
+    """How to run a virtualenv's console script: through that venv's python when it is a
+    Python script. Its `#!` line names the interpreter by absolute path, which the kernel
+    splits at the first space: in a clone whose path has one, running it directly fails."""
+    with path.open("rb") as fh:
+        is_script = fh.read(2) == b"#!"
+    return [str(path.parent / "python"), str(path)] if is_script else [str(path)]
+
+
 def _run(argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Any:
     return subprocess.run(
         argv, cwd=cwd, capture_output=True, text=True, check=False, env=env, timeout=900
@@ -137,7 +147,7 @@ def synth_all(outdir: Path) -> tuple[list[Path], GateResult]:
 
 def gate_cfn_lint(templates: list[Path], exceptions: dict[str, Any]) -> GateResult:
     ignored = sorted(exceptions or {})
-    argv = [str(VENV_BIN / "cfn-lint"), "--format", "parseable"]
+    argv = [*tool(VENV_BIN / "cfn-lint"), "--format", "parseable"]
     if ignored:
         argv += ["--ignore-checks", *ignored]
     proc = _run([*argv, "--", *map(str, templates)])
@@ -163,7 +173,7 @@ def gate_cfn_lint(templates: list[Path], exceptions: dict[str, Any]) -> GateResu
 def _checkov(args: list[str]) -> list[dict[str, Any]]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     proc = _run(
-        [str(CHECKOV), "--quiet", "--compact", "--skip-download", "-o", "json", *args], env=env
+        [*tool(CHECKOV), "--quiet", "--compact", "--skip-download", "-o", "json", *args], env=env
     )
     text = proc.stdout.strip()
     if not text:
@@ -204,6 +214,16 @@ def gate_checkov(templates: Iterable[Path], exceptions: dict[str, Any]) -> GateR
     return judge_checkov(run_checkov(templates), exceptions)
 
 
+def checkov_file(failure: dict[str, Any], root: Path = ROOT) -> str:
+    """The failing file, relative to the project when it is inside it, else absolute.
+
+    Not checkov's `file_path`: that one is relative to a root checkov computes from its
+    working directory, so a file outside the clone reads as `/../../tmp/...`, a path whose
+    meaning depends on where the clone lives. `file_abs_path` is the file as given."""
+    path = Path(failure.get("file_abs_path") or os.path.join(root, failure["file_path"]))
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> GateResult:
     """The gate's verdict on checkov's reports: a failure passes only when it is listed for
     exactly that check and resource; a listed exception that matches nothing is stale."""
@@ -227,8 +247,7 @@ def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> 
             else:
                 findings.append(
                     f"{failure['check_id']} {failure['resource']} "
-                    f"({os.path.normpath(failure['file_path'])}): "
-                    f"{failure.get('check_name', '')}"
+                    f"({checkov_file(failure)}): {failure.get('check_name', '')}"
                 )
     unused = sorted(allowed - skipped)
     if unused:
@@ -249,7 +268,7 @@ def judge_checkov(reports: list[dict[str, Any]], exceptions: dict[str, Any]) -> 
 
 def gate_hadolint(exceptions: dict[str, Any]) -> GateResult:
     ignored = sorted(exceptions or {})
-    argv = [str(VENV_BIN / "hadolint"), "--format", "json", "--failure-threshold", "style"]
+    argv = [*tool(VENV_BIN / "hadolint"), "--format", "json", "--failure-threshold", "style"]
     for rule in ignored:
         argv += ["--ignore", rule]
     proc = _run([*argv, *DOCKERFILES])
@@ -265,12 +284,65 @@ def gate_hadolint(exceptions: dict[str, Any]) -> GateResult:
     )
 
 
+# ---------------------------------------------------------------------------- zizmor
+
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+
+
+def gate_zizmor(workflows: Path = WORKFLOWS_DIR) -> GateResult:
+    """zizmor's audit of the workflows, offline (no GitHub API: the pins are checked for
+    form, not looked up). Any finding it reports at its regular persona fails the gate, from
+    an action not pinned to a commit (high) to a `${{ }}` expanded inside a script (info):
+    zizmor's own inline `# zizmor: ignore[...]` comments are the only way to accept one."""
+    proc = _run([*tool(VENV_BIN / "zizmor"), "--offline", "--format", "json", str(workflows)])
+    try:
+        found: list[dict[str, Any]] = json.loads(proc.stdout or "null")
+    except json.JSONDecodeError:
+        found = []
+    if not isinstance(found, list):
+        return GateResult(
+            name="zizmor",
+            ok=False,
+            summary=f"did not run (exit {proc.returncode})",
+            findings=[proc.stderr.strip()[-500:]],
+        )
+    findings = [zizmor_finding(f) for f in found if not f.get("ignored")]
+    by_severity: dict[str, int] = {}
+    for f in found:
+        if not f.get("ignored"):
+            level = f["determinations"]["severity"].lower()
+            by_severity[level] = by_severity.get(level, 0) + 1
+    counts = ", ".join(
+        f"{by_severity.get(level, 0)} {level}"
+        for level in ("high", "medium", "low", "informational")
+    )
+    workflows_n = len(list(workflows.glob("*.y*ml")))
+    return GateResult(
+        name="zizmor",
+        ok=not findings,
+        summary=f"{counts} ({workflows_n} workflows, offline)",
+        findings=findings,
+    )
+
+
+def zizmor_finding(finding: dict[str, Any]) -> str:
+    """`<file>:<line> <audit> (<severity>): <what>` for one finding's primary location."""
+    where = next(
+        (loc for loc in finding["locations"] if loc["symbolic"]["kind"] == "Primary"),
+        finding["locations"][0],
+    )
+    path = where["symbolic"]["key"]["Local"]["verbatim_path"]
+    line = where["concrete"]["location"]["start_point"]["row"] + 1
+    severity = finding["determinations"]["severity"].lower()
+    return f"{path}:{line} {finding['ident']} ({severity}): {finding['desc']}"
+
+
 # ---------------------------------------------------------------------------- python
 
 
 def gate_ruff() -> GateResult:
-    lint = _run([str(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
-    fmt = _run([str(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
+    lint = _run([*tool(VENV_BIN / "ruff"), "check", "--output-format", "concise", *PYTHON_PATHS])
+    fmt = _run([*tool(VENV_BIN / "ruff"), "format", "--check", *PYTHON_PATHS])
     lint_lines = [line for line in lint.stdout.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
     fmt_lines = [
         line.strip()
@@ -287,7 +359,7 @@ def gate_ruff() -> GateResult:
 
 def gate_mypy() -> GateResult:
     # No paths: mypy checks the `files` list in pyproject.toml, the one list of typed code.
-    proc = _run([str(VENV_BIN / "mypy")])
+    proc = _run(tool(VENV_BIN / "mypy"))
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     checked = re.search(r"(\d+) source files", proc.stdout)
     return GateResult(
@@ -339,9 +411,9 @@ def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
 
 def fix() -> int:
     """`make fmt`: ruff's safe fixes and formatting over the same paths the gates check."""
-    ruff = str(VENV_BIN / "ruff")
-    lint = subprocess.run([ruff, "check", "--fix", *PYTHON_PATHS], cwd=ROOT, check=False)
-    fmt = subprocess.run([ruff, "format", *PYTHON_PATHS], cwd=ROOT, check=False)
+    ruff = tool(VENV_BIN / "ruff")
+    lint = subprocess.run([*ruff, "check", "--fix", *PYTHON_PATHS], cwd=ROOT, check=False)
+    fmt = subprocess.run([*ruff, "format", *PYTHON_PATHS], cwd=ROOT, check=False)
     return lint.returncode or fmt.returncode
 
 
@@ -368,6 +440,8 @@ def main(argv: list[str]) -> int:
             results.append(gate_checkov(templates, exceptions.get("checkov") or {}))
     if want("hadolint"):
         results.append(gate_hadolint(exceptions.get("hadolint") or {}))
+    if want("zizmor"):
+        results.append(gate_zizmor())
     if want("ruff"):
         results.append(gate_ruff())
     if want("mypy"):

@@ -29,6 +29,7 @@ GITHUB_REPOSITORY_RE: Final = re.compile(
 # Branch and environment names as they appear in the OIDC token's `sub` claim; `:` and `*`
 # would change what the trust condition matches, so they are never allowed.
 GIT_REF_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
+AWS_ACCOUNT_RE: Final = re.compile(r"^[0-9]{12}$")
 
 
 def _percent(what: str) -> Rule:
@@ -43,6 +44,14 @@ def _minutes(what: str) -> Rule:
         60,
         "{value} minutes is outside {lo}-{hi} minutes",
         f"choose how long {what} lasts before the alarm, {{lo}} to {{hi}} minutes",
+    )
+
+
+def _account_rule(stage: str) -> Rule:
+    return matches(
+        AWS_ACCOUNT_RE,
+        "{value!r} is not an AWS account id",
+        f"use the 12-digit id of {stage}'s account, e.g. -c set:ci.{stage}_account=123456789012",
     )
 
 
@@ -168,8 +177,9 @@ class AlarmSettings:
 
 @settings_class
 class CiSettings:
-    """The `Fyntrix-CI` stack: GitHub's OIDC provider and the roles its workflows assume.
-    Deployed once per account, so no stage sets these apart."""
+    """The `Fyntrix-CI` stack: GitHub's OIDC provider and the roles its workflows assume
+    (one deploy role per stage, one diff role). Deployed once, in the account whose roles the
+    workflows assume, so no stage sets these apart; each stage's account is a setting here."""
 
     github_repository: str | None = setting(
         "GitHub repository (owner/name) whose workflows may deploy; unset: no Fyntrix-CI stack",
@@ -204,6 +214,18 @@ class CiSettings:
                 "use a plain environment name such as prod (no ':' or '*')",
             )
         ],
+    )
+    dev_account: str | None = setting(
+        "AWS account (12 digits) dev deploys to; its CDK bootstrap must trust Fyntrix-CI's "
+        "account (`cdk bootstrap --trust`); unset: Fyntrix-CI's own account",
+        default=None,
+        rules=[_account_rule("dev")],
+    )
+    prod_account: str | None = setting(
+        "AWS account (12 digits) prod deploys to, ideally not dev's; its CDK bootstrap must "
+        "trust Fyntrix-CI's account (`cdk bootstrap --trust`); unset: Fyntrix-CI's own account",
+        default=None,
+        rules=[_account_rule("prod")],
     )
     create_oidc_provider: bool = setting(
         "create GitHub's OIDC provider (an account holds one per URL: set false if it exists)",

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from testkit.containers import label_filter
+from testkit.pasted import printed_commands, run_pasted
 from testkit.servers import free_port
 from testkit.service import ROOT
 from tools.containers.engine import Engine
 from tools.containers.images import Built
 from tools.containers.task import TASK_LABEL
+from tools.rehearsal.cli import PASTE_HEADER
 from tools.rehearsal.processes import ProcessRegistry
 
 pytestmark = [pytest.mark.containers, pytest.mark.integration]
@@ -82,7 +84,17 @@ def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
     assert watcher is not None
     status = json.loads((run_dir / "task-status.json").read_text())
     assert (status["task_id"], status["last_status"]) == (task_id, "RUNNING")
-    down = rehearsal("down", env)
+    # The summary's commands work pasted as printed into a shell without DOCKER_HOST: the
+    # printed lines export it before `docker` runs, and the token minted in the task's app
+    # container reads user 1's portfolio
+    commands = printed_commands(up.stdout, PASTE_HEADER)
+    assert any(c.startswith("export DOCKER_HOST=") for c in commands), commands
+    pasted = run_pasted(commands)
+    assert pasted.returncode == 0, pasted.stdout[-2000:] + pasted.stderr[-2000:]
+    assert "HTTP/1.1 200 OK" in pasted.stdout and "x-cache: " in pasted.stdout.lower()
+    # WHEN the printed way to stop, as printed
+    stop_line = up.stdout.split("Stop everything with: ", 1)[1].splitlines()[0]
+    down = run_pasted([stop_line], timeout_s=300)
     assert down.returncode == 0, down.stderr
     assert "the task's watcher" in down.stdout
     assert not watcher.alive()

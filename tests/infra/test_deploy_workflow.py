@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from infra.config import CI_STACK_NAME, load_stage, service_stack_name
+from infra.config import CI_STACK_NAME, load_stage, service_stack_name, state_stack_name
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
@@ -90,7 +90,7 @@ def test_each_deploy_tags_both_images_for_its_stage_before_deploying() -> None:
         job = steps(f"deploy-{stage}")
         names = [s.get("run", "") for s in job]
         (tag_at,) = [i for i, run in enumerate(names) if "tools.release tag-stage" in run]
-        (deploy_at,) = [i for i, run in enumerate(names) if "cdk deploy" in run]
+        (deploy_at,) = [i for i, run in enumerate(names) if "cdk deploy --app" in run]
         assert tag_at < deploy_at, stage
         assert job[tag_at]["run"] == (
             f'.venv/bin/python -m tools.release tag-stage --stage {stage} --image-tag "$IMAGE_TAG"'
@@ -98,27 +98,46 @@ def test_each_deploy_tags_both_images_for_its_stage_before_deploying() -> None:
         assert job[tag_at]["env"] == {"IMAGE_TAG": "${{ needs.build.outputs.image_tag }}"}
 
 
+def step_env(job: str, word: str) -> dict[str, str]:
+    (step,) = [s for s in steps(job) if word in s.get("name", "")]
+    env: dict[str, str] = step.get("env", {})
+    return env
+
+
 def test_dev_then_prod_deploy_the_same_tag() -> None:
     d = doc()
     dev, prod = d["jobs"]["deploy-dev"], d["jobs"]["deploy-prod"]
     assert dev["needs"] == "build"
     assert prod["needs"] == ["build", "deploy-dev"]
-    tag = "-c imageTag=${{ needs.build.outputs.image_tag }}"
-    assert tag in runs("deploy-dev") and tag in runs("deploy-prod")
-    assert f"cdk deploy {service_stack_name('dev')} -c stage=dev" in runs("deploy-dev")
-    assert f"cdk deploy {service_stack_name('prod')} -c stage=prod" in runs("deploy-prod")
-    # Prod synthesizes only with its certificate, a repository variable like the roles
-    assert "-c certificateArn=${{ vars.PROD_CERTIFICATE_ARN }}" in runs("deploy-prod")
     for job in ("deploy-dev", "deploy-prod"):
+        assert step_env(job, "Synthesize")["IMAGE_TAG"] == "${{ needs.build.outputs.image_tag }}"
+        assert '-c "imageTag=$IMAGE_TAG"' in runs(job)
         assert "--outputs-file cdk-outputs.json" in runs(job)
         assert CI_STACK_NAME not in runs(job)  # Fyntrix-CI is deployed by hand, once
+    # Each deploys exactly the assembly it synthesized, and only its own state and service
+    # stacks (the build job deployed the registry)
+    for stage in ("dev", "prod"):
+        job = f"deploy-{stage}"
+        synth = f"cdk synth --quiet -c stage={stage} "
+        assert synth in runs(job)
+        deploy = (
+            f"cdk deploy --app cdk.out/{stage} --exclusively \\\n"
+            f"  {state_stack_name(stage)} {service_stack_name(stage)}"
+        )
+        assert deploy in runs(job)
+        # Every setting from the committed stage file, region included; a deploy never
+        # admits the file's example values (no allowPlaceholders), so prod with them fails
+        assert "allowPlaceholders" not in runs(job)
+        assert f'echo "AWS_REGION=$(make -s region STAGE={stage})" >> "$GITHUB_ENV"' in runs(job)
+        assert "certificateArn" not in runs(job) and "vars.PROD_" not in WORKFLOW.read_text()
 
 
-def test_jobs_match_the_subjects_the_deploy_role_trusts() -> None:
+def test_jobs_match_the_subjects_each_role_trusts() -> None:
     ci = load_stage("dev").ci
     d = doc()
-    # Without an environment the token's sub is ref:refs/heads/<branch>; with one, it is
-    # environment:<name>. The deploy role trusts exactly those two.
+    # Without an environment the token's sub is ref:refs/heads/<branch>, the only subject
+    # dev's role trusts; with the prod environment it is environment:prod, the only one
+    # prod's role trusts (tests/infra/test_ci_stack.py).
     for job in ("build", "deploy-dev"):
         assert "environment" not in d["jobs"][job], job
     assert d["jobs"]["deploy-prod"]["environment"] == {"name": ci.prod_environment}
@@ -130,9 +149,9 @@ def test_jobs_match_the_subjects_the_deploy_role_trusts() -> None:
     }
     assert role_of == {
         "diff": ["${{ vars.AWS_DIFF_ROLE_ARN }}"],
-        "build": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
-        "deploy-dev": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
-        "deploy-prod": ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"],
+        "build": ["${{ vars.AWS_DEV_DEPLOY_ROLE_ARN }}"],
+        "deploy-dev": ["${{ vars.AWS_DEV_DEPLOY_ROLE_ARN }}"],
+        "deploy-prod": ["${{ vars.AWS_PROD_DEPLOY_ROLE_ARN }}"],
     }
     assert d["jobs"]["build"]["if"] == "github.event_name == 'push'"
     assert (
@@ -141,9 +160,40 @@ def test_jobs_match_the_subjects_the_deploy_role_trusts() -> None:
     )
 
 
-def test_pull_requests_get_a_read_only_diff_posted_as_one_comment() -> None:
+def test_each_job_runs_the_commits_code_before_it_has_credentials() -> None:
+    # The synth (app.py: the commit's own code) runs before configure-aws-credentials; the
+    # steps after it deploy or diff the synthesized assembly and never synthesize again.
+    for job in doc()["jobs"]:
+        job_steps = steps(job)
+        (creds,) = [
+            i for i, s in enumerate(job_steps) if "configure-aws-credentials" in s.get("uses", "")
+        ]
+        before = "\n".join(s.get("run", "") for s in job_steps[:creds])
+        after = "\n".join(s.get("run", "") for s in job_steps[creds:])
+        assert "cdk synth" in before, job
+        assert "cdk synth" not in after, job
+        for command in re.findall(r"cdk (?:deploy|diff) [^\n]*", after):
+            assert "--app " in command, (job, command)
+
+
+def test_deploys_queue_per_stage_and_never_cancel() -> None:
+    d = doc()
+    # No workflow-wide group: a prod deploy waiting for reviewers must not hold dev's queue.
+    assert "concurrency" not in d
+    groups = {job: d["jobs"][job]["concurrency"] for job in ("build", "deploy-dev", "deploy-prod")}
+    assert {g["group"] for g in groups.values()} == {"deploy-registry", "deploy-dev", "deploy-prod"}
+    assert all(g["cancel-in-progress"] is False for g in groups.values())
+    assert d["jobs"]["diff"]["concurrency"] == {
+        "group": "diff-${{ github.ref }}",
+        "cancel-in-progress": True,
+    }
+
+
+def test_pull_requests_get_a_template_diff_posted_as_one_comment() -> None:
     diff = runs("diff")
-    assert "cdk diff --no-change-set" in diff  # the lookup role cannot create change sets
+    # A template diff of the synthesized assemblies, no change set: the diff role may only
+    # read templates
+    assert 'cdk diff --app "cdk.out/$stage" --no-change-set' in diff
     assert "for stage in dev prod" in diff
     (post,) = [s for s in steps("diff") if s.get("uses", "").startswith("actions/github-script@")]
     script = post["with"]["script"]

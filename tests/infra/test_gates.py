@@ -72,7 +72,12 @@ def test_checkov_fails_on_an_unlisted_finding_and_skips_only_listed_resources(
     assert not bare.ok
     assert any("AWS::S3::Bucket.Logs" in f for f in bare.findings)
     (secret,) = [f for f in bare.findings if f.startswith("CKV_SECRET_2 ")]
-    assert f"({template})" in secret
+    # AND the finding names the planted file wherever the clone and the temp folder are
+    # (the project's own files are named relative to it, any other file absolutely)
+    shown = secret.split(" (", 1)[1].split("): ", 1)[0]
+    assert (ROOT / shown).resolve() == template.resolve(), secret
+    dockerfile_findings = [f for f in bare.findings if "service/Dockerfile" in f]
+    assert dockerfile_findings and all("(service/Dockerfile" in f for f in dockerfile_findings)
     key_exception = {"CKV_SECRET_2": {"reason": "x" * 40, "resources": [secret.split()[1]]}}
     failing = sorted({f.split()[0] for f in bare.findings if "AWS::S3::Bucket.Logs" in f})
     # GIVEN every failing check listed for exactly that resource THEN all are skipped

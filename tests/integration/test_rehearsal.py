@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from infra.config import load_stage, service_stack_name
+from testkit.pasted import printed_commands, run_pasted, terminal_path
+from tools.rehearsal.cli import PASTE_HEADER
 from tools.rehearsal.processes import ProcessRegistry, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +154,9 @@ class UpUpdateDown:
     second_command: list[str] = field(default_factory=list)
     second_maxmemory: str = ""
     emulator_pids: list[int] = field(default_factory=list)
+    # The commands the second `make up` printed, and their run as pasted into a new shell.
+    pasted_commands: list[str] = field(default_factory=list)
+    pasted: subprocess.CompletedProcess[str] | None = None
     stopped_pids: list[int] = field(default_factory=list)
     down: subprocess.CompletedProcess[str] | None = None
     ports_free_after_down: dict[str, bool] = field(default_factory=dict)
@@ -182,8 +187,12 @@ def _rehearse_up_update_down(env: dict[str, str]) -> UpUpdateDown:
     run.second_command = deployed_redis_command(run_dir)
     run.second_maxmemory = redis_config(env["REDIS_PORT"], "maxmemory")
     run.emulator_pids.append(_pid(reg, "emulator"))
+    run.pasted_commands = printed_commands(run.second.stdout, PASTE_HEADER)
+    run.pasted = run_pasted(run.pasted_commands)
     run.stopped_pids = [_pid(reg, n) for n in ("emulator", "redis", "service")]
-    run.down = make("down", env)
+    # The printed way to stop, pasted as printed (it names this run's folder).
+    stop_line = run.second.stdout.split("Stop everything with: ", 1)[1].splitlines()[0]
+    run.down = run_pasted([stop_line])
     run.ports_free_after_down = {key: port_is_free(int(env[key])) for key in PORT_KEYS}
     run.down_again = make("down", env)
     return run
@@ -232,7 +241,9 @@ def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
         "alarm topic: KMS-encrypted",
         "dashboard: graphs with thresholds",
         "ci: GitHub OIDC provider",
-        "ci: deploy role trust (branch, prod environment)",
+        "ci: one role per job kind, one subject each",
+        "ci: deploy role permissions",
+        "ci: diff role reads only this project's templates",
     } <= names
     assert "Fyntrix-CI" in first.stdout
     assert "X-Cache: MISS, then HIT" in first.stdout
@@ -259,7 +270,27 @@ def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
     assert "150mb" in run.second_command
     assert run.second_maxmemory == str(150 * 1024 * 1024)
 
-    # WHEN `make down` THEN nothing it started is left running, and the ports are free
+    # AND every command the summary prints works pasted as printed into a new shell: the
+    # service answers the token the printed command got, and Redis answers redis-cli
+    # (the AWS CLI's example only where it is installed: make setup does not install it)
+    has_aws = shutil.which("aws", path=terminal_path()) is not None
+    assert [c.split()[0] for c in run.pasted_commands] == [
+        "export",
+        *(["aws"] if has_aws else []),
+        "TOKEN=$(.venv/bin/python",
+        "curl",
+        "redis-cli",
+    ]
+    pasted = run.pasted
+    assert pasted is not None and pasted.returncode == 0, pasted and (
+        pasted.stdout[-2000:] + pasted.stderr[-2000:]
+    )
+    assert ('"ACTIVE"' in pasted.stdout) is has_aws
+    assert "HTTP/1.1 200 OK" in pasted.stdout and "x-cache: " in pasted.stdout.lower()
+    assert "used_memory:" in pasted.stdout
+
+    # WHEN the printed `make down` THEN nothing it started is left running, and the ports
+    # are free
     down = run.down
     assert down is not None and down.returncode == 0
     assert "stopped: service, redis, emulator" in down.stdout

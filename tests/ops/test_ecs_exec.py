@@ -330,9 +330,14 @@ def test_runs_aws_with_exactly_that_argv_and_returns_its_status(aws: str, tmp_pa
     bin_dir.mkdir()
     record = tmp_path / "argv.json"
     fake_aws = bin_dir / "aws"
+    # (sh, not a `#!` naming this venv's python: the kernel splits a `#!` line at its first
+    # space, and the clone's path may have one)
+    code = (
+        f"import json, sys\nopen({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        "sys.exit(7)\n"
+    )
     fake_aws.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\nsys.exit(7)\n"
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(code)} "$@"\n'
     )
     plugin = bin_dir / "session-manager-plugin"
     plugin.write_text("#!/bin/sh\nexit 0\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -159,7 +160,9 @@ def _redis_start_script() -> str:
     (cmd,) = [args for k, args in instructions(REDIS_DOCKERFILE) if k == "CMD"]
     script: str = json.loads(cmd)[2]
     return script.replace("exec redis-server", f"exec {redis_binary()}").replace(
-        "/usr/local/etc/redis/redis.conf", str(SERVICE / "redis.conf")
+        # Quoted: the clone's path may have a space.
+        "/usr/local/etc/redis/redis.conf",
+        shlex.quote(str(SERVICE / "redis.conf")),
     )
 
 

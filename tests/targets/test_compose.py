@@ -17,6 +17,7 @@ from generators.compose import merged
 from generators.validate import compose_variables, validate_compose, validate_env_example
 from infra.task_design import app_health_command, redis_health_command
 from tests.targets.conftest import ROOT, committed, mutated
+from tools.gates import tool
 
 DEV = default_configs().compose
 CHECK_JSONSCHEMA = ROOT / ".venv" / "bin" / "check-jsonschema"
@@ -58,7 +59,7 @@ def test_no_compose_v2_only_keys(compose_doc: Any) -> None:
 
 def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
+        [*tool(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -69,7 +70,7 @@ def test_check_jsonschema_cli_accepts_it_and_rejects_a_broken_copy(tmp_path: Pat
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(committed("docker-compose.yml").replace("read_only:", "readonly:", 1))
     bad = subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(broken)],
+        [*tool(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(broken)],
         capture_output=True,
         text=True,
         timeout=60,

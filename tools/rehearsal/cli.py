@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,9 @@ from infra.config import (
 )
 from infra.task_design import ECS_REDIS_BIND
 from service.secrets_json import SECRETS_JSON_ENV
+from tools.containers.task import TASK_LABEL
 from tools.rehearsal import containers, release
-from tools.rehearsal.cognito import DEMO_EMAIL, SignedIn, ensure_demo_user, sign_in
+from tools.rehearsal.cognito import SignedIn, ensure_demo_user, sign_in
 from tools.rehearsal.emf_check import FLUSH_INTERVAL_S, check_emf
 from tools.rehearsal.processes import (
     ProcessRegistry,
@@ -71,6 +73,8 @@ REHEARSAL_DOMAIN = f"api.{REHEARSAL_ZONE}"
 # every call goes to AWS_ENDPOINT_URL on loopback.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
+# The line above the summary's commands (tests run what follows it exactly as printed).
+PASTE_HEADER = "Try it (paste into a shell in this folder):"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -798,43 +802,65 @@ def _summary(
     timer: Timer,
     runtime: str,
 ) -> None:
+    """What runs where, and commands that work pasted as printed into a new shell in the
+    project folder: every variable they need is set by an earlier line (DOCKER_HOST, the
+    emulator's endpoint and keys), and every path is quoted (a clone may have a space)."""
     phases = ", ".join(f"{name} {secs:.1f} s" for name, secs in timer.phases)
     base = f"http://127.0.0.1:{opts.app_port}"
-    pad = " " * 16
+    run_dir = shlex.quote(str(opts.run_dir))
     if runtime == "containers":
-        mint = (
-            f"{pad}TOKEN=$(DOCKER_HOST={containers.docker_host(opts.run_dir)} docker exec \\\n"
-            f"{pad}  $(docker ps -qf label=com.amazonaws.ecs.container-name=app) \\\n"
-            f"{pad}  python -m service.ops token --user 1)"
-        )
-        redis_line = (
-            "containers    the task's app and redis containers (label "
-            "com.amazonaws.ecs.cluster); redis is reachable only inside the task\n"
-            f"                restarts and stops as ECS does them: {opts.run_dir}/task-status.json"
-        )
+        task = json.loads((opts.run_dir / containers.STATE_FILE).read_text())["task_id"]
+        app = f"label={TASK_LABEL}={task} -f label=com.amazonaws.ecs.container-name=app"
+        mint = [
+            f"export DOCKER_HOST={shlex.quote(containers.docker_host(opts.run_dir))}",
+            f'TOKEN=$(docker exec "$(docker ps -q -f {app})" \\\n'
+            "    python -m service.ops token --user 1)",
+        ]
+        redis_line = "only inside the task (the app's localhost:6379); containers labelled "
+        redis_line += "com.amazonaws.ecs.cluster; restarts and stops as ECS does them: "
+        redis_line += f"{opts.run_dir}/task-status.json"
+        redis_try: list[str] = []
     else:
-        # The service verifies the deployed pool's tokens: sign the demo user in again.
-        mint = (
-            f"{pad}TOKEN=<the demo user's access token: {DEMO_EMAIL}, its password and an\n"
-            f"{pad}  authenticator code from {opts.run_dir}/demo-user-totp>"
-        )
-        redis_line = f"redis         redis-cli -p {opts.redis_port} INFO memory"
+        # The service checks the deployed pool's tokens: sign the demo user in again.
+        mint = [
+            f"TOKEN=$(.venv/bin/python -m tools.rehearsal.demo_token --run-dir {run_dir} \\\n"
+            f"    --stage {config.stage})"
+        ]
+        redis_line = f"127.0.0.1:{opts.redis_port}, the sidecar's settings"
+        redis_try = [f"redis-cli -p {opts.redis_port} INFO memory"]
+    # The AWS CLI is the user's own tool (make setup does not install it): its example is
+    # printed where it is installed, with the endpoint as a flag, which every version reads.
+    aws = (
+        [
+            f"aws --endpoint-url {endpoint} ecs describe-services \\\n"
+            f"    --cluster {names.cluster} --services {names.service} \\\n"
+            "    --query 'services[0].status'"
+        ]
+        if shutil.which("aws")
+        else []
+    )
+    commands = [
+        f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\\n"
+        f"    AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={config.region}",
+        *aws,
+        *mint,
+        f'curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1',
+        *redis_try,
+    ]
+    down = "make down" if opts.run_dir == ROOT / ".run" else f"make down RUN_DIR={run_dir}"
     print(
         f"""
 Rehearsal complete in {total:.1f} s ({phases}).
 
-  AWS emulator  {endpoint}
-                export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\
-                  AWS_SECRET_ACCESS_KEY=testing AWS_REGION={config.region}
-                aws ecs describe-services --cluster {names.cluster} \\
-                  --services {names.service}
-  service       {base}   ({base}/docs); /api/* needs a token, e.g. user 1's:
-{mint}
-                curl -i -H "Authorization: Bearer $TOKEN" {base}/api/portfolio/1
-  {redis_line}
+  AWS emulator  {endpoint} (account {ACCOUNT}, region {config.region})
+  service       {base} (API docs at /docs); /api/* needs a token (below)
+  redis         {redis_line}
   logs          {opts.run_dir}/*.log
 
-Stop everything with: make down"""
+{PASTE_HEADER}
+{chr(10).join("  " + c for c in commands)}
+
+Stop everything with: {down}"""
     )
 
 

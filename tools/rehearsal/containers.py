@@ -252,13 +252,18 @@ def stop(run_dir: Path, *, keep_engine: bool = False) -> list[str]:
     if ProcessRegistry(run_dir).stop(SUPERVISOR):
         done.append("the task's watcher")
     state_file = run_dir / STATE_FILE
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    # The engine the task was started on, as recorded: `make down` from a new shell (without
+    # the DOCKER_HOST `make up` had) must still reach it.
+    environ = dict(os.environ)
+    if state.get("docker_host") and not environ.get("DOCKER_HOST"):
+        environ["DOCKER_HOST"] = state["docker_host"]
     engine: Engine | None = None
     try:
-        engine = find_engine(run_dir)
+        engine = find_engine(run_dir, environ)
     except EngineError:
         engine = None
-    if state_file.exists() and engine is not None:
-        state = json.loads(state_file.read_text())
+    if state and engine is not None:
         removed = remove_task(engine.client, state["task_id"], Path(state["work_dir"]))
         if removed:
             done.append(f"task {state['task_id'][:12]} ({len(removed)} containers/networks)")

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from infra import monitoring_design as d
-from infra.config import CI_STACK_NAME, StageConfig
+from infra.config import (
+    CI_STACK_NAME,
+    REGISTRY_STACK_NAME,
+    STAGES,
+    StageConfig,
+    service_stack_name,
+)
 from infra.task_design import LOG_DRIVER_MODE, log_max_buffer_size
 from testkit.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
 from testkit.iam_policy import CfnValues
@@ -216,41 +222,83 @@ def verify_ci(rec: _Recorder, *, config: StageConfig, session: Any, cdk_out: Pat
 
     rec.add("ci: GitHub OIDC provider", "api", provider)
 
-    def deploy_role() -> str:
+    def role_names() -> dict[str, str]:
         resources = cfn.list_stack_resources(StackName=CI_STACK_NAME)["StackResourceSummaries"]
-        (name,) = [
-            r["PhysicalResourceId"]
+        return {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in resources
-            if r["ResourceType"] == "AWS::IAM::Role" and "DeployRole" in r["LogicalResourceId"]
-        ]
-        trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
-        if isinstance(trust, str):
-            trust = json.loads(trust)
-        (statement,) = trust["Statement"]
-        subjects = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-        expected = [
-            f"repo:{repository}:ref:refs/heads/{config.ci.deploy_branch}",
-            f"repo:{repository}:environment:{config.ci.prod_environment}",
-        ]
-        _expect(subjects == expected, f"subjects {subjects}")
-        _expect(":oidc-provider/" in json.dumps(statement["Principal"]), "not the OIDC provider")
-        return f"trusts {', '.join(s.split(':', 2)[2] for s in subjects)} of {repository}"
+            if r["ResourceType"] == "AWS::IAM::Role"
+        }
 
-    rec.add("ci: deploy role trust (branch, prod environment)", "api", deploy_role)
+    def trust(role_name: str) -> tuple[list[str], str]:
+        doc = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+        (statement,) = (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]
+        sub = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        return ([sub] if isinstance(sub, str) else sub), json.dumps(statement["Principal"])
 
-    def permissions() -> str:
+    def deploy_roles() -> str:
+        names = role_names()
+        expected = {
+            "DevDeployRole": f"repo:{repository}:ref:refs/heads/{config.ci.deploy_branch}",
+            "ProdDeployRole": f"repo:{repository}:environment:{config.ci.prod_environment}",
+            "DiffRole": f"repo:{repository}:pull_request",
+        }
+        _expect(len(names) == len(expected), f"roles {sorted(names)}")
+        for word, sub in expected.items():
+            (name,) = [n for lid, n in names.items() if word in lid]
+            subjects, principal = trust(name)
+            _expect(subjects == [sub], f"{word} trusts {subjects}")
+            _expect(":oidc-provider/" in principal, f"{word}: not the OIDC provider")
+        return (
+            f"dev: {expected['DevDeployRole'].split(':', 2)[2]}; prod: only "
+            f"{expected['ProdDeployRole'].split(':', 2)[2]}; diff: pull_request"
+        )
+
+    rec.add("ci: one role per job kind, one subject each", "api", deploy_roles)
+
+    def statements() -> dict[str, list[dict[str, Any]]]:
         tpl = json.loads((cdk_out / f"{CI_STACK_NAME}.template.json").read_text())
-        actions = sorted(
+        return {
+            lid: p["Properties"]["PolicyDocument"]["Statement"]
+            for lid, p in _resources(tpl, "AWS::IAM::Policy")
+        }
+
+    def actions_of(found: list[dict[str, Any]]) -> list[str]:
+        return sorted(
             a
-            for _, p in _resources(tpl, "AWS::IAM::Policy")
-            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            for s in found
             for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         )
-        _expect(all(a.startswith(("sts:", "ecr:")) for a in actions), f"actions {actions}")
-        _expect("ecr:PutImage" in actions, "cannot push")
-        return "assume the CDK bootstrap roles, push to the app repository; nothing else"
 
-    rec.add("ci: role permissions", "template", permissions)
+    def permissions() -> str:
+        by_policy = statements()
+        (dev,) = [v for k, v in by_policy.items() if "DevDeployRole" in k]
+        (prod,) = [v for k, v in by_policy.items() if "ProdDeployRole" in k]
+        _expect(all(a.startswith(("sts:", "ecr:")) for a in actions_of(dev)), "dev: other actions")
+        _expect("ecr:PutImage" in actions_of(dev), "dev cannot push")
+        _expect(actions_of(prod) == ["sts:AssumeRole", "sts:TagSession"], "prod: other actions")
+        _expect("lookup-role" not in json.dumps(by_policy), "a role reaches the lookup role")
+        return "dev: deploy + file-publishing roles, push the app image; prod: those roles only"
+
+    rec.add("ci: deploy role permissions", "template", permissions)
+
+    def diff_permissions() -> str:
+        (diff,) = [v for k, v in statements().items() if "DiffRole" in k]
+        actions = actions_of(diff)
+        _expect(
+            actions == ["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
+            f"diff role actions {actions}",
+        )
+        stacks = sorted(
+            json.dumps(r).rsplit(":stack/", 1)[1].split("/", 1)[0]
+            for s in diff
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        )
+        wanted = sorted([REGISTRY_STACK_NAME, *(service_stack_name(st) for st in STAGES)])
+        _expect(stacks == wanted, f"diff role reads {stacks}")
+        return f"DescribeStacks, GetTemplate of {', '.join(stacks)}; nothing else"
+
+    rec.add("ci: diff role reads only this project's templates", "template", diff_permissions)
 
 
 def _account(session: Any) -> str:

@@ -1,0 +1,1 @@
+"""Run GitHub Actions workflows\x27 steps here (the workflow test tier, `make test-workflows`)."""
