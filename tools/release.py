@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.config import ConfigError, load_configured_stage
+from infra.config import ConfigError, load_configured_stage, refuse_placeholders
 from infra.config.names import redis_image_tag, stage_image_tag
 
 # What BatchGetImage may answer with: the manifest as it was pushed, never converted.
@@ -131,9 +131,11 @@ def main(argv: Sequence[str]) -> int:
         overrides = dict(item.partition("=")[::2] for item in a.set)
         # The registry's region is the stage's, from its stage file: the same one `cdk deploy`
         # deploys to (infra/config/stage_file.py), never the shell's.
-        config, _ = load_configured_stage(
+        config, stage_file = load_configured_stage(
             a.stage, image_tag=a.image_tag, overrides=overrides, stage_file=a.stage_file
         )
+        # A stage that may not deploy gets no stage tag either (the deploy would refuse it).
+        refuse_placeholders(config, stage_file)
         import boto3
 
         ecr = boto3.client("ecr", region_name=config.region)

@@ -75,7 +75,7 @@ def _prod_task_environment() -> dict[str, str]:
     env = {e["name"]: e["value"] for e in app["environment"]}
     env["AUTH_ISSUER"] = env["AUTH_ISSUER"].replace("YOUR_USER_POOL_ID", "us-east-1_AbCdEf123")
     env["AUTH_CLIENT_IDS"] = "4tl7d0vq2q9example0000"
-    env.update({s["name"]: "" for s in app["secrets"]})
+    env.update({s["name"]: "{}" for s in app["secrets"]})
     return env
 
 
@@ -83,7 +83,7 @@ def test_a_prod_task_without_its_database_exits_at_start() -> None:
     # GIVEN prod's task environment, with the stage secret's DATABASE_URL still empty
     env = {**_prod_task_environment(), "PORT": str(free_port()), "HOST": "127.0.0.1"}
     assert env["APP_STAGE"] == "prod"
-    assert env["DATABASE_URL"] == ""
+    assert env["APP_SECRETS"] == "{}" and "DATABASE_URL" not in env
     # WHEN the container starts THEN it exits non-zero at once (so the deployment's tasks fail
     # and ECS's circuit breaker rolls the deploy back), naming the variable and where to set it,
     # instead of serving 503 behind a healthy /health

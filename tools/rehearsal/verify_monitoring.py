@@ -21,6 +21,7 @@ from infra.config import (
     STAGES,
     StageConfig,
     service_stack_name,
+    state_stack_name,
 )
 from infra.task_design import LOG_DRIVER_MODE, log_max_buffer_size
 from testkit.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
@@ -294,7 +295,12 @@ def verify_ci(rec: _Recorder, *, config: StageConfig, session: Any, cdk_out: Pat
             for s in diff
             for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
         )
-        wanted = sorted([REGISTRY_STACK_NAME, *(service_stack_name(st) for st in STAGES)])
+        wanted = sorted(
+            [
+                REGISTRY_STACK_NAME,
+                *(f(st) for st in STAGES for f in (state_stack_name, service_stack_name)),
+            ]
+        )
         _expect(stacks == wanted, f"diff role reads {stacks}")
         return f"DescribeStacks, GetTemplate of {', '.join(stacks)}; nothing else"
 
