@@ -5,8 +5,9 @@ and wrk (fixed duration and connection count) against:
   (C) the ceiling: bench/ceiling.py, a bare ASGI callable under the same uvicorn options,
       answering each path with the bytes and headers the service gave for it (one per route),
       served by the same process as the service it is compared with (bench/pair.py)
-  (a) GET /bench/baseline/{id}  the same payload from a plain dict through the service
-  (n) GET /bench/cached/{id}    cached read without authentication (HIT; local stage only),
+  (a) GET /bench/baseline/{id}  the same payload from a plain dict through the service's hit
+                                layer (bench/routes.py, mounted by bench/pair.py)
+  (n) GET /bench/cached/{id}    cached read without authentication (HIT; bench/routes.py),
                                 same request bytes as (b) (the token is sent, not checked)
   (b) cached reads with each user's own access token (HIT), one per route:
       GET /api/portfolio/{id}, GET /api/dashboard/{id}, GET /api/top-picks?limit=20
@@ -271,7 +272,6 @@ class Target:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "LOG_LEVEL": "WARNING",
-            "BENCH_ENDPOINTS": "1",  # only accepted in the local stage
             "APP_STAGE": "local",
             **env,
         }

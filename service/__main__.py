@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
+    from service.app import ServiceAPI
     from service.settings import Settings
 
 # Exit statuses: 2 for invalid settings (like a usage error), 3 when the app failed to start.
@@ -70,8 +71,9 @@ def main() -> int:
     return 0 if server.started else EXIT_STARTUP_FAILED
 
 
-def build_server(settings: Settings) -> Any:
-    """The uvicorn server of the service's app (bench/pair.py serves it the same way)."""
+def build_server(settings: Settings, app: ServiceAPI | None = None) -> Any:
+    """The uvicorn server of the service's app (bench/pair.py serves it the same way, with its
+    own routes mounted behind the hit layer)."""
     import uvicorn
 
     from service.app import create_app
@@ -81,7 +83,8 @@ def build_server(settings: Settings) -> Any:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stdout,
     )
-    config = uvicorn.Config(create_app(settings).front, **server_options(settings))
+    served = app if app is not None else create_app(settings)
+    config = uvicorn.Config(served.front, **server_options(settings))
     return _server_class()(config)
 
 

@@ -172,9 +172,6 @@ class Settings(BaseSettings):
     metrics_stage: str = Field(default="local", min_length=1, max_length=255)
     metrics_service: str = Field(default="fyntrix-service", min_length=1, max_length=255)
 
-    # Mounts GET /bench/baseline/{user_id} for the load benchmark only.
-    bench_endpoints: bool = False
-
     @field_validator(*_EMPTY_MEANS_UNSET, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -204,13 +201,6 @@ class Settings(BaseSettings):
                 )
             return True
         return bool(value)
-
-    @field_validator("bench_endpoints")
-    @classmethod
-    def _bench_only_locally(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and _stage(info) != "local":
-            raise ValueError("the benchmark routes are unauthenticated: only with APP_STAGE=local")
-        return value
 
     @field_validator("aws_cognito_user_pool_id")
     @classmethod

@@ -56,7 +56,6 @@ DEFAULTS = {
     "METRICS_NAMESPACE": "Fyntrix/Service",
     "METRICS_STAGE": "local",
     "METRICS_SERVICE": "fyntrix-service",
-    "BENCH_ENDPOINTS": False,
 }
 
 
