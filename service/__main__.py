@@ -37,21 +37,25 @@ def _server_class() -> type[Any]:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn.Config keyword arguments besides the app (bench/pair.py's ceiling has the same)."""
+    from service.protocol import limited_protocol
+
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         # uvloop and httptools, chosen explicitly: the service's throughput assumes both (they
         # are pinned in service/requirements.txt), so a missing one fails the start loudly.
+        # httptools with limits on request heads: size (431) and time (408).
         "loop": "uvloop",
-        "http": "httptools",
+        "http": limited_protocol(settings.max_header_bytes, settings.header_timeout_s),
         # uvicorn handles SIGTERM: stop accepting, finish in-flight requests (up to this many
         # seconds), then run the lifespan shutdown. ECS waits 30 s before SIGKILL by default.
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
         "access_log": False,  # per-request logs cost throughput; /metrics has the latencies
         "server_header": False,
+        # X-Forwarded-For/-Proto are believed from the load balancer's network only.
         "proxy_headers": True,
-        "forwarded_allow_ips": "*",  # behind the load balancer, which is the only way in
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
     }
 
 

@@ -47,6 +47,10 @@ def run_service(env: dict[str, str], timeout_s: float = 30) -> subprocess.Comple
             {"APP_STAGE": "dev", "AUTH_ISSUER": LOCAL_ISSUER, "AUTH_JWKS_URL": ""},
             ["AUTH_ISSUER"],
         ),
+        (
+            {"APP_STAGE": "dev", "FORWARDED_ALLOW_IPS": "*"},
+            ["FORWARDED_ALLOW_IPS", "AUTH_ISSUER", "AUTH_JWKS_URL"],  # http:// outside local
+        ),
     ],
 )
 def test_invalid_settings_exit_2_naming_the_variable(env: dict[str, str], names: list[str]) -> None:
