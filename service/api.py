@@ -280,6 +280,8 @@ async def ready(request: Request) -> JSONResponse:
     if body["cache"] == "degraded" and svc.cache.problem:
         # Say why: a refusal (DENIED, NOAUTH, WRONGPASS) is a fix to make, not an outage.
         body["cache_reason"] = svc.cache.problem
+    if svc.cache.warning:
+        body["cache_warning"] = svc.cache.warning  # works, but a setting to fix
     # Informational: without keys, /api/* answers 503 until the JWKS endpoint answers.
     body["auth_keys"] = "loaded" if svc.authorizer.verifier.keys.loaded else "not loaded"
     return JSONResponse(body, status_code=code)

@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
             cache = Cache.from_settings(settings, metrics, coherent=not postgres)
             await cache.start()
             started.push_async_callback(cache.close)
+            # A wrong password or a protected Redis is logged now and shown by /ready.
+            await cache.check_config()
             listener = None
             if settings.database_url is not None:
                 listener = InvalidationListener(
