@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import uvicorn
 
 from service.__main__ import server_options
 from service.settings import Settings
+from testkit.auth import default_issuer
 from testkit.servers import RedisServer
 from testkit.service import ServiceProcess, service_settings
 
@@ -58,7 +60,9 @@ def read_responses(sock: socket.socket, count: int) -> list[bytes]:
         if not chunk:
             raise AssertionError(f"closed after {data.count(b'HTTP/1.1 ')} of {count} responses")
         data += chunk
-    return [line for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    statuses = re.findall(rb"HTTP/1\.1 \d{3}[^\r]*", data)
+    assert len(statuses) == count, statuses
+    return statuses
 
 
 def send_anonymous_gets(service: ServiceProcess, first: int, count: int, batch: int = 16) -> None:
@@ -164,6 +168,26 @@ def send_huge_header(service: ServiceProcess, size_bytes: int, sending: threadin
             sock.sendall(head + b"a" * size_bytes + b"\r\n\r\n")
         reader.join(timeout=60)
     return bytes(received)
+
+
+def test_a_body_arriving_with_its_head_is_not_counted_as_head(
+    redis_server: RedisServer, service_process_factory: StartService
+) -> None:
+    """A head and a body sent in one write that together pass MAX_HEADER_BYTES, followed by a
+    second request on the same connection: the head limit applies to the heads only."""
+    service = service_process_factory({"REDIS_PORT": str(redis_server.port)})
+    body = b'{"quantity": 3, "cost_basis": 10}' + b" " * (64 * 1024 - 100)  # < MAX_BODY_BYTES
+    token = default_issuer().user_token(1)
+    put = (
+        b"PUT /api/portfolio/1/holdings/AAPL HTTP/1.1\r\nHost: t\r\n"
+        b"Content-Type: application/json\r\nAuthorization: Bearer %s\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (token.encode(), len(body), body)
+    )
+    assert len(put) > 64 * 1024
+    with connection(service) as sock:
+        sock.sendall(put + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        statuses = read_responses(sock, 2)
+    assert [s[:12] for s in statuses] == [b"HTTP/1.1 200", b"HTTP/1.1 200"], statuses
 
 
 def test_a_head_that_never_finishes_gets_408_and_the_connection_closed(
