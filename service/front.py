@@ -1,13 +1,14 @@
-"""The hit layer: the outermost ASGI layer. It times and counts every request, and answers the
-cache hits it can answer from memory before anything else runs.
+"""The hit layer: the outermost ASGI layer. It times and counts every request, and answers
+cache hits before anything else runs, for callers it can decide on from memory.
 
 A hit here is a GET without a body of a canonical cached-read target (service/reads.py), whose
-caller Authorizer.decide_now allows, whose body is in the in-process L1 (Cache.peek). It gets
-the status, headers and bytes the route would send, without entering Starlette, the body limit,
-the auth gate, routing or validation: each of those costs an await and a closure per request,
-together several times the hit itself. Everything else goes to the framework unchanged, timed
-here: first-seen tokens, links not read yet, L1 misses (Redis, the database), and every 401,
-403, 413 and 422, which the framework decides.
+caller Authorizer.decide_now allows, whose body is in the in-process L1 (Cache.peek) or else in
+Redis (Cache.get_cached). It gets the status, headers and bytes the route would send, without
+entering Starlette, the body limit, the auth gate, routing or validation: each of those costs an
+await and a closure per request, together several times the hit itself (and a Redis hit that
+took the framework's way made a busy process slower, so its L1 copies expired before their next
+use). Everything else goes to the framework unchanged, timed here: first-seen tokens, links not
+read yet, misses, and every 401, 403, 413 and 422, which the framework decides.
 
     Front -> [Starlette: errors -> BodyLimit -> auth gate -> FastAPI routes and dependencies]
 
@@ -17,7 +18,7 @@ dependencies call, in its synchronous form), and a request with a body is never 
 tests/service/test_fastpath.py checks the answers equal the framework's, byte for byte.
 
 Memory: nothing keyed by a request is stored before decide_now has allowed its caller. Then the
-target's plan (its Target, metrics series and last messages) is remembered for the next hit.
+target's plan (its Target, metrics series and last messages) is remembered for the next one.
 Canonical targets are short (at most MAX_TARGET_CHARS of path and query) and at most MAX_PLANS
 are kept, so the plans take a bounded number of bytes whatever the requests carry.
 A hit's latency waits in its plan and reaches the metrics and EMF in batches (settle), before
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.api import Services
+    from service.cache import Cache
     from service.emf import EmfRecorder
     from service.metrics import Metrics, Series
 
@@ -132,25 +134,31 @@ class Front:
             return
         start = time.perf_counter()
         if scope["method"] == "GET":
-            hit = self._hit(scope)
-            if hit is not None:
-                plan, body = hit
-                start_message, body_message = plan.messages(body, self._starts)
-                try:
-                    await send(start_message)
-                    await send(body_message)
-                finally:
-                    # Kept in the plan, added to the metrics in batches (settle): two calls
-                    # per hit into the histograms cost more than the list append.
-                    pending = plan.pending
-                    if not pending:
-                        self._unsettled.append(plan)
-                    pending.append(time.perf_counter() - start)
-                    self._pending_hits += 1
-                    if self._pending_hits >= SETTLE_AFTER_HITS:
-                        self.settle()
-                return
+            found = self._allowed_read(scope)
+            if found is not None:
+                plan, body, cache = found
+                if body is None:  # not in L1: Redis, as the route would ask it next
+                    body = await cache.get_cached(plan.target.key)
+                if body is not None:
+                    start_message, body_message = plan.messages(body, self._starts)
+                    try:
+                        await send(start_message)
+                        await send(body_message)
+                    finally:
+                        self._pend(plan, time.perf_counter() - start)
+                    return
         await self._through(scope, receive, send, start)
+
+    def _pend(self, plan: _Plan, seconds: float) -> None:
+        """Keep a hit's latency in its plan; the metrics get it in batches (settle): two calls
+        per hit into the histograms cost more than the list append."""
+        pending = plan.pending
+        if not pending:
+            self._unsettled.append(plan)
+        pending.append(seconds)
+        self._pending_hits += 1
+        if self._pending_hits >= SETTLE_AFTER_HITS:
+            self.settle()
 
     def settle(self) -> None:
         """Add the hits' latencies waiting in their plans to the metrics and EMF. Synchronous
@@ -167,8 +175,9 @@ class Front:
     def remembered_targets(self) -> int:
         return len(self._plans)
 
-    def _hit(self, scope: Scope) -> tuple[_Plan, bytes] | None:
-        """(plan, body) of a hit answerable without an await, else None."""
+    def _allowed_read(self, scope: Scope) -> tuple[_Plan, bytes | None, Cache] | None:
+        """(plan, its L1 body or None, the cache) for a canonical cached read without a body
+        whose caller decide_now allows, else None: the framework's to answer."""
         services: Services | None = self._state.get("services")
         if services is None:
             return None
@@ -184,15 +193,12 @@ class Front:
         decision = services.authorizer.decide_now(headers, target.user_id)
         if not isinstance(decision, Principal):
             return None  # refused, or not decidable from memory: the framework's to answer
-        body = services.cache.peek(target.key)
-        if body is None:
-            return None
         if plan is None:
             plan = self._remember(path_and_query, target)
-        return plan, body
+        return plan, services.cache.peek(target.key), services.cache
 
     def _remember(self, path_and_query: tuple[str, bytes], target: Target) -> _Plan:
-        """A plan for a target just answered to an allowed caller."""
+        """A plan for a canonical target an allowed caller asked for."""
         if len(self._plans) >= MAX_PLANS:
             self._plans.clear()
         series = self.metrics.series_for("GET", target.route, 200, _HIT)
