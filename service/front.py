@@ -1,24 +1,26 @@
 """The hit layer: the outermost ASGI layer. It times and counts every request, and answers
-cache hits before anything else runs, for callers it can decide on from memory.
+cache hits before anything else runs, for callers decided on without verifying a token.
 
 A hit here is a GET without a body of a canonical cached-read target (service/reads.py), whose
-caller Authorizer.decide_now allows, whose body is in the in-process L1 (Cache.peek) or else in
-Redis (Cache.get_cached). It gets the status, headers and bytes the route would send, without
-entering Starlette, the body limit, the auth gate, routing or validation: each of those costs an
-await and a closure per request, together several times the hit itself (and a Redis hit that
-took the framework's way made a busy process slower, so its L1 copies expired before their next
-use). Everything else goes to the framework unchanged, timed here: first-seen tokens, links not
-read yet, misses, and every 401, 403, 413 and 422, which the framework decides.
+caller the Authorizer allows without verifying a token (decide_now from memory, else
+decide_verified, which may read the caller's link), and whose body is in the in-process L1
+(Cache.peek) or else in Redis (Cache.get_cached). It gets the status, headers and bytes the
+route would send, without entering Starlette, the body limit, the auth gate, routing or
+validation: each of those costs an await and a closure per request, together several times the
+hit itself (and when Redis hits took the framework's way, a busy process got so slow that its
+L1 copies expired before their next use). Everything else goes to the framework unchanged,
+timed here: first-seen tokens, misses, and every 401, 403, 413 and 422, which the framework
+decides (from the same Authorizer).
 
     Front -> [Starlette: errors -> BodyLimit -> auth gate -> FastAPI routes and dependencies]
 
-No decision is made twice: which targets are cached reads and under which keys is reads.py's,
-whether the caller may read it is Authorizer.decide_now's (the function the gate and the routes'
-dependencies call, in its synchronous form), and a request with a body is never answered here.
+No decision is restated: which targets are cached reads and under which keys is reads.py's,
+whether the caller may read it is the Authorizer's (decide, which the gate and the routes'
+dependencies call, and its parts), and a request with a body is never answered here.
 tests/service/test_fastpath.py checks the answers equal the framework's, byte for byte.
 
-Memory: nothing keyed by a request is stored before decide_now has allowed its caller. Then the
-target's plan (its Target, metrics series and last messages) is remembered for the next one.
+Memory: nothing keyed by a request is stored before the Authorizer has allowed its caller. Then
+the target's plan (its Target, metrics series and last messages) is remembered for the next one.
 Canonical targets are short (at most MAX_TARGET_CHARS of path and query) and at most MAX_PLANS
 are kept, so the plans take a bounded number of bytes whatever the requests carry.
 A hit's latency waits in its plan and reaches the metrics and EMF in batches (settle), before
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from service.api import Services
-    from service.cache import Cache
     from service.emf import EmfRecorder
     from service.metrics import Metrics, Series
 
@@ -134,19 +135,27 @@ class Front:
             return
         start = time.perf_counter()
         if scope["method"] == "GET":
-            found = self._allowed_read(scope)
-            if found is not None:
-                plan, body, cache = found
-                if body is None:  # not in L1: Redis, as the route would ask it next
-                    body = await cache.get_cached(plan.target.key)
-                if body is not None:
-                    start_message, body_message = plan.messages(body, self._starts)
-                    try:
-                        await send(start_message)
-                        await send(body_message)
-                    finally:
-                        self._pend(plan, time.perf_counter() - start)
-                    return
+            read = self._read_of(scope)
+            if read is not None:
+                services, path_and_query, target, plan = read
+                authorizer, headers = services.authorizer, scope["headers"]
+                decision = authorizer.decide_now(headers, target.user_id)
+                if decision is None:  # a link to read first (a token to verify: the gate's)
+                    decision = await authorizer.decide_verified(headers, target.user_id)
+                if isinstance(decision, Principal):
+                    if plan is None:
+                        plan = self._remember(path_and_query, target)
+                    body = services.cache.peek(target.key)
+                    if body is None:  # not in L1: Redis, as the route would ask it next
+                        body = await services.cache.get_cached(target.key)
+                    if body is not None:
+                        start_message, body_message = plan.messages(body, self._starts)
+                        try:
+                            await send(start_message)
+                            await send(body_message)
+                        finally:
+                            self._pend(plan, time.perf_counter() - start)
+                        return
         await self._through(scope, receive, send, start)
 
     def _pend(self, plan: _Plan, seconds: float) -> None:
@@ -175,27 +184,23 @@ class Front:
     def remembered_targets(self) -> int:
         return len(self._plans)
 
-    def _allowed_read(self, scope: Scope) -> tuple[_Plan, bytes | None, Cache] | None:
-        """(plan, its L1 body or None, the cache) for a canonical cached read without a body
-        whose caller decide_now allows, else None: the framework's to answer."""
+    def _read_of(
+        self, scope: Scope
+    ) -> tuple[Services, tuple[str, bytes], Target, _Plan | None] | None:
+        """(services, path and query, target, its plan if remembered) of a canonical cached
+        read without a body, else None. Stores nothing: the caller is not decided on yet."""
         services: Services | None = self._state.get("services")
         if services is None:
             return None
         path_and_query = (scope["path"], scope["query_string"])
-        plan = self._plans.get(path_and_query)  # a lookup: nothing stored yet
+        plan = self._plans.get(path_and_query)
         target = plan.target if plan is not None else target_of(*path_and_query)
         if target is None:
             return None
-        headers = scope["headers"]
-        for name, _ in headers:
+        for name, _ in scope["headers"]:
             if name in _BODY_HEADERS:
                 return None  # the body limit's to decide
-        decision = services.authorizer.decide_now(headers, target.user_id)
-        if not isinstance(decision, Principal):
-            return None  # refused, or not decidable from memory: the framework's to answer
-        if plan is None:
-            plan = self._remember(path_and_query, target)
-        return plan, services.cache.peek(target.key), services.cache
+        return services, path_and_query, target, plan
 
     def _remember(self, path_and_query: tuple[str, bytes], target: Target) -> _Plan:
         """A plan for a canonical target an allowed caller asked for."""

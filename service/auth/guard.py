@@ -1,10 +1,11 @@
-"""Who may call /api/*, decided in one place: Authorizer.decide (and its synchronous part,
-decide_now), which the auth gate, the routes' dependencies and the hit layer all call.
+"""Who may call /api/*, decided in one place: Authorizer.decide, which the auth gate and the
+routes' dependencies call, and its parts the hit layer calls: decide_now (from memory only) and
+decide_verified (may read a link, never verifies a token).
 
 A decision is the caller's Principal (allowed) or an AuthError saying why not: 401 (no token,
 several Authorization headers, a bad token), 403 (not this user's data), 503 (keys unavailable).
-decide_now answers from memory only (the verified-token cache, the identity links read within
-their TTL) and returns None where decide would have to verify a token or read a link.
+decide_now answers from the verified-token cache and the identity links read within their TTL,
+and returns None where decide would have to verify a token or read a link.
 
 The gate (AuthMiddleware) authenticates every /api/* request before routing, validation and body
 parsing, so an anonymous request costs a header lookup and learns nothing (not even whether a
@@ -120,16 +121,9 @@ class Authorizer:
     def decide_now(self, headers: Headers, user_id: int | None) -> Decision | None:
         """decide() from memory alone: None where decide() would verify a token or read a
         link. Synchronous: the hit layer (service/front.py) answers with it."""
-        header = authorization(headers)
-        if isinstance(header, AuthError):
-            return header
-        principal = self.verifier.cached_header(header)
-        if principal is None:
-            try:
-                parse_bearer(header)  # not even a bearer token: 401 at once
-            except AuthError as exc:
-                return exc
-            return None
+        principal = self._known_caller(headers)
+        if not isinstance(principal, Principal):
+            return principal  # refused, or a token to verify
         if user_id is None:
             return principal
         may = self.decided(principal, user_id)
@@ -150,12 +144,35 @@ class Authorizer:
                 principal = await self.verifier.verify(parse_bearer(header))
             except AuthError as exc:
                 return exc
-        if user_id is None:
+        return await self._authorize(principal, user_id)
+
+    async def decide_verified(self, headers: Headers, user_id: int | None) -> Decision | None:
+        """decide() for a token verified before (reading its link if need be); None for one
+        not verified yet, which the gate verifies, once: a forged token must not cost two RSA
+        verifications. The hit layer's slow part."""
+        principal = self._known_caller(headers)
+        if not isinstance(principal, Principal):
+            return principal  # refused, or a token to verify
+        return await self._authorize(principal, user_id)
+
+    def _known_caller(self, headers: Headers) -> Decision | None:
+        """The caller's Principal from the verified-token cache, the 401 of a request without
+        one bearer token, or None for a token not verified yet."""
+        header = authorization(headers)
+        if isinstance(header, AuthError):
+            return header
+        principal = self.verifier.cached_header(header)
+        if principal is None:
+            try:
+                parse_bearer(header)  # not even a bearer token: 401 without verifying
+            except AuthError as exc:
+                return exc
+        return principal
+
+    async def _authorize(self, principal: Principal, user_id: int | None) -> Decision:
+        if user_id is None or await self.may_act_for(principal, user_id):
             return principal
-        may = self.decided(principal, user_id)
-        if may is None:
-            may = await self.user_of(principal) == user_id
-        return principal if may else forbidden(user_id)
+        return forbidden(user_id)
 
     async def may_act_for(self, principal: Principal, user_id: int) -> bool:
         """Whether the Principal acts for `user_id` (reads its link when not cached)."""

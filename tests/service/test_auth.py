@@ -321,8 +321,9 @@ def outcome(decision: Principal | AuthError | None) -> Any:
 async def test_the_synchronous_decision_agrees_with_the_full_one_or_defers_to_it(
     redis_server: RedisServer, make_app: AppFactory, issuer: Issuer
 ) -> None:
-    """decide_now (the hit layer's) gives decide's answer, or None where decide would verify a
-    token or read a link: on the first round nothing is known, on the second all of it."""
+    """decide_now and decide_verified (the hit layer's) give decide's answer, or None where
+    decide would verify a token (decide_now: or read a link): on the first round nothing is
+    known, on the second all of it."""
     app = await app_for(make_app, redis_server, issuer)
     authorizer = app.services.authorizer
     alice, admin = issuer.user_token(1), issuer.token(sub="an-admin", admin=True)
@@ -338,12 +339,23 @@ async def test_the_synchronous_decision_agrees_with_the_full_one_or_defers_to_it
     for round_ in (0, 1):
         for case, headers in cases.items():
             for user_id in (None, 1, 2):
+                values = [v for name, v in headers if name == b"authorization"]
+                to_verify = (
+                    len(values) == 1
+                    and values[0].lower().startswith(b"bearer ")
+                    and authorizer.verifier.cached_header(values[0]) is None
+                )
                 now = authorizer.decide_now(headers, user_id)
+                verified = await authorizer.decide_verified(headers, user_id)
                 full = await authorizer.decide(headers, user_id)
                 if now is None:
                     deferred[round_].add(case)
                 else:
                     assert outcome(now) == outcome(full), (case, user_id)
+                # It never verifies a token: None exactly for a token not verified before.
+                assert (verified is None) == to_verify, (case, user_id, round_)
+                if verified is not None:
+                    assert outcome(verified) == outcome(full), (case, user_id)
                 assert isinstance(full, Principal) == (
                     case == "admin" or (case == "alice" and user_id in (None, 1))
                 ), (case, user_id)

@@ -226,6 +226,24 @@ async def test_the_outermost_layer_answers_a_known_callers_hit_by_itself(
     assert headers == {k: v for k, v in framework.headers.items()}
 
 
+async def test_a_known_token_whose_link_is_not_read_yet_is_answered_by_the_layer(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    # The layer reads the link itself (decide_verified); it never verifies a token.
+    app = await make_app(redis_server)
+    token = default_issuer().user_token(3)
+    await app.client.get("/api/portfolio/3")  # into L1 (the client's admin token)
+    bearer = default_issuer().bearer(token)
+    assert (await app.client.get("/api/top-picks", headers=bearer)).status_code == 200
+    authorizer = app.services.authorizer
+    principal = authorizer.verifier.cached(token)
+    assert principal is not None and authorizer.decided(principal, 3) is None  # link unread
+    stack, sent = await via_front(app, "/api/portfolio/3", [auth_header(token)])
+    assert stack.reached == [] and sent[0]["status"] == 200
+    stack, sent = await via_front(app, "/api/portfolio/4", [auth_header(token)])
+    assert stack.reached == ["/api/portfolio/4"]  # linked to user 3 only: the framework's 403
+
+
 async def test_a_changed_body_is_answered_with_its_own_messages(
     redis_server: RedisServer, make_app: AppFactory
 ) -> None:
