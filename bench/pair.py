@@ -2,8 +2,9 @@
 
 `python -m bench.pair RESPONSES_JSON CEILING_PORT` serves the service exactly as `python -m
 service` does (same settings from the environment, same uvicorn options, same frozen heap) on
-PORT, and the ceiling (bench/ceiling.py: the recorded bytes, no framework) under the same
-options on CEILING_PORT, both on one event loop. The benchmark loads one port at a time; the
+PORT, plus the benchmark's own routes behind its hit layer (bench/routes.py), and the ceiling
+(bench/ceiling.py: the recorded bytes, no framework) under the same options on CEILING_PORT,
+both on one event loop. The benchmark loads one port at a time; the
 other server waits in its accept and costs nothing.
 
 Why one process: here, a process's code and heap layout (ASLR) makes it faster or slower than
@@ -54,12 +55,16 @@ async def serve_both(service: Any, ceiling: Any) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from bench.routes import mount
     from service.__main__ import EXIT_STARTUP_FAILED, build_server, freeze_heap, server_options
+    from service.app import create_app
     from service.settings import Settings
 
     responses, ceiling_port = Path(argv[0]), int(argv[1])
     settings = Settings()
-    service = build_server(settings)
+    app = create_app(settings)
+    mount(app)
+    service = build_server(settings, app)
     ceiling = ceiling_server(responses, ceiling_port, server_options(settings))
     freeze_heap()
     with asyncio.Runner(loop_factory=service.config.get_loop_factory()) as runner:

@@ -5,13 +5,16 @@ and wrk (fixed duration and connection count) against:
   (C) the ceiling: bench/ceiling.py, a bare ASGI callable under the same uvicorn options,
       answering each path with the bytes and headers the service gave for it (one per route),
       served by the same process as the service it is compared with (bench/pair.py)
-  (a) GET /bench/baseline/{id}  the same payload from a plain dict through the service
-  (n) GET /bench/cached/{id}    cached read without authentication (HIT; local stage only),
+  (a) GET /bench/baseline/{id}  the same payload from a plain dict through the service's hit
+                                layer (bench/routes.py, mounted by bench/pair.py)
+  (n) GET /bench/cached/{id}    cached read without authentication (HIT; bench/routes.py),
                                 same request bytes as (b) (the token is sent, not checked)
   (b) cached reads with each user's own access token (HIT), one per route:
       GET /api/portfolio/{id}, GET /api/dashboard/{id}, GET /api/top-picks?limit=20
   (c) GET /api/portfolio/{id}   uncached read from Postgres, with the token: BYPASS
-  (w) PUT /api/portfolio/{id}/holdings/AAPL  write to Postgres + invalidation, with the token
+  (w) PUT /api/portfolio/{id}/holdings/AAPL  write to Postgres + invalidation, with the token,
+      for 1000 other users (ids 1001-2000): a write invalidates its user's cached reads, so
+      writes to the readers' users made the next round's first hit slots part misses
   (d) as (b) portfolio, EMF metrics off (METRICS_EMF_ENABLED=false)
   (e) as (b) portfolio, EMF flushed every second (60 x the production interval)
 (b) runs with EMF on at its production interval (60 s), and with Redis TTLs of an hour (HITS_ONLY).
@@ -271,7 +274,6 @@ class Target:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "LOG_LEVEL": "WARNING",
-            "BENCH_ENDPOINTS": "1",  # only accepted in the local stage
             "APP_STAGE": "local",
             **env,
         }
@@ -349,13 +351,14 @@ def record_responses(service: Target, tokens: list[str], out: Path) -> None:
     out.write_text(json.dumps(recorded))
 
 
-def add_bench_users(dsn: str) -> None:
-    """Users 6..USERS, each holding what demo user (id mod 4) + 1 holds."""
+def add_bench_users(dsn: str, users: int = 2 * USERS) -> None:
+    """Users 6..`users`, each holding what demo user (id mod 4) + 1 holds: the readers
+    1..USERS and the writers after them."""
     with psycopg.connect(dsn) as conn:
         conn.execute(
             "INSERT INTO users (id, name) SELECT n, 'Bench user ' || n"
             " FROM generate_series(6, %s) AS n ON CONFLICT DO NOTHING",
-            (USERS,),
+            (users,),
         )
         conn.execute(
             "INSERT INTO holdings (user_id, symbol, quantity, cost_basis)"
@@ -367,7 +370,7 @@ def add_bench_users(dsn: str) -> None:
         conn.execute(
             "INSERT INTO user_identities (sub, user_id) SELECT 'dev-user-' || n, n"
             " FROM generate_series(6, %s) AS n ON CONFLICT DO NOTHING",
-            (USERS,),
+            (users,),
         )
 
 
@@ -552,7 +555,8 @@ def main() -> int:
         cluster.start()
         dsn = cluster.create_database("fyntrix")
         key_path = workdir / "dev-jwt-key.pem"
-        tokens = mint_tokens(key_path)
+        tokens = mint_tokens(key_path, 2 * USERS)
+        readers, writers = tokens[:USERS], tokens[USERS:]
         common = {
             "DATABASE_URL": dsn,
             "DATABASE_POOL_MAX_SIZE": "16",
@@ -563,7 +567,7 @@ def main() -> int:
         targets.append(recorder)
         add_bench_users(dsn)
         responses = workdir / "responses.json"
-        record_responses(recorder, tokens, responses)
+        record_responses(recorder, readers, responses)
         recorder.stop()  # its answers are recorded and Redis is filled: it has done its part
         targets.remove(recorder)
         # The cached reads and their ceilings: each process serves both (bench/pair.py).
@@ -578,7 +582,7 @@ def main() -> int:
         emf_1s_env = {**hits_env, "METRICS_FLUSH_INTERVAL_S": "1"}
         emf_1s = start(PROCESSES, emf_1s_env, workdir / "emf-1s.log", started=targets)
         code = run_scenarios(
-            cached, (uncached,), ceiling, tokens, key_path, workdir, (emf_off, emf_1s)
+            cached, (uncached,), ceiling, (readers, writers), key_path, workdir, (emf_off, emf_1s)
         )
         return max(code, emf_checks(emf_1s[0].log))
     finally:
@@ -600,11 +604,12 @@ def run_scenarios(
     cached: tuple[Target, ...],
     uncached: tuple[Target, ...],
     ceiling: tuple[Target, ...],
-    tokens: list[str],
+    readers_and_writers: tuple[list[str], list[str]],
     key_path: Path,
     workdir: Path,
     emf: tuple[tuple[Target, ...], tuple[Target, ...]],
 ) -> int:
+    tokens, writers = readers_and_writers
     pairs = [
         [
             Scenario(f"(C) ceiling, {route} bytes", ceiling, path, tokens),
@@ -621,11 +626,13 @@ def run_scenarios(
         ],
         [Scenario("(c) uncached portfolio (BYPASS)", uncached, portfolio, tokens)],
         [
+            # Other users than the reads': a write invalidates its user's cached reads, which
+            # would make the next round's first hit slots part misses.
             Scenario(
                 "(w) write: PUT holding",
                 cached,
-                '"/api/portfolio/" .. n .. "/holdings/AAPL"',
-                tokens,
+                f'"/api/portfolio/" .. (n + {USERS}) .. "/holdings/AAPL"',
+                writers,
                 method="PUT",
                 body=WRITE_BODY,
             )

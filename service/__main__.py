@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
+    from service.app import ServiceAPI
     from service.settings import Settings
 
 # Exit statuses: 2 for invalid settings (like a usage error), 3 when the app failed to start.
@@ -48,21 +49,25 @@ def _server_class() -> type[Any]:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn.Config keyword arguments besides the app (bench/pair.py's ceiling has the same)."""
+    from service.protocol import limited_protocol
+
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         # uvloop and httptools, chosen explicitly: the service's throughput assumes both (they
         # are pinned in service/requirements.txt), so a missing one fails the start loudly.
+        # httptools with limits on request heads: size (431) and time (408).
         "loop": "uvloop",
-        "http": "httptools",
+        "http": limited_protocol(settings.max_header_bytes, settings.header_timeout_s),
         # uvicorn handles SIGTERM: stop accepting, finish in-flight requests (up to this many
         # seconds), then run the lifespan shutdown. ECS waits 30 s before SIGKILL by default.
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
         "access_log": False,  # per-request logs cost throughput; /metrics has the latencies
         "server_header": False,
+        # X-Forwarded-For/-Proto are believed from the load balancer's network only.
         "proxy_headers": True,
-        "forwarded_allow_ips": "*",  # behind the load balancer, which is the only way in
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
     }
 
 
@@ -82,8 +87,9 @@ def main() -> int:
     return 0 if server.started else EXIT_STARTUP_FAILED
 
 
-def build_server(settings: Settings) -> Any:
-    """The uvicorn server of the service's app (bench/pair.py serves it the same way)."""
+def build_server(settings: Settings, app: ServiceAPI | None = None) -> Any:
+    """The uvicorn server of the service's app (bench/pair.py serves it the same way, with its
+    own routes mounted behind the hit layer)."""
     import uvicorn
 
     from service.app import create_app
@@ -93,13 +99,13 @@ def build_server(settings: Settings) -> Any:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stdout,
     )
-    app = create_app(settings)
+    served = app if app is not None else create_app(settings)
     options = server_options(settings)
-    asgi: Any = app.front
-    if settings.ops_port is not None and app.ops_app is not None:
+    asgi: Any = served.front
+    if settings.ops_port is not None and served.ops_app is not None:
         from service.ops_port import PortDispatch
 
-        asgi = PortDispatch(app.front, app.ops_app, settings.ops_port)
+        asgi = PortDispatch(served.front, served.ops_app, settings.ops_port)
         options["interface"] = "asgi3"  # PortDispatch returns the chosen app's coroutine
     server = _server_class()(uvicorn.Config(asgi, **options))
     server.ops_port = settings.ops_port

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.auth.guard import Authorizer
-from service.auth.tokens import Principal
+from service import reads
+from service.auth.guard import Authorizer, Decision, challenge
+from service.auth.tokens import AuthError, Principal
 from service.cache import Cache, CacheStatus, CacheUnavailableError
 from service.invalidation import InvalidationListener
 from service.keys import dashboard_key, portfolio_key, top_picks_key, user_keys
@@ -82,8 +83,6 @@ class Services:
     metrics: Metrics
     instance_id: str
     authorizer: Authorizer
-    # user id -> portfolio bytes for GET /bench/baseline/{user_id}; None unless BENCH_ENDPOINTS.
-    bench_memo: dict[int, bytes] | None = None
 
 
 def services(request: Request) -> Services:
@@ -98,22 +97,29 @@ def _respond(data: bytes | None, cache_status: CacheStatus, missing: str) -> Res
     return Response(content=data, media_type=JSON, headers=headers)
 
 
-def principal(
+def _allowed(decision: Decision) -> Principal:
+    """The decision's Principal, or its refusal raised as the HTTP error the gate would send."""
+    if isinstance(decision, AuthError):
+        if decision.status == 401:
+            headers = {"WWW-Authenticate": challenge(decision).decode()}
+        else:
+            headers = {"Retry-After": "1"} if decision.status == 503 else {}
+        raise HTTPException(decision.status, decision.reason, headers=headers or None)
+    return decision
+
+
+async def principal(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller, as verified by the gate (which answers 401 before a route ever runs)."""
-    found = request.scope.get("auth")
-    if not isinstance(found, Principal):
-        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return found
+    """The caller. The gate (service/auth/guard.py) has answered 401 before routing already;
+    this is the same decision (Authorizer.decide), from the verified-token cache."""
+    return _allowed(await services(request).authorizer.decide(request.scope["headers"], None))
 
 
-async def acting_for(
-    request: Request, user_id: UserId, caller: Annotated[Principal, Depends(principal)]
-) -> int:
-    """`user_id`, when the caller may act for that user (its own, or any for admins); else 403."""
-    if not await services(request).authorizer.may_act_for(caller, user_id):
-        raise HTTPException(403, f"this token may not act for user {user_id}")
+async def acting_for(request: Request, user_id: UserId) -> int:
+    """`user_id`, when the caller may act for that user (its own, or any for admins); else 403.
+    The same decision the hit layer (service/front.py) takes for its answers."""
+    _allowed(await services(request).authorizer.decide(request.scope["headers"], user_id))
     return user_id
 
 
@@ -126,7 +132,7 @@ api = APIRouter(dependencies=[Depends(principal)], responses=_AUTH_RESPONSES)
 
 
 @api.get(
-    "/api/portfolio/{user_id}",
+    reads.PORTFOLIO,
     response_model=Portfolio,
     responses={200: {"headers": _X_CACHE}, **_FORBIDDEN, **_NOT_FOUND},
     tags=["portfolio"],
@@ -143,7 +149,7 @@ async def get_portfolio(request: Request, user_id: Owner) -> Response:
 
 
 @api.get(
-    "/api/dashboard/{user_id}",
+    reads.DASHBOARD,
     response_model=Dashboard,
     responses={200: {"headers": _X_CACHE}, **_FORBIDDEN, **_NOT_FOUND},
     tags=["portfolio"],
@@ -160,7 +166,7 @@ async def get_dashboard(request: Request, user_id: Owner) -> Response:
 
 
 @api.get(
-    "/api/top-picks",
+    reads.TOP_PICKS,
     response_model=TopPicks,
     responses={
         200: {"headers": _X_CACHE},
@@ -171,7 +177,9 @@ async def get_dashboard(request: Request, user_id: Owner) -> Response:
 )
 async def get_top_picks(
     request: Request,
-    limit: int = Query(10, ge=1, le=MAX_PICKS, description="How many picks (1..50)."),
+    limit: int = Query(
+        reads.DEFAULT_PICKS, ge=1, le=MAX_PICKS, description="How many picks (1..50)."
+    ),
 ) -> Response:
     svc = services(request)
     data, cache_status = await svc.cache.fetch(
@@ -274,6 +282,8 @@ async def ready(request: Request) -> JSONResponse:
     if body["cache"] == "degraded" and svc.cache.problem:
         # Say why: a refusal (DENIED, NOAUTH, WRONGPASS) is a fix to make, not an outage.
         body["cache_reason"] = svc.cache.problem
+    if svc.cache.warning:
+        body["cache_warning"] = svc.cache.warning  # works, but a setting to fix
     # Informational: without keys, /api/* answers 503 until the JWKS endpoint answers.
     body["auth_keys"] = "loaded" if svc.authorizer.verifier.keys.loaded else "not loaded"
     return JSONResponse(body, status_code=code)
@@ -299,35 +309,3 @@ async def cache_stats(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     registry = services(request).metrics.registry
     return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def mount_bench_routes(app: FastAPI) -> None:
-    """Benchmark-only routes (BENCH_ENDPOINTS, local stage only; no authentication):
-
-    GET /bench/baseline/{user_id}: the portfolio payload from a plain dict, for comparison. The
-    first request per user loads it from the source; later ones are answered from the dict by
-    the fast path (fastpath.py), exactly like cache hits from L1.
-    GET /bench/cached/{user_id}: the cached portfolio read without authentication.
-    """
-
-    @app.get("/bench/cached/{user_id}", include_in_schema=False)
-    async def bench_cached(request: Request, user_id: UserId) -> Response:
-        svc = services(request)
-        data, cache_status = await svc.cache.fetch(
-            portfolio_key(user_id),
-            svc.settings.cache_ttl_portfolio_s,
-            partial(load_portfolio, svc.source, user_id),
-        )
-        return _respond(data, cache_status, f"user {user_id} not found")
-
-    @app.get("/bench/baseline/{user_id}", include_in_schema=False)
-    async def bench_baseline(request: Request, user_id: UserId) -> Response:
-        svc = services(request)
-        memo = svc.bench_memo if svc.bench_memo is not None else {}
-        data = memo.get(user_id)
-        if data is None:
-            data = await load_portfolio(svc.source, user_id)
-            if data is None:
-                return JSONResponse({"detail": f"user {user_id} not found"}, status_code=404)
-            memo[user_id] = data
-        return Response(content=data, media_type=JSON)

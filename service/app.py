@@ -19,11 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from service.api import Services, api, mount_bench_routes, ops_router, router
+from service.api import Services, api, ops_router, router
 from service.auth.guard import AuthMiddleware, Authorizer
 from service.cache import Cache
 from service.emf import EmfPublisher, EmfRecorder
-from service.fastpath import CachedReadFastPath
 from service.front import Front
 from service.invalidation import InvalidationListener
 from service.limits import BodyLimitMiddleware
@@ -62,6 +61,8 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
             cache = Cache.from_settings(settings, metrics, coherent=not postgres)
             await cache.start()
             started.push_async_callback(cache.close)
+            # A wrong password or a protected Redis is logged now and shown by /ready.
+            await cache.check_config()
             listener = None
             if settings.database_url is not None:
                 listener = InvalidationListener(
@@ -87,7 +88,6 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
                 metrics,
                 instance_id,
                 authorizer,
-                bench_memo={} if settings.bench_endpoints else None,
             )
             log.info(
                 "fyntrix service ready: instance=%s source=%s redis=%s:%s/%s",
@@ -113,15 +113,12 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
         redoc_url=None if ops_apart else "/redoc",
         openapi_url=None if ops_apart else "/openapi.json",
     )
-    # Outermost last: the body limit and the auth gate run before the fast path, routing and
-    # validation. Outside all of them (and Starlette's own): Front (see ServiceAPI).
-    app.add_middleware(CachedReadFastPath, state=app.state)
+    # Outermost last: the body limit, then the auth gate, before routing and validation.
+    # Outside all of them (and Starlette's own): the hit layer, Front (see ServiceAPI).
     app.add_middleware(AuthMiddleware, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(api)
     app.include_router(router)
-    if settings.bench_endpoints:
-        mount_bench_routes(app)
     if ops_apart:
         from service.ops_port import create_ops_app
 
@@ -175,9 +172,9 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
 
 
 class ServiceAPI(FastAPI):
-    """FastAPI with service/front.py as the outermost layer, outside FastAPI's own per-request
-    work (telemetry check, Starlette's error middleware): it times every request and answers
-    cache hits without entering the stack."""
+    """FastAPI with the hit layer (service/front.py) as the outermost layer, outside FastAPI's
+    own per-request work (telemetry check, Starlette's error middleware): it times every request
+    and answers cache hits without entering the framework."""
 
     def __init__(self, metrics: Metrics, emf: EmfRecorder | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -32,7 +32,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,6 +77,8 @@ class CacheStatus(enum.StrEnum):
     BYPASS = "BYPASS"
 
 
+_ERRNO = re.compile(r"\bError (\d+)\b")
+
 # Replies of a Redis that is up but refuses this client by configuration. Retrying cannot help,
 # so they open the breaker at once, and they are logged at WARNING (once per change) and named
 # by /ready and /cache/stats: a misconfigured cache must never look like a healthy one.
@@ -83,8 +87,23 @@ _REFUSALS: dict[str, str] = {
     "with `protected-mode no` on a private network, or give it a password",
     "NOAUTH": "Redis requires a password and REDIS_PASSWORD is not set",
     "WRONGPASS": "Redis rejected REDIS_PASSWORD (wrong password or user)",
-    "NOPASS": "REDIS_PASSWORD is set but Redis has no password",
+    "NOPASS": "REDIS_PASSWORD is set but Redis has no password: give Redis the password "
+    "(requirepass), or unset REDIS_PASSWORD",
 }
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong talking to Redis, without its address: /ready and /cache/stats show it
+    to anyone who can reach them (the log keeps the whole message)."""
+    kind = type(exc).__name__
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
+        return f"{kind}: timed out"
+    errno = getattr(exc, "errno", None)
+    if not isinstance(errno, int):
+        # redis-py puts the socket's errno into its message ("Error 111 connecting to ...").
+        found = _ERRNO.search(str(exc))
+        errno = int(found[1]) if found else None
+    return f"{kind}: {os.strerror(errno)}" if errno else kind
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -164,6 +183,9 @@ class Cache:
         self.redis_errors = 0
         # Why the cache is not used right now ("DENIED: ..."), None while it is healthy.
         self.problem: str | None = None
+        # A configuration to fix that does not stop the cache (NOPASS: a password Redis
+        # does not ask for), found at start by check_config.
+        self.warning: str | None = None
 
     @classmethod
     def from_settings(
@@ -203,6 +225,33 @@ class Cache:
     async def start(self) -> None:
         if self._probe_task is None:
             self._probe_task = asyncio.create_task(self._probe_loop(), name="cache-probe")
+
+    async def check_config(self, timeout_s: float = 1.0) -> None:
+        """Find a misconfigured Redis at start, not at first use. A refused or missing password
+        (NOAUTH, WRONGPASS) or protected mode (DENIED) is logged now, opens the breaker and
+        shows in /ready; REDIS_PASSWORD set for a Redis without one (NOPASS) is a warning (the
+        cache works, but anyone who reaches Redis can read it); unreachable is logged."""
+        password = self.redis.connection_pool.connection_kwargs.get("password")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.redis.ping()
+        except REDIS_ERRORS as exc:
+            if self._note_refusal(exc):
+                self._trip()
+            else:
+                log.warning("redis not reachable at start (%s): %s", describe(exc), exc)
+            return
+        if password is None:
+            return
+        try:
+            # Redis 6+ accepts any password at connect when it has none (HELLO ... AUTH);
+            # a plain AUTH says so.
+            async with asyncio.timeout(timeout_s):
+                await self.redis.auth(password)
+        except REDIS_ERRORS as exc:
+            if refusal(exc) == "NOPASS":
+                self.warning = f"NOPASS: {_REFUSALS['NOPASS']}"
+                log.warning("redis cache: %s", self.warning)
 
     async def close(self) -> None:
         if self._probe_task is not None:
@@ -298,7 +347,7 @@ class Cache:
     def peek(self, key: str) -> bytes | None:
         """The L1 copy of `key` when the cache may serve it (counted as a HIT), else None.
 
-        Synchronous and cheap: the HTTP fast path (fastpath.py) calls it before any routing.
+        Synchronous and cheap: the hit layer (front.py) calls it before any routing.
         """
         if not (self._coherent and self.breaker.closed):
             return None
@@ -538,7 +587,7 @@ class Cache:
         )
         if unreachable and self.breaker.record_failure():
             # Not logged here: _on_open says it, with this reason.
-            self.problem = f"UNREACHABLE: {exc.__class__.__name__}: {exc}"
+            self.problem = f"UNREACHABLE: {describe(exc)}"
             self._on_open()
 
     def _note_refusal(self, exc: BaseException) -> bool:
@@ -667,7 +716,7 @@ class Cache:
                     break
         except REDIS_ERRORS as exc:
             self._count_error("scan", exc)
-            raise CacheUnavailableError(f"redis unavailable: {exc}") from exc
+            raise CacheUnavailableError(f"redis unavailable: {describe(exc)}") from exc
         return keys
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
@@ -690,6 +739,7 @@ class Cache:
             "redis_errors": self.redis_errors,
             "breaker": self.breaker.state.value,
             "reason": self.problem,
+            "warning": self.warning,
             "coherent": self._coherent,
             "l1_entries": len(self._l1),
         }
@@ -704,7 +754,7 @@ class Cache:
                 memory, stats = await pipe.execute()
         except REDIS_ERRORS as exc:
             self._count_error("info", exc)
-            raise CacheUnavailableError(f"redis unavailable: {exc}") from exc
+            raise CacheUnavailableError(f"redis unavailable: {describe(exc)}") from exc
         used = int(memory.get("used_memory", 0))
         maxmemory = int(memory.get("maxmemory", 0))
         out["redis"] = {

@@ -1,25 +1,30 @@
-"""The outermost ASGI layer: times and counts every request, and answers most cache hits itself.
+"""The hit layer: the outermost ASGI layer. It times and counts every request, and answers
+cache hits before anything else runs, for callers decided on without verifying a token.
 
-A hit needs four dictionary lookups: the target's plan (route, key and metrics series), the
-caller's token among the verified ones, the caller's user link (unless admin), and the body in
-L1. When all of them are already known, this layer sends the cached bytes without entering
-Starlette, the body limit, the auth gate or the inner fast path; each of those layers costs an
-await and a closure per request, together several times the hit itself. A hit's latency waits
-in its plan and reaches the metrics and EMF in batches (settle), before any read of them.
-Anything else falls through to the full stack unchanged (that stack is what decides every 401,
-403, 413, 422 and miss), timed here like before:
+A hit here is a GET without a body of a canonical cached-read target (service/reads.py), whose
+caller the Authorizer allows without verifying a token (decide_now from memory, else
+decide_verified, which may read the caller's link), and whose body is in the in-process L1
+(Cache.peek) or else in Redis (Cache.get_cached). It gets the status, headers and bytes the
+route would send, without entering Starlette, the body limit, the auth gate, routing or
+validation: each of those costs an await and a closure per request, together several times the
+hit itself (and when Redis hits took the framework's way, a busy process got so slow that its
+L1 copies expired before their next use). Everything else goes to the framework unchanged,
+timed here: first-seen tokens, misses, and every 401, 403, 413 and 422, which the framework
+decides (from the same Authorizer).
 
-    Front -> [Starlette: errors -> BodyLimit -> Auth -> CachedReadFastPath -> FastAPI routes]
+    Front -> [Starlette: errors -> BodyLimit -> auth gate -> FastAPI routes and dependencies]
 
-Every decision here is one the full stack would make the same way, from the same state:
-- the body limit: a request with any body (Content-Length or Transfer-Encoding) falls through;
-- authentication: exactly one `Authorization: Bearer` header whose token was verified before
-  and has not expired (TokenVerifier.cached_header: the entry the auth gate's cached() reads,
-  found by the header's bytes);
-- authorization: Authorizer.decided, the synchronous part of may_act_for (admin, or the link
-  read from the database within AUTH_IDENTITY_CACHE_TTL_S), never a cached decision;
-- the cache: Cache.peek (L1 only, counted as a HIT), as the inner fast path does first.
-tests/service/test_fastpath.py checks the answers are the same byte for byte.
+No decision is restated: which targets are cached reads and under which keys is reads.py's,
+whether the caller may read it is the Authorizer's (decide, which the gate and the routes'
+dependencies call, and its parts), and a request with a body is never answered here.
+tests/service/test_fastpath.py checks the answers equal the framework's, byte for byte.
+
+Memory: nothing keyed by a request is stored before the Authorizer has allowed its caller. Then
+the target's plan (its Target, metrics series and last messages) is remembered for the next one.
+Canonical targets are short (at most MAX_TARGET_CHARS of path and query) and at most MAX_PLANS
+are kept, so the plans take a bounded number of bytes whatever the requests carry.
+A hit's latency waits in its plan and reaches the metrics and EMF in batches (settle), before
+any read of them.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from service.fastpath import RouteLabel, SharedStarts, read_of
+from service.auth.tokens import Principal
+from service.reads import Target, target_of
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
@@ -40,17 +46,55 @@ if TYPE_CHECKING:
 
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 _HIT = b"HIT"
+_JSON = b"application/json"
+
+# Plans remembered (one per user and route in use); past this the memo starts over. With
+# canonical targets only, a full memo holds about 4 MiB (tests/service/test_fastpath.py).
+MAX_PLANS = 8192
+# Hits whose latencies wait in their plans before Front.settle adds them to the metrics; a read
+# of the metrics (a scrape, an EMF interval's end) settles first, whatever the count. A settle
+# holds the event loop for about 0.3 µs per hit, so the batch stays small: 256 hits, ~70 µs,
+# where 1024 held every request in flight ~0.3 ms, a p99 step the ceiling does not have.
+SETTLE_AFTER_HITS = 256
+
+
+def hit_messages(body: bytes) -> tuple[Message, Message]:
+    """The response to a hit: the status, headers and body the route sends for it."""
+    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", _JSON)]
+    headers.append((b"x-cache", _HIT))
+    start: Message = {"type": "http.response.start", "status": 200, "headers": headers}
+    return start, {"type": "http.response.body", "body": body}
+
+
+class SharedStarts:
+    """hit_messages' start message, built once per body length and then shared.
+
+    Only for a sender that hands messages straight to the server (this layer): servers read a
+    message and never change it, while middleware may edit headers in place. Bounded: body
+    lengths are few, but nothing guarantees it.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._starts: dict[int, Message] = {}
+
+    def for_body(self, body: bytes) -> Message:
+        start = self._starts.get(len(body))
+        if start is None:
+            if len(self._starts) >= self.MAX_ENTRIES:
+                self._starts.clear()
+            start = self._starts[len(body)] = hit_messages(body)[0]
+        return start
 
 
 @dataclass(slots=True)
 class _Plan:
-    """A GET target's route, cache key and user (fastpath.read_of), its metrics series, and
-    the two messages that last answered it."""
+    """A canonical target an allowed caller was answered for: what it reads, its metrics series
+    (GET, the route, 200, X-Cache HIT), and the two messages that last answered it."""
 
-    route: RouteLabel
-    key: str | None  # None: the benchmark's baseline (its memo, no cache)
-    user_id: int
-    series: Series  # GET, the route, 200, X-Cache HIT (or none for the baseline)
+    target: Target
+    series: Series
     # (body, start, body message): rebuilt when the cached body object changes. Replaced as
     # one tuple, so a request holding it while it awaits never mixes two bodies' messages.
     sent: tuple[bytes, Message, Message] | None = None
@@ -61,26 +105,16 @@ class _Plan:
         """(start, body message) answering with `body`."""
         sent = self.sent
         if sent is None or sent[0] is not body:
-            start = starts.for_body(body, self.key is not None)
+            start = starts.for_body(body)
             sent = self.sent = (body, start, {"type": "http.response.body", "body": body})
         return sent[1], sent[2]
-
-
-# Distinct targets remembered (each user's portfolio and dashboard is one); past this the memo
-# starts over, so made-up URLs cannot grow it.
-_MAX_PLANS = 50_000
-# Hits whose latencies wait in their plans before Front.settle adds them to the metrics; a read
-# of the metrics (a scrape, an EMF interval's end) settles first, whatever the count. A settle
-# holds the event loop for about 0.3 µs per hit, so the batch stays small: 256 hits, ~70 µs,
-# where 1024 held every request in flight ~0.3 ms, a p99 step the ceiling does not have.
-SETTLE_AFTER_HITS = 256
 
 
 class Front:
     def __init__(
         self, app: ASGIApp, state: State, metrics: Metrics, emf: EmfRecorder | None = None
     ) -> None:
-        self.app = app
+        self.app = app  # the framework: everything this layer does not answer goes there
         # The app's state: `services` appears there once the lifespan ran. Read through its
         # dict: State's __getattr__ is a Python call, on every request.
         self._state: dict[str, Any] = state._state
@@ -101,25 +135,39 @@ class Front:
             return
         start = time.perf_counter()
         if scope["method"] == "GET":
-            hit = self._hit(scope)
-            if hit is not None:
-                plan, body = hit
-                start_message, body_message = plan.messages(body, self._starts)
-                try:
-                    await send(start_message)
-                    await send(body_message)
-                finally:
-                    # Kept in the plan, added to the metrics in batches (settle): two calls
-                    # per hit into the histograms cost more than the list append.
-                    pending = plan.pending
-                    if not pending:
-                        self._unsettled.append(plan)
-                    pending.append(time.perf_counter() - start)
-                    self._pending_hits += 1
-                    if self._pending_hits >= SETTLE_AFTER_HITS:
-                        self.settle()
-                return
+            read = self._read_of(scope)
+            if read is not None:
+                services, path_and_query, target, plan = read
+                authorizer, headers = services.authorizer, scope["headers"]
+                decision = authorizer.decide_now(headers, target.user_id)
+                if decision is None:  # a link to read first (a token to verify: the gate's)
+                    decision = await authorizer.decide_verified(headers, target.user_id)
+                if isinstance(decision, Principal):
+                    if plan is None:
+                        plan = self._remember(path_and_query, target)
+                    body = services.cache.peek(target.key)
+                    if body is None:  # not in L1: Redis, as the route would ask it next
+                        body = await services.cache.get_cached(target.key)
+                    if body is not None:
+                        start_message, body_message = plan.messages(body, self._starts)
+                        try:
+                            await send(start_message)
+                            await send(body_message)
+                        finally:
+                            self._pend(plan, time.perf_counter() - start)
+                        return
         await self._through(scope, receive, send, start)
+
+    def _pend(self, plan: _Plan, seconds: float) -> None:
+        """Keep a hit's latency in its plan; the metrics get it in batches (settle): two calls
+        per hit into the histograms cost more than the list append."""
+        pending = plan.pending
+        if not pending:
+            self._unsettled.append(plan)
+        pending.append(seconds)
+        self._pending_hits += 1
+        if self._pending_hits >= SETTLE_AFTER_HITS:
+            self.settle()
 
     def settle(self) -> None:
         """Add the hits' latencies waiting in their plans to the metrics and EMF. Synchronous
@@ -130,62 +178,40 @@ class Front:
             pending, plan.pending = plan.pending, []
             plan.series.add_all(pending)
             if self.emf is not None:
-                hit_label = _HIT if plan.key is not None else None
-                self.emf.record_all(plan.route.path, hit_label, pending)
+                self.emf.record_all(plan.target.route, _HIT, pending)
 
     @property
     def remembered_targets(self) -> int:
         return len(self._plans)
 
-    def _new_plan(
-        self, target: tuple[str, bytes], scope: Scope, services: Services
-    ) -> _Plan | None:
-        """What a GET of this path and query reads, worked out once per distinct target."""
-        read = read_of(scope, services.bench_memo is not None)
-        if read is None:
-            return None  # not remembered: only answerable targets take room
-        route, key, user_id = read
-        x_cache = b"HIT" if key is not None else None
-        series = self.metrics.series_for("GET", route.path, 200, x_cache)
-        if len(self._plans) >= _MAX_PLANS:
-            self._plans.clear()
-        plan = self._plans[target] = _Plan(route, key, user_id, series)
-        return plan
-
-    def _hit(self, scope: Scope) -> tuple[_Plan, bytes] | None:
-        """(plan, body) of a hit answerable without an await, else None."""
+    def _read_of(
+        self, scope: Scope
+    ) -> tuple[Services, tuple[str, bytes], Target, _Plan | None] | None:
+        """(services, path and query, target, its plan if remembered) of a canonical cached
+        read without a body, else None. Stores nothing: the caller is not decided on yet."""
         services: Services | None = self._state.get("services")
         if services is None:
             return None
-        target = (scope["path"], scope["query_string"])
-        plan = self._plans.get(target) or self._new_plan(target, scope, services)
-        if plan is None:
+        path_and_query = (scope["path"], scope["query_string"])
+        plan = self._plans.get(path_and_query)
+        target = plan.target if plan is not None else target_of(*path_and_query)
+        if target is None:
             return None
-        route, key, user_id = plan.route, plan.key, plan.user_id
-        authorization: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if authorization is not None:
-                    return None  # the gate answers 401
-                authorization = value
-            elif name in _BODY_HEADERS:
-                return None  # the body limit decides
-        if route.protected:
-            if authorization is None:
-                return None
-            principal = services.authorizer.verifier.cached_header(authorization)
-            if principal is None or (
-                route.per_user and services.authorizer.decided(principal, user_id) is not True
-            ):
-                return None
-        if key is None:  # the benchmark's baseline: its memo, no cache
-            memo = services.bench_memo.get(user_id) if services.bench_memo is not None else None
-            return None if memo is None else (plan, memo)
-        body = services.cache.peek(key)
-        return None if body is None else (plan, body)
+        for name, _ in scope["headers"]:
+            if name in _BODY_HEADERS:
+                return None  # the body limit's to decide
+        return services, path_and_query, target, plan
+
+    def _remember(self, path_and_query: tuple[str, bytes], target: Target) -> _Plan:
+        """A plan for a canonical target an allowed caller asked for."""
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        series = self.metrics.series_for("GET", target.route, 200, _HIT)
+        plan = self._plans[path_and_query] = _Plan(target, series)
+        return plan
 
     async def _through(self, scope: Scope, receive: Receive, send: Send, start: float) -> None:
-        """The full stack, timed by route template (not raw path) and counted by X-Cache."""
+        """The framework, timed by route template (not raw path) and counted by X-Cache."""
         status = 500
         x_cache: bytes | None = None
 

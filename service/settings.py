@@ -7,6 +7,7 @@ so a bad deploy fails at task start instead of at the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -110,6 +111,16 @@ class Settings(BaseSettings):
     # Where no load balancer filters paths (Render, compose), the ops endpoints (/ready,
     # /metrics, /cache/stats, /docs) are served on this port only, never on PORT; unset: on PORT.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
+    # A request head (request line and headers) larger than this gets 431 from the server, which
+    # never holds more of it (service/protocol.py). 64 KiB: what the load balancer lets through.
+    max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
+    # A request head not complete this long after its first byte (or after the connection
+    # opened) gets 408 and the connection is closed, so slow heads cannot hold connections.
+    header_timeout_s: float = Field(default=10.0, ge=0.1, le=300)
+    # Peers whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs): the load
+    # balancer's network. Anyone else's are ignored, so a client cannot choose the scheme and
+    # host of redirects. The default trusts only this host.
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "::1")
 
     # Redis (the task's private cache; never the source of truth)
     redis_host: str = Field(default="localhost", min_length=1)
@@ -188,9 +199,6 @@ class Settings(BaseSettings):
     metrics_stage: str = Field(default="local", min_length=1, max_length=255)
     metrics_service: str = Field(default="fyntrix-service", min_length=1, max_length=255)
 
-    # Mounts GET /bench/baseline/{user_id} for the load benchmark only.
-    bench_endpoints: bool = False
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -217,9 +225,9 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("auth_client_ids", mode="before")
+    @field_validator("auth_client_ids", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_client_ids(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -265,11 +273,21 @@ class Settings(BaseSettings):
             )
         return bool(value)
 
-    @field_validator("bench_endpoints")
+    @field_validator("forwarded_allow_ips")
     @classmethod
-    def _bench_only_locally(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and _stage(info) != "local":
-            raise ValueError("the benchmark routes are unauthenticated: only with APP_STAGE=local")
+    def _proxy_networks(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if "*" in value:
+            if _stage(info) != "local":
+                raise ValueError(
+                    "`*` trusts every peer's X-Forwarded-* headers: only with APP_STAGE=local; "
+                    "list the load balancer's network instead (e.g. 10.0.0.0/16)"
+                )
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
         return value
 
     @field_validator("aws_cognito_user_pool_id")

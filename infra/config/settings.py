@@ -65,6 +65,10 @@ from infra.config.spec import (
 )
 from service.emf_catalog import DEFAULT_NAMESPACE as METRICS_NAMESPACE
 
+# The address range of the VPC infra/constructs/network.py creates (CDK's default for ec2.Vpc):
+# the load balancer reaches the app from it, so the app believes X-Forwarded-* from it only.
+VPC_CIDR: Final = "10.0.0.0/16"
+
 # Rules shared by several settings.
 _TCP_PORT: Final = between(1, 65535, "{value} is not a TCP port", "choose a port from {lo} to {hi}")
 _UTILISATION: Final = between(
@@ -826,6 +830,8 @@ class StageConfig:
             "METRICS_STAGE": self.stage,
             "METRICS_SERVICE": self.metrics_service_name,
             "SEED_DEMO_DATA": str(self.app.seed_demo_data).lower(),
+            # Peers whose X-Forwarded-For/-Proto the app believes: the load balancer's network.
+            "FORWARDED_ALLOW_IPS": VPC_CIDR,
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)

@@ -1,9 +1,16 @@
-"""The gate in front of /api/*: authentication (401/503) as ASGI middleware, and authorization
-(whose data a Principal may touch) for the routes and the cached-read fast path.
+"""Who may call /api/*, decided in one place: Authorizer.decide, which the auth gate and the
+routes' dependencies call, and its parts the hit layer calls: decide_now (from memory only) and
+decide_verified (may read a link, never verifies a token).
 
-Authentication runs before routing, validation and body parsing, so an anonymous request costs
-a header lookup and learns nothing (not even whether a path or body would be valid). A request
-that passes carries its Principal in scope["auth"] (Starlette's `request.auth`).
+A decision is the caller's Principal (allowed) or an AuthError saying why not: 401 (no token,
+several Authorization headers, a bad token), 403 (not this user's data), 503 (keys unavailable).
+decide_now answers from the verified-token cache and the identity links read within their TTL,
+and returns None where decide would have to verify a token or read a link.
+
+The gate (AuthMiddleware) authenticates every /api/* request before routing, validation and body
+parsing, so an anonymous request costs a header lookup and learns nothing (not even whether a
+path or body would be valid). Whose data a caller may touch is decided by the route's dependency
+(api.py) once the user id is parsed, and by the hit layer for the canonical targets it parses.
 
 Authorization: a Principal acts for the user its `sub` is linked to in the source of truth
 (table user_identities; `python -m service.ops link-user`); members of the admin group act for
@@ -18,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -41,6 +48,11 @@ if TYPE_CHECKING:
     from service.source import Source
 
 log = logging.getLogger(__name__)
+
+# A request's headers as the server hands them over (ASGI scope["headers"]).
+Headers = Iterable[tuple[bytes, bytes]]
+# An allowed caller's Principal, or why the request is refused (401, 403 or 503).
+Decision = Principal | AuthError
 
 PROTECTED_PREFIX = "/api/"
 _MAX_CACHED_IDENTITIES = 100_000
@@ -106,7 +118,64 @@ class Authorizer:
         self._identities[sub] = (user_id, read_at + self._ttl_s)
         self._refreshing.discard(sub)  # read afresh: it may come due again
 
+    def decide_now(self, headers: Headers, user_id: int | None) -> Decision | None:
+        """decide() from memory alone: None where decide() would verify a token or read a
+        link. Synchronous: the hit layer (service/front.py) answers with it."""
+        principal = self._known_caller(headers)
+        if not isinstance(principal, Principal):
+            return principal  # refused, or a token to verify
+        if user_id is None:
+            return principal
+        may = self.decided(principal, user_id)
+        if may is None:
+            return None
+        return principal if may else forbidden(user_id)
+
+    async def decide(self, headers: Headers, user_id: int | None) -> Decision:
+        """May the caller of a request with these headers read `user_id`'s data (None:
+        authentication only)? Its Principal if so, else why not (AuthError 401, 403 or 503).
+        The same steps as decide_now, awaiting where decide_now gives up."""
+        header = authorization(headers)
+        if isinstance(header, AuthError):
+            return header
+        principal = self.verifier.cached_header(header)
+        if principal is None:
+            try:
+                principal = await self.verifier.verify(parse_bearer(header))
+            except AuthError as exc:
+                return exc
+        return await self._authorize(principal, user_id)
+
+    async def decide_verified(self, headers: Headers, user_id: int | None) -> Decision | None:
+        """decide() for a token verified before (reading its link if need be); None for one
+        not verified yet, which the gate verifies, once: a forged token must not cost two RSA
+        verifications. The hit layer's slow part."""
+        principal = self._known_caller(headers)
+        if not isinstance(principal, Principal):
+            return principal  # refused, or a token to verify
+        return await self._authorize(principal, user_id)
+
+    def _known_caller(self, headers: Headers) -> Decision | None:
+        """The caller's Principal from the verified-token cache, the 401 of a request without
+        one bearer token, or None for a token not verified yet."""
+        header = authorization(headers)
+        if isinstance(header, AuthError):
+            return header
+        principal = self.verifier.cached_header(header)
+        if principal is None:
+            try:
+                parse_bearer(header)  # not even a bearer token: 401 without verifying
+            except AuthError as exc:
+                return exc
+        return principal
+
+    async def _authorize(self, principal: Principal, user_id: int | None) -> Decision:
+        if user_id is None or await self.may_act_for(principal, user_id):
+            return principal
+        return forbidden(user_id)
+
     async def may_act_for(self, principal: Principal, user_id: int) -> bool:
+        """Whether the Principal acts for `user_id` (reads its link when not cached)."""
         decided = self.decided(principal, user_id)  # the common case, without a coroutine
         if decided is not None:
             return decided
@@ -114,7 +183,7 @@ class Authorizer:
 
     def decided(self, principal: Principal, user_id: int) -> bool | None:
         """may_act_for() when it needs no database read (admin, or the link is cached), else
-        None. Synchronous: the outermost layer (service/front.py) answers hits with it."""
+        None."""
         if principal.admin:
             return True
         found = self._identities.get(principal.sub)
@@ -162,20 +231,26 @@ class Authorizer:
         self._refreshing.clear()
 
 
-def bearer_token(scope: Scope) -> str:
-    """The token of the request's `Authorization: Bearer` header, or AuthError 401."""
+def authorization(headers: Headers) -> bytes | AuthError:
+    """The value of the request's one Authorization header, or the 401 for none or several."""
     value: bytes | None = None
-    for name, raw in scope["headers"]:
+    for name, raw in headers:
         if name == b"authorization":
             if value is not None:
-                raise unauthorized("more than one Authorization header")
+                return unauthorized("more than one Authorization header")
             value = raw
     if value is None:
-        raise unauthorized("missing bearer token (Authorization: Bearer <access token>)")
-    return parse_bearer(value)
+        return unauthorized("missing bearer token (Authorization: Bearer <access token>)")
+    return value
+
+
+def forbidden(user_id: int) -> AuthError:
+    return AuthError(403, f"this token may not act for user {user_id}")
 
 
 class AuthMiddleware:
+    """The gate: every /api/* request is authenticated (decide, no user) before routing."""
+
     def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
         self.state = state  # the app's state: `services` appears there once the lifespan ran
@@ -185,20 +260,19 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         services = getattr(self.state, "services", None)
-        try:
-            if services is None:
-                raise AuthError(503, "service is starting")
-            token = bearer_token(scope)
-            authorizer: Authorizer = services.authorizer
-            principal = authorizer.verifier.cached(token) or await authorizer.verifier.verify(token)
-        except AuthError as exc:
-            await send_auth_error(send, exc)
+        if services is None:
+            await send_auth_error(send, AuthError(503, "service is starting"))
             return
-        scope["auth"] = principal
+        authorizer: Authorizer = services.authorizer
+        decision = await authorizer.decide(scope["headers"], None)
+        if isinstance(decision, AuthError):
+            await send_auth_error(send, decision)
+            return
         await self.app(scope, receive, send)
 
 
-def _challenge(exc: AuthError) -> bytes:
+def challenge(exc: AuthError) -> bytes:
+    """The WWW-Authenticate value of a 401."""
     # RFC 6750: error="invalid_token" when a token was presented; reasons are our own ASCII text.
     if exc.reason.startswith("missing bearer token"):
         return b'Bearer realm="fyntrix"'
@@ -211,7 +285,7 @@ async def send_auth_error(send: Send, exc: AuthError) -> None:
     body = orjson.dumps({"detail": exc.reason})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if exc.status == 401:
-        headers.append((b"www-authenticate", _challenge(exc)))
+        headers.append((b"www-authenticate", challenge(exc)))
     else:
         headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -108,7 +109,17 @@ def test_a_stage_tag_is_never_moved_to_another_digest(ecr: Any) -> None:
         tag_stage(ecr, repository="fyntrix-app", stage="dev", release_tag="0a1b2c3")
 
 
-def test_the_command_line_tags_the_configured_repository(ecr: Any, emulator: str) -> None:
+def test_the_command_line_tags_the_configured_repository(
+    ecr: Any, emulator: str, tmp_path: Path
+) -> None:
+    # prod's stage file as an operator fills it (the committed one holds placeholders)
+    filled = tmp_path / "prod.toml"
+    filled.write_text(
+        'region = "us-east-1"\n'
+        'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/'
+        '12345678-1234-1234-1234-123456789012"\n'
+        'domain_name = "api.fyntrix.example"\n'
+    )
     push(ecr, "0a1b2c3")
     push(ecr, "redis-0a1b2c3")
     env = {
@@ -119,8 +130,9 @@ def test_the_command_line_tags_the_configured_repository(ecr: Any, emulator: str
     }
     env.pop("AWS_PROFILE", None)
 
-    def run(tag: str) -> subprocess.CompletedProcess[str]:
+    def run(tag: str, stage_file: Path = filled) -> subprocess.CompletedProcess[str]:
         argv = ["-m", "tools.release", "tag-stage", "--stage", "prod", "--image-tag", tag]
+        argv += ["--stage-file", str(stage_file)]
         return subprocess.run(
             [sys.executable, *argv],
             cwd=ROOT,
@@ -140,3 +152,7 @@ def test_the_command_line_tags_the_configured_repository(ecr: Any, emulator: str
     refused = run("latest")  # prod never deploys `latest`: the config says so first
     assert refused.returncode == 2
     assert "app.image_tag" in refused.stderr
+    # A stage that may not deploy gets no stage tag: the committed placeholders are refused
+    placeholders = run("0a1b2c3", ROOT / "stages" / "prod.toml")
+    assert placeholders.returncode == 2
+    assert "invalid setting `certificate_arn` in stages/prod.toml" in placeholders.stderr

@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from service.auth.guard import Authorizer
-from service.auth.tokens import Principal
+from service.auth.tokens import AuthError, Principal
 from testkit.auth import Issuer, SigningKey
 from testkit.servers import RedisServer
 from testkit.service import RunningApp
@@ -309,7 +309,61 @@ async def test_a_failed_reread_keeps_the_link_only_until_its_ttl(
     await authorizer.close()
 
 
-# ------------------------------------------------------- the fast path enforces the same
+# --------------------------------------------------------------- one decision function
+
+
+def outcome(decision: Principal | AuthError | None) -> Any:
+    if isinstance(decision, AuthError):
+        return (decision.status, decision.reason)
+    return decision
+
+
+async def test_the_synchronous_decision_agrees_with_the_full_one_or_defers_to_it(
+    redis_server: RedisServer, make_app: AppFactory, issuer: Issuer
+) -> None:
+    """decide_now and decide_verified (the hit layer's) give decide's answer, or None where
+    decide would verify a token (decide_now: or read a link): on the first round nothing is
+    known, on the second all of it."""
+    app = await app_for(make_app, redis_server, issuer)
+    authorizer = app.services.authorizer
+    alice, admin = issuer.user_token(1), issuer.token(sub="an-admin", admin=True)
+    cases = {
+        "none": [],
+        "two": [(b"authorization", f"Bearer {alice}".encode())] * 2,
+        "basic": [(b"authorization", b"Basic YTpi")],
+        "malformed": [(b"authorization", b"Bearer not.a.jwt")],
+        "alice": [(b"authorization", f"Bearer {alice}".encode())],
+        "admin": [(b"host", b"x"), (b"authorization", f"bearer {admin} ".encode())],
+    }
+    deferred: dict[int, set[str]] = {0: set(), 1: set()}
+    for round_ in (0, 1):
+        for case, headers in cases.items():
+            for user_id in (None, 1, 2):
+                values = [v for name, v in headers if name == b"authorization"]
+                to_verify = (
+                    len(values) == 1
+                    and values[0].lower().startswith(b"bearer ")
+                    and authorizer.verifier.cached_header(values[0]) is None
+                )
+                now = authorizer.decide_now(headers, user_id)
+                verified = await authorizer.decide_verified(headers, user_id)
+                full = await authorizer.decide(headers, user_id)
+                if now is None:
+                    deferred[round_].add(case)
+                else:
+                    assert outcome(now) == outcome(full), (case, user_id)
+                # It never verifies a token: None exactly for a token not verified before.
+                assert (verified is None) == to_verify, (case, user_id, round_)
+                if verified is not None:
+                    assert outcome(verified) == outcome(full), (case, user_id)
+                assert isinstance(full, Principal) == (
+                    case == "admin" or (case == "alice" and user_id in (None, 1))
+                ), (case, user_id)
+    # Tokens not verified yet first; afterwards only one that never verifies is left to decide.
+    assert deferred == {0: {"malformed", "alice", "admin"}, 1: {"malformed"}}
+
+
+# ------------------------------------------------------- the hit layer enforces the same
 
 
 async def test_a_cached_portfolio_is_never_served_to_another_user(

@@ -1,17 +1,19 @@
-"""L1 fast path (service/fastpath.py): same answers as the framework, or no answer at all."""
+"""The hit layer (service/front.py): the framework's answers, byte for byte, or no answer."""
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from prometheus_client import generate_latest
 
+from bench.routes import mount
 from service import front as front_module
+from service import reads
 from service.emf import EmfRecorder
-from service.fastpath import SharedStarts, hit_messages
-from service.front import Front
+from service.front import Front, SharedStarts, hit_messages
 from service.metrics import Metrics
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer
@@ -19,7 +21,7 @@ from testkit.service import RunningApp
 from tests.service.conftest import AppFactory
 
 if TYPE_CHECKING:
-    from starlette.types import Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def comparable(response: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
@@ -106,13 +108,20 @@ async def test_fast_path_hits_are_timed_under_their_route(
 async def test_bench_baseline_is_served_from_its_memo(
     redis_server: RedisServer, make_app: AppFactory
 ) -> None:
-    app = await make_app(redis_server, bench_endpoints=True)
+    # The benchmark's routes live in bench/routes.py, mounted behind the hit layer.
+    app = await make_app(redis_server)
+    routes = mount(app.app)  # type: ignore[arg-type]
     first = await app.client.get("/bench/baseline/3")
     second = await app.client.get("/bench/baseline/3")
-    assert first.content == second.content == (await app.client.get("/api/portfolio/3")).content
+    portfolio = await app.client.get("/api/portfolio/3")
+    assert first.content == second.content == portfolio.content
     assert "x-cache" not in second.headers
-    assert app.services.bench_memo is not None and set(app.services.bench_memo) == {3}
+    assert set(routes.memo) == {3}
     assert (await app.client.get("/bench/baseline/999")).status_code == 404
+    cached = await app.client.get("/bench/cached/3", headers={"authorization": "none"})
+    assert (cached.headers["x-cache"], cached.content) == ("HIT", portfolio.content)
+    text = (await app.client.get("/metrics")).text  # timed by the hit layer, under its route
+    assert 'route="/bench/baseline/{user_id}",status="200"} 2.0' in text
 
 
 # ------------------------------------------- every route, every cache state: the same answer
@@ -133,18 +142,18 @@ async def test_every_layer_and_cache_state_gives_the_same_answer(
     issuer = default_issuer()
     answers = {"miss (framework)": await app.client.get(path)}
     answers["L1 hit, known token (outermost layer)"] = await app.client.get(path)
-    # A token never seen: the gate verifies it, then the inner fast path answers from L1.
+    # A token never seen: the gate verifies it, then the route answers from L1.
     fresh = issuer.bearer(issuer.token(sub="another-admin", admin=True))
-    answers["L1 hit, first-seen token (inner fast path)"] = await app.client.get(
-        path, headers=fresh
-    )
-    # No L1 at all: Redis (filled by the first app) answers, through the inner fast path.
+    answers["L1 hit, first-seen token (framework)"] = await app.client.get(path, headers=fresh)
+    # No L1 at all: Redis (filled by the first app) answers: through the framework for a
+    # token this app has not verified yet, then through the hit layer.
     redis_only = await make_app(redis_server, cache_l1_max_entries=0)
-    answers["Redis hit (inner fast path)"] = await redis_only.client.get(path)
+    answers["Redis hit, first-seen token (framework)"] = await redis_only.client.get(path)
+    answers["Redis hit, known token (hit layer)"] = await redis_only.client.get(path)
     app.services.cache.set_coherent(False)
     answers["bypass (framework)"] = await app.client.get(path)
 
-    expected = ["MISS", "HIT", "HIT", "HIT", "BYPASS"]
+    expected = ["MISS", "HIT", "HIT", "HIT", "HIT", "BYPASS"]
     assert [r.headers["x-cache"] for r in answers.values()] == expected
     first = comparable(answers["miss (framework)"])
     assert first[0] == 200
@@ -217,6 +226,24 @@ async def test_the_outermost_layer_answers_a_known_callers_hit_by_itself(
     assert headers == {k: v for k, v in framework.headers.items()}
 
 
+async def test_a_known_token_whose_link_is_not_read_yet_is_answered_by_the_layer(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    # The layer reads the link itself (decide_verified); it never verifies a token.
+    app = await make_app(redis_server)
+    token = default_issuer().user_token(3)
+    await app.client.get("/api/portfolio/3")  # into L1 (the client's admin token)
+    bearer = default_issuer().bearer(token)
+    assert (await app.client.get("/api/top-picks", headers=bearer)).status_code == 200
+    authorizer = app.services.authorizer
+    principal = authorizer.verifier.cached(token)
+    assert principal is not None and authorizer.decided(principal, 3) is None  # link unread
+    stack, sent = await via_front(app, "/api/portfolio/3", [auth_header(token)])
+    assert stack.reached == [] and sent[0]["status"] == 200
+    stack, sent = await via_front(app, "/api/portfolio/4", [auth_header(token)])
+    assert stack.reached == ["/api/portfolio/4"]  # linked to user 3 only: the framework's 403
+
+
 async def test_a_changed_body_is_answered_with_its_own_messages(
     redis_server: RedisServer, make_app: AppFactory
 ) -> None:
@@ -280,6 +307,104 @@ async def test_the_outermost_layer_leaves_every_other_decision_to_the_stack(
     assert (await app.client.send(oversized)).status_code == 413
 
 
+class Reached:
+    """The framework behind the hit layer, counting the requests that reach it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.count += scope["type"] == "http"
+        await self.app(scope, receive, send)
+
+
+def exact(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    return response.status_code, sorted(response.headers.multi_items()), response.content
+
+
+async def test_the_hit_layer_and_the_framework_give_the_same_bytes_for_every_case(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    """Each request, sent through the hit layer and to the framework behind it alone, gets the
+    same status, headers and bytes: hits, misses, and every 401, 403, 413 and 422. Only the
+    hit is answered by the layer itself."""
+    app = await make_app(redis_server)
+    issuer = default_issuer()
+    alice, bob = issuer.user_token(1), issuer.user_token(2)
+    for path, token in (("/api/portfolio/1", alice), ("/api/portfolio/2", bob)) * 2:
+        await app.client.get(path, headers=issuer.bearer(token))  # verified, linked, in L1
+    framework = Reached(app.app.front.app)  # type: ignore[attr-defined]
+    app.app.front.app = framework  # type: ignore[attr-defined]
+    big = b"x" * (app.services.settings.max_body_bytes + 1)
+    cases: dict[str, tuple[str, list[tuple[str, str]], bytes | None, int]] = {
+        "hit": ("/api/portfolio/1", [("authorization", f"Bearer {alice}")], None, 200),
+        "miss": ("/api/dashboard/1", [("authorization", f"Bearer {alice}")], None, 200),
+        "401 no token": ("/api/portfolio/1", [], None, 401),
+        "401 bad token": ("/api/portfolio/1", [("authorization", "Bearer not.a.jwt")], None, 401),
+        "401 two tokens": (
+            "/api/portfolio/1",
+            [("authorization", f"Bearer {alice}")] * 2,
+            None,
+            401,
+        ),
+        "403 another user's data": (
+            "/api/portfolio/1",
+            [("authorization", f"Bearer {bob}")],
+            None,
+            403,
+        ),
+        "413 a body too large": (
+            "/api/portfolio/1",
+            [("authorization", f"Bearer {alice}")],
+            big,
+            413,
+        ),
+        "422 a limit out of range": (
+            "/api/top-picks?limit=51",
+            [("authorization", f"Bearer {alice}")],
+            None,
+            422,
+        ),
+    }
+    entries: dict[str, ASGIApp] = {"hit layer": app.app, "framework alone": framework.app}
+    for case, (path, headers, body, status) in cases.items():
+        answers = {}
+        for entry, asgi in entries.items():
+            await app.services.cache.invalidate(["dashboard:1"])  # a miss on each side
+            reached = framework.count
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=asgi), base_url="http://service.test"
+            ) as client:
+                request = client.build_request("GET", path, content=body)
+                request.headers = httpx.Headers([*request.headers.multi_items(), *headers])
+                answers[entry] = await client.send(request)
+            answered_by_the_layer = entry == "hit layer" and framework.count == reached
+            assert answered_by_the_layer == (case == "hit" and entry == "hit layer"), case
+        assert answers["hit layer"].status_code == status, case
+        assert exact(answers["hit layer"]) == exact(answers["framework alone"]), case
+    assert app.services.cache.peek("portfolio:1") is not None
+
+
+async def test_a_redis_hit_is_answered_by_the_layer_like_the_framework_answers_it(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    app = await make_app(redis_server, cache_l1_max_entries=0)  # every hit comes from Redis
+    await app.client.get("/api/dashboard/2")  # MISS: verified, and now in Redis
+    framework = Reached(app.app.front.app)  # type: ignore[attr-defined]
+    app.app.front.app = framework  # type: ignore[attr-defined]
+    layer = await app.client.get("/api/dashboard/2")
+    assert framework.count == 0 and layer.headers["x-cache"] == "HIT"
+    alone = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=framework.app),
+        base_url="http://service.test",
+        headers=app.client.headers,
+    )
+    async with alone:
+        assert exact(layer) == exact(await alone.get("/api/dashboard/2"))
+    assert app.services.cache.hits == 2
+
+
 async def test_every_hit_held_for_a_batch_reaches_the_metrics_and_emf_once(
     redis_server: RedisServer, make_app: AppFactory
 ) -> None:
@@ -317,34 +442,116 @@ async def test_every_hit_held_for_a_batch_reaches_the_metrics_and_emf_once(
     assert scraped(first + 3)
 
 
-async def test_the_outermost_layer_remembers_answerable_targets_only_and_boundedly(
+async def test_nothing_is_remembered_for_a_request_before_its_caller_is_allowed(
+    redis_server: RedisServer, make_app: AppFactory
+) -> None:
+    app = await make_app(redis_server)
+    issuer = default_issuer()
+    alice, bob = issuer.user_token(1), issuer.user_token(2)
+    for path, token in (("/api/portfolio/1", alice), ("/api/portfolio/2", bob)) * 2:
+        await app.client.get(path, headers=issuer.bearer(token))  # verified, linked, in L1
+    front = Front(Recorder(), state=app.app.state, metrics=app.services.metrics)
+    refused: list[list[tuple[bytes, bytes]]] = [
+        [],  # anonymous
+        [(b"authorization", b"Bearer not.a.jwt")],
+        [auth_header(issuer.user_token(1))],  # never verified: the framework verifies it
+        [auth_header(bob)],  # another user's data
+        [auth_header(alice), auth_header(alice)],
+    ]
+    long_query = "q=" + "x" * 16384
+    for path in ("/api/portfolio/1", f"/api/portfolio/1?{long_query}", "/api/top-picks"):
+        for headers in refused:
+            if path == "/api/top-picks" and headers == [auth_header(bob)]:
+                continue  # anybody's: Bob may read it
+            stack, _ = await via(front, path, headers)
+            assert stack.reached, (path, headers)
+    assert front.remembered_targets == 0
+    # An allowed caller, on targets that are not canonical: nothing either.
+    for path in ("/api/portfolio/01", f"/api/portfolio/1?{long_query}"):
+        stack, _ = await via(front, path, [auth_header(alice)])
+        assert stack.reached == [path.partition("?")[0]]
+    assert front.remembered_targets == 0
+    stack, sent = await via(front, "/api/portfolio/1", [auth_header(alice)])
+    assert stack.reached == [] and sent[0]["status"] == 200
+    # An allowed caller's canonical target is remembered, answered or not (nowhere cached).
+    stack, sent = await via(front, "/api/dashboard/1", [auth_header(alice)])
+    assert stack.reached == ["/api/dashboard/1"]
+    assert front.remembered_targets == 2
+    # A remembered target still decides per request: Bob gets nothing from Alice's plan.
+    stack, sent = await via(front, "/api/portfolio/1", [auth_header(bob)])
+    assert stack.reached == ["/api/portfolio/1"] and sent[0]["status"] == 299
+
+
+async def test_the_remembered_targets_stay_bounded(
     redis_server: RedisServer, make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = await make_app(redis_server)
-    token = default_issuer().user_token(1)
-    for _ in range(2):
-        await app.client.get("/api/portfolio/1", headers=default_issuer().bearer(token))
-    monkeypatch.setattr(front_module, "_MAX_PLANS", 5)
+    authorization = [(b"authorization", app.client.headers["authorization"].encode())]
+    monkeypatch.setattr(front_module, "MAX_PLANS", 5)
     front = Front(Recorder(), state=app.app.state, metrics=app.services.metrics)
-    for path in ("/health", "/api/portfolio/01", "/api/top-picks?limit=05", "/nope"):
-        await via(front, path, [auth_header(token)])
-    assert front.remembered_targets == 0  # nothing the fast path cannot answer takes room
-    for user in range(1, 12):  # made-up users are answerable targets: the memo starts over
-        await via(front, f"/api/portfolio/{user}", [auth_header(token)])
-        assert 1 <= front.remembered_targets <= 5
-    # A remembered target still checks everything per request: another user's token gets
-    # nothing from it, and the stack answers.
-    stack, sent = await via(
-        front, "/api/portfolio/1", [auth_header(default_issuer().user_token(2))]
-    )
-    assert stack.reached == ["/api/portfolio/1"] and sent[0]["status"] == 299
+    for limit in range(1, 13):
+        path = f"/api/top-picks?limit={limit}"
+        await app.client.get(path)  # into L1
+        stack, _ = await via(front, path, authorization)
+        assert stack.reached == []
+        assert 1 <= front.remembered_targets <= 5  # full: the memo starts over
+
+
+def test_a_full_memo_of_the_longest_targets_takes_a_few_mib() -> None:
+    """The bound in bytes: MAX_PLANS plans, each for a target of MAX_TARGET_CHARS (the longest
+    a canonical target can be), with the path strings a server would have made."""
+    from starlette.datastructures import State
+
+    longest = "/api/dashboard/" + "9" * 10
+    assert len(longest) == reads.MAX_TARGET_CHARS
+    assert reads.target_of(longest + "9", b"") is None  # one more digit: not canonical
+    front = Front(Recorder(), state=State(), metrics=Metrics())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(front_module.MAX_PLANS):
+            path = f"/api/dashboard/{1_000_000_000 + n}"
+            target = reads.target_of(path, b"")
+            assert target is not None
+            front._remember((path, b""), target)
+        used_bytes = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert front.remembered_targets == front_module.MAX_PLANS
+    assert used_bytes < 5 * 1024 * 1024, used_bytes
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "key"),
+    [
+        ("/api/portfolio/1", b"", "portfolio:1"),
+        ("/api/dashboard/2147483647", b"", "dashboard:2147483647"),
+        ("/api/top-picks", b"", "top_picks:10"),
+        ("/api/top-picks", b"limit=50", "top_picks:50"),
+        ("/api/portfolio/0", b"", None),
+        ("/api/portfolio/2147483648", b"", None),
+        ("/api/portfolio/+1", b"", None),
+        ("/api/portfolio/\u0661", b"", None),  # an Arabic-Indic one: int() would take it
+        ("/api/portfolio/1", b"x=1", None),
+        ("/api/portfolio/1/", b"", None),
+        ("/api/top-picks", b"limit=0", None),
+        ("/api/top-picks", b"limit=51", None),
+        ("/api/top-picks", b"limit=1&limit=2", None),
+        ("/api/top-picks", b"LIMIT=5", None),
+        ("/health", b"", None),
+    ],
+)
+def test_only_canonical_targets_are_cached_reads(path: str, query: bytes, key: str | None) -> None:
+    target = reads.target_of(path, query)
+    assert (target.key if target is not None else None) == key
+    if target is not None:
+        assert len(path) + len(query) <= reads.MAX_TARGET_CHARS
 
 
 def test_shared_starts_equal_fresh_ones_and_stay_bounded() -> None:
     starts = SharedStarts()
     for length in range(SharedStarts.MAX_ENTRIES + 10):
-        body = b"x" * (length % 50)
-        for x_cache in (True, False):
-            assert starts.for_body(body, x_cache) == hit_messages(body, x_cache)[0]
-    assert starts.for_body(b"abc", True) is starts.for_body(b"xyz", True)  # built once, shared
+        body = b"x" * length
+        assert starts.for_body(body) == hit_messages(body)[0]
+    assert starts.for_body(b"abc") is starts.for_body(b"xyz")  # built once, shared
     assert len(starts._starts) <= SharedStarts.MAX_ENTRIES

@@ -7,16 +7,19 @@ its settings accept), it keeps a copy. Each test here fails when a copy drifts.
 
 from __future__ import annotations
 
+import ipaddress
 import typing
 
 import pytest
 
 from generators import ecs, render_blueprint
 from infra.config import EVICTION_POLICIES, STAGES, RedisSettings, StageConfig, load_stage
+from infra.config.settings import VPC_CIDR
 from infra.task_design import REDIS_CONTAINER
 from service import keys, metrics
 from service.ops import doctor
 from service.settings import MaxmemoryPolicy, Settings
+from testkit.service import service_settings
 
 CONFIGS = [load_stage(stage, image_tag="v1") for stage in STAGES]
 
@@ -63,3 +66,11 @@ def test_service_defaults_are_dev_wiring() -> None:
     assert fields["port"].default == dev.app.port
     assert fields["redis_port"].default == dev.redis.port
     assert fields["redis_db"].default == dev.app.redis_db
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=STAGES)
+def test_the_app_believes_forwarded_headers_from_the_vpc_only(config: StageConfig) -> None:
+    # The load balancer reaches the app from the VPC; nobody else may set X-Forwarded-*.
+    trusted = config.app_environment()["FORWARDED_ALLOW_IPS"]
+    assert trusted == VPC_CIDR and ipaddress.ip_network(trusted).is_private
+    assert service_settings(None, forwarded_allow_ips=trusted).forwarded_allow_ips == (VPC_CIDR,)

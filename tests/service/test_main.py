@@ -51,8 +51,8 @@ def run_service(env: dict[str, str], timeout_s: float = 30) -> subprocess.Comple
             ["AUTH_ISSUER"],
         ),
         (
-            {"APP_STAGE": "dev", "BENCH_ENDPOINTS": "1"},
-            ["BENCH_ENDPOINTS", "AUTH_ISSUER", "AUTH_JWKS_URL"],  # http:// outside local
+            {"APP_STAGE": "dev", "FORWARDED_ALLOW_IPS": "*"},
+            ["FORWARDED_ALLOW_IPS", "AUTH_ISSUER", "AUTH_JWKS_URL"],  # http:// outside local
         ),
     ],
 )

@@ -19,6 +19,9 @@ DEFAULTS = {
     "SHUTDOWN_TIMEOUT_S": 20,
     "MAX_BODY_BYTES": 65536,
     "OPS_PORT": None,
+    "MAX_HEADER_BYTES": 65536,
+    "HEADER_TIMEOUT_S": 10.0,
+    "FORWARDED_ALLOW_IPS": ("127.0.0.1", "::1"),
     "REDIS_HOST": "localhost",
     "REDIS_PORT": 6379,
     "REDIS_DB": 0,
@@ -57,7 +60,6 @@ DEFAULTS = {
     "METRICS_NAMESPACE": "Fyntrix/Service",
     "METRICS_STAGE": "local",
     "METRICS_SERVICE": "fyntrix-service",
-    "BENCH_ENDPOINTS": False,
     "APP_SECRETS": None,
 }
 
@@ -155,6 +157,9 @@ def test_secrets_never_show_in_repr(clean_env: pytest.MonkeyPatch) -> None:
         ("METRICS_NAMESPACE", ":Fyntrix"),
         ("METRICS_STAGE", ""),
         ("METRICS_SERVICE", " padded "),
+        ("MAX_HEADER_BYTES", "1024"),
+        ("HEADER_TIMEOUT_S", "0"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.0/16,lb.internal"),
     ],
 )
 def test_invalid_values_name_the_variable(
@@ -166,6 +171,23 @@ def test_invalid_values_name_the_variable(
     lines = format_errors(caught.value)
     assert len(lines) == 1
     assert lines[0].startswith(f"invalid setting {name}: ")
+
+
+def test_forwarded_headers_are_believed_from_listed_networks_only(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("FORWARDED_ALLOW_IPS", " 10.0.0.0/16, 10.1.2.3 ")
+    assert Settings().forwarded_allow_ips == ("10.0.0.0/16", "10.1.2.3")
+    # `*` (any peer may choose the scheme and host of redirects): a laptop only.
+    clean_env.setenv("FORWARDED_ALLOW_IPS", "*")
+    assert Settings().forwarded_allow_ips == ("*",)
+    clean_env.setenv("APP_STAGE", "dev")
+    clean_env.setenv("AUTH_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc")
+    clean_env.setenv("AUTH_CLIENT_IDS", "client")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    (line,) = format_errors(caught.value)
+    assert line.startswith("invalid setting FORWARDED_ALLOW_IPS: `*` trusts every peer")
 
 
 def test_error_messages_do_not_echo_secret_values(clean_env: pytest.MonkeyPatch) -> None:
