@@ -18,8 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.config import service_stack_name
-from tests.ops.conftest import DUMMY_CREDENTIALS
+from infra.config import load_stage, service_stack_name
+from infra.config.names import redis_image_tag
+from tests.ops.conftest import DUMMY_CREDENTIALS, image_manifest
 from tests.ops.conftest import emulator as emulator  # the rehearsal's moto, on a free port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ REGION = "us-east-1"  # stages/prod.toml's region
 STACK = service_stack_name("prod")
 DOMAIN = "api.fyntrix.example"
 ONCALL = "oncall@fyntrix.example"
+REPOSITORY = load_stage("dev").repository_name  # one repository for every stage
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +113,26 @@ def filled_stage_file(aws_env: dict[str, str], tmp_path_factory: pytest.TempPath
     return path
 
 
+def push_release(env: dict[str, str], out_dir: Path, tag: str) -> None:
+    """The guide's steps before a deploy: the registry stack, then both images pushed (here
+    their manifests, as `docker push` ends), so the deploy can tag them for the stage."""
+    registry = make(
+        env, "deploy-registry", "STAGE=prod", flags(out_dir, "--require-approval", "never")
+    )
+    assert registry.returncode == 0, registry.stdout[-3000:] + registry.stderr[-3000:]
+    ecr = client(env, "ecr")
+    for image_tag in (tag, redis_image_tag(tag)):
+        ecr.put_image(
+            repositoryName=REPOSITORY, imageManifest=image_manifest(image_tag), imageTag=image_tag
+        )
+
+
 @pytest.fixture(scope="module")
 def deployed(aws_env: dict[str, str], filled_stage_file: Path, out_dir: Path) -> dict[str, Any]:
     bootstrap = make(aws_env, "bootstrap", "STAGE=prod", flags(out_dir))
     assert bootstrap.returncode == 0, bootstrap.stdout[-3000:] + bootstrap.stderr[-3000:]
     assert f"deploying to the AWS emulator at {aws_env['AWS_ENDPOINT_URL']}" in bootstrap.stdout
+    push_release(aws_env, out_dir, "t1")
     result = make(
         aws_env, "deploy", "STAGE=prod", "IMAGE_TAG=t1", f"STAGE_FILE={filled_stage_file}",
         flags(out_dir, "--require-approval", "never"),

@@ -4,6 +4,8 @@ the rehearsal's AWS emulator."""
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -81,6 +83,30 @@ def run_ops_new_interpreter(*args: str, env: Mapping[str, str]) -> Run:
 def design_redis(redis_server_factory: Callable[..., RedisServer]) -> RedisServer:
     """A redis-server configured like the sidecar on every target."""
     return redis_server_factory(**DESIGN_DIRECTIVES)
+
+
+def image_manifest(name: str) -> str:
+    """A distinct image manifest (a config digest of its own) as `docker push` sends it."""
+    digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    layer = "sha256:" + hashlib.sha256(f"layer of {name}".encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": digest,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 31_457_280,
+                    "digest": layer,
+                }
+            ],
+        }
+    )
 
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

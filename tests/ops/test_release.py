@@ -10,8 +10,6 @@ or a stage tag on another digest is one clear error that tags nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -22,34 +20,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT
+from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT, image_manifest
 from tools.release import ReleaseError, tag_stage
 
 REGION = "us-east-1"
-
-
-def manifest(name: str) -> str:
-    """A distinct image manifest (a config digest of its own) as `docker push` sends it."""
-    digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
-    layer = "sha256:" + hashlib.sha256(f"layer of {name}".encode()).hexdigest()
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": digest,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 31_457_280,
-                    "digest": layer,
-                }
-            ],
-        }
-    )
 
 
 @pytest.fixture
@@ -65,7 +39,9 @@ def ecr(emulator: str) -> Any:
 
 
 def push(ecr: Any, tag: str) -> str:
-    answer = ecr.put_image(repositoryName="fyntrix-app", imageManifest=manifest(tag), imageTag=tag)
+    answer = ecr.put_image(
+        repositoryName="fyntrix-app", imageManifest=image_manifest(tag), imageTag=tag
+    )
     return str(answer["image"]["imageId"]["imageDigest"])
 
 

@@ -67,10 +67,26 @@ def _client(config: StageConfig, session: Any) -> str:
     return f"client {client_id}: {', '.join(flows)}; no OAuth grant or callback"
 
 
+def _stack_vpcs(config: StageConfig, session: Any) -> list[str]:
+    """The VPC the service stack created, or the existing one it was given."""
+    if config.vpc_id:
+        return [config.vpc_id]
+    paginator = session.client("cloudformation").get_paginator("list_stack_resources")
+    pages = paginator.paginate(StackName=config.service_stack_name)
+    return [
+        r["PhysicalResourceId"]
+        for page in pages
+        for r in page["StackResourceSummaries"]
+        if r["ResourceType"] == "AWS::EC2::VPC"
+    ]
+
+
 def _s3_endpoint(config: StageConfig, session: Any) -> str:
     service_name = f"com.amazonaws.{config.region}.s3"
+    # Only the stage's own VPC: an account (or an emulator after a redeploy) may hold others.
+    vpc_filter = {"Name": "vpc-id", "Values": _stack_vpcs(config, session)}
     found = session.client("ec2").describe_vpc_endpoints(
-        Filters=[{"Name": "service-name", "Values": [service_name]}]
+        Filters=[{"Name": "service-name", "Values": [service_name]}, vpc_filter]
     )["VpcEndpoints"]
     if not config.s3_gateway_endpoint or config.vpc_id:
         _expect(not found, f"unexpected endpoints {found}")
