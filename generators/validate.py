@@ -18,15 +18,15 @@ from typing import Any, Final
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 
+from generators.render_schema import SchemaError, load_cached
 from infra.config import FARGATE_TASK_SIZES
-from tools.render_schema import SchemaError, load_cached
 
 __all__ = ["SchemaError", "load_render_schema"]
 
 
 def load_render_schema() -> dict[str, Any]:
     """Render's Blueprint schema from the repository's cache (`make setup` fills and pins it;
-    see tools/render_schema.py). SchemaError, saying to run setup, when it is not there."""
+    see generators/render_schema.py). SchemaError, saying to run setup, when it is not there."""
     return load_cached()
 
 

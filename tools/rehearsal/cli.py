@@ -42,7 +42,7 @@ from infra.config import (
     load_configured_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
-from service.secrets_json import SECRETS_JSON_ENV
+from service.secrets_env import SECRETS_JSON_ENV
 from tools.containers.task import TASK_LABEL
 from tools.rehearsal import containers, release
 from tools.rehearsal.cognito import SignedIn, ensure_demo_user, sign_in

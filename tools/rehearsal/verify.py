@@ -19,7 +19,7 @@ from infra.task_design import (
     app_health_command,
     redis_health_command,
 )
-from service.secrets_json import SECRETS_JSON_ENV
+from service.secrets_env import SECRETS_JSON_ENV
 from tools.stack_outputs import DeployedNames
 
 # The app's plain auth wiring (public facts: issuer, client ids, group, stage).

@@ -1,6 +1,6 @@
 """Rehearsal checks of the monitoring and the CI stack: alarms, composite alarm, topic,
 deployment alarms, dashboard, task-stop rule, who may publish to the alarm topic (a policy
-walk, testkit/alarm_delivery.py), the containers' log delivery mode, GitHub OIDC provider
+walk, tools/alarm_delivery.py), the containers' log delivery mode, GitHub OIDC provider
 and deploy role.
 
 Through the AWS APIs where the emulator keeps the setting (CloudWatch alarms and dashboards,
@@ -24,8 +24,8 @@ from infra.config import (
     state_stack_name,
 )
 from infra.task_design import LOG_DRIVER_MODE, log_max_buffer_size
-from testkit.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
-from testkit.iam_policy import CfnValues
+from tools.alarm_delivery import EVENTBRIDGE, deliveries, delivery_problems
+from tools.iam_policy import CfnValues
 from tools.rehearsal.verify import _expect, _one, _Recorder, _resources
 from tools.stack_outputs import DeployedNames
 
@@ -146,7 +146,7 @@ def verify_delivery(
     rec: _Recorder, *, config: StageConfig, session: Any, service_tpl: dict[str, Any]
 ) -> None:
     """What AWS authorizes and the emulator does not: every alarm and the task-stop rule may
-    publish to the alarm topic and encrypt into it (testkit/alarm_delivery.py, with the key
+    publish to the alarm topic and encrypt into it (tools/alarm_delivery.py, with the key
     policy as deployed), the rule notifies the topic, and both containers log non-blocking."""
     account = _account(session)
     topic_arn = f"arn:aws:sns:{config.region}:{account}:{config.alarm_name_prefix}-alarms"
