@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import tomllib
 from pathlib import Path
 
 from tools.gates import ROOT, gate_imports
@@ -22,6 +24,16 @@ def _project(root: Path, modules: dict[str, str]) -> Path:
     for package in PACKAGES:
         (root / package).mkdir()
         (root / package / "__init__.py").write_text("")
+    # The modules a contract names inside a container must exist: empty ones will do.
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    for contract in contracts["contracts"]:
+        for container in contract.get("containers", []):
+            folder = root.joinpath(*container.split("."))
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "__init__.py").write_text("")
+            for layer in contract["layers"]:
+                for name in re.split(r"[|:]", layer):
+                    (folder / f"{name.strip()}.py").write_text("")
     for name, source in modules.items():
         (root / name).write_text(source)
     return root
