@@ -88,12 +88,12 @@ test-workflows: setup ## run the GitHub workflows' steps here, as GitHub's runne
 test-infra: setup ## tests of the CDK app (tests/infra)
 	$(PY) -m pytest tests/infra
 
-check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, zizmor, ruff, mypy, docs
+check: $(STAMP_V) $(STAMP_N) $(STAMP_C) ## all quality/security gates: cdk-nag, cfn-lint, checkov, hadolint, zizmor, ruff, mypy, imports, docs
 	$(PY) -m tools.gates
 
 # ruff and mypy check one list of paths: [tool.mypy] files in pyproject.toml (tools/gates.py).
-lint: $(STAMP_V) ## ruff (lint + format check) and mypy --strict, without the synth gates
-	$(PY) -m tools.gates ruff mypy
+lint: $(STAMP_V) ## ruff (lint, format, complexity), mypy --strict, import layers; no synth
+	$(PY) -m tools.gates ruff mypy imports
 
 fmt: $(STAMP_V) ## apply ruff's fixes and formatting
 	$(PY) -m tools.gates --fix

@@ -79,8 +79,8 @@ from service.auth.tokens import TokenVerifier  # noqa: E402
 from service.emf import EmfRecorder  # noqa: E402
 from service.front import SETTLE_AFTER_HITS  # noqa: E402
 from service.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER  # noqa: E402
-from testkit.emf import records_from  # noqa: E402
 from testkit.servers import PostgresCluster, RedisServer, free_port  # noqa: E402
+from tools.emf_records import records_from  # noqa: E402
 
 USERS = 1000
 # Each scenario runs DURATION_S per round, as two slots (see rounds()).

@@ -28,7 +28,7 @@ from infra.task_design import (
     log_max_buffer_size,
     redis_health_command,
 )
-from service.secrets_json import SECRETS_JSON_ENV
+from service.secrets_env import SECRETS_JSON_ENV
 
 # ---- placeholders the operator replaces before `aws ecs register-task-definition` ----
 # Every placeholder starts with YOUR_, so one grep finds them all.

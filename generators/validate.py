@@ -14,19 +14,20 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 
+from generators.render_schema import SchemaError, load_cached
 from infra.config import FARGATE_TASK_SIZES
-from tools.render_schema import SchemaError, load_cached
 
 __all__ = ["SchemaError", "load_render_schema"]
 
 
 def load_render_schema() -> dict[str, Any]:
     """Render's Blueprint schema from the repository's cache (`make setup` fills and pins it;
-    see tools/render_schema.py). SchemaError, saying to run setup, when it is not there."""
+    see generators/render_schema.py). SchemaError, saying to run setup, when it is not there."""
     return load_cached()
 
 
@@ -136,30 +137,40 @@ def _render_service_rules(services: list[tuple[str, Any, str]]) -> list[str]:
         if not isinstance(service, Mapping):
             errors.append(f"{where}: not a mapping")
             continue
-        name, kind = str(service.get("name")), service.get("type")
+        name = str(service.get("name"))
         if name in names:
             errors.append(f"{where}: service name {name!r} is used twice")
         names.add(name)
         if "region" in service:
             regions.setdefault(group, set()).add(str(service["region"]))
-        if kind in _NO_FREE_PLAN and service.get("plan", "starter") == "free":
-            errors.append(
-                f"{where}: plan `free` is not available for type {kind} "
-                "(Render offers free instances to web services only); use e.g. starter"
-            )
-        if "healthCheckPath" in service and kind != "web":
-            errors.append(f"{where}: healthCheckPath applies to web services only, not {kind}")
-        if "disk" in service and (service.get("numInstances", 1) > 1 or "scaling" in service):
-            errors.append(f"{where}: a service with a disk cannot be scaled")
-        keys = [v.get("key") for v in service.get("envVars", []) if isinstance(v, Mapping)]
-        for key in sorted({k for k in keys if k is not None and keys.count(k) > 1}):
-            errors.append(f"{where} envVars: {key} is set more than once")
+        errors += _render_one_service(where, service)
     for group, found in regions.items():
         if len(found) > 1:
             errors.append(
                 f"{group.strip('.')}: services in {', '.join(sorted(found))}; Render's private "
                 "network is per region, so they cannot reach each other"
             )
+    return errors
+
+
+def _render_one_service(where: str, service: Mapping[str, Any]) -> list[str]:
+    """The rules of one service on its own: plan, health check, disk, variables."""
+    errors: list[str] = []
+    kind = service.get("type")
+    if kind in _NO_FREE_PLAN and service.get("plan", "starter") == "free":
+        errors.append(
+            f"{where}: plan `free` is not available for type {kind} "
+            "(Render offers free instances to web services only); use e.g. starter"
+        )
+    if "healthCheckPath" in service and kind != "web":
+        errors.append(f"{where}: healthCheckPath applies to web services only, not {kind}")
+    if "disk" in service and (service.get("numInstances", 1) > 1 or "scaling" in service):
+        errors.append(f"{where}: a service with a disk cannot be scaled")
+    keys = [v.get("key") for v in service.get("envVars", []) if isinstance(v, Mapping)]
+    errors += [
+        f"{where} envVars: {key} is set more than once"
+        for key in sorted({k for k in keys if k is not None and keys.count(k) > 1})
+    ]
     return errors
 
 
@@ -184,25 +195,31 @@ def _render_references(doc: Mapping[str, Any], services: list[tuple[str, Any, st
             if isinstance(db, Mapping) and str(db.get("name")) not in databases:
                 errors.append(f"{at} fromDatabase: no database named {db.get('name')!r}")
             ref = var.get("fromService")
-            if not isinstance(ref, Mapping):
-                continue
-            has = [k for k in ("property", "envVarKey") if k in ref]
-            if len(has) != 1:
-                errors.append(f"{at} fromService: needs exactly one of `property` or `envVarKey`")
-            target = by_name.get(str(ref.get("name")))
-            if target is None:
-                errors.append(
-                    f"{at} fromService: no service named {ref.get('name')!r} in this file"
-                )
-            elif target.get("type") != ref.get("type"):
-                errors.append(
-                    f"{at} fromService: {ref.get('name')!r} is of type {target.get('type')!r}, "
-                    f"not {ref.get('type')!r}"
-                )
-            elif "envVarKey" in ref and ref["envVarKey"] not in _env_keys(target):
-                errors.append(
-                    f"{at} fromService: {ref.get('name')!r} defines no env var {ref['envVarKey']!r}"
-                )
+            if isinstance(ref, Mapping):
+                errors += _from_service_errors(at, ref, by_name)
+    return errors
+
+
+def _from_service_errors(
+    at: str, ref: Mapping[str, Any], by_name: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """A fromService reference names a service of this file, of that type, and its key."""
+    errors: list[str] = []
+    has = [k for k in ("property", "envVarKey") if k in ref]
+    if len(has) != 1:
+        errors.append(f"{at} fromService: needs exactly one of `property` or `envVarKey`")
+    target = by_name.get(str(ref.get("name")))
+    if target is None:
+        errors.append(f"{at} fromService: no service named {ref.get('name')!r} in this file")
+    elif target.get("type") != ref.get("type"):
+        errors.append(
+            f"{at} fromService: {ref.get('name')!r} is of type {target.get('type')!r}, "
+            f"not {ref.get('type')!r}"
+        )
+    elif "envVarKey" in ref and ref["envVarKey"] not in _env_keys(target):
+        errors.append(
+            f"{at} fromService: {ref.get('name')!r} defines no env var {ref['envVarKey']!r}"
+        )
     return errors
 
 
@@ -309,67 +326,91 @@ def validate_compose(doc: Any) -> list[str]:
     services = doc.get("services") or {}
     if not isinstance(services, Mapping):
         return errors
-    for path, text in _strings(doc):
-        for m in _INTERPOLATION.finditer(text):
-            if m.group("invalid") is not None:
-                errors.append(
-                    f"docker-compose.yml {_path(path)}: invalid interpolation in {text!r} "
-                    "(write $$ for a literal $)"
-                )
+    errors += _compose_interpolation_errors(doc)
     named_volumes = set((doc.get("volumes") or {}).keys())
     for name, service in services.items():
         where = f"docker-compose.yml services.{name}"
         if not isinstance(service, Mapping):
             continue
-        hc = service.get("healthcheck")
-        test = hc.get("test") if isinstance(hc, Mapping) else None
-        if isinstance(test, list):
-            if not test or test[0] not in ("CMD", "CMD-SHELL", "NONE"):
-                errors.append(
-                    f"{where}.healthcheck.test: a list must start with CMD, CMD-SHELL or NONE"
-                )
-            elif test[0] != "NONE" and len(test) < 2:
-                errors.append(f"{where}.healthcheck.test: {test[0]} needs a command")
-        deps = service.get("depends_on") or {}
-        dep_items: Iterable[tuple[str, Mapping[str, Any]]] = (
-            [(d, {}) for d in deps] if isinstance(deps, list) else deps.items()
-        )
-        own_profiles = set(service.get("profiles") or ())
-        for dep, spec in dep_items:
-            target = services.get(dep)
-            if target is None:
-                errors.append(f"{where}.depends_on: no service named {dep!r}")
-                continue
-            if spec.get("condition") == "service_healthy" and not _service_has_healthcheck(target):
-                errors.append(
-                    f"{where}.depends_on.{dep}: condition service_healthy, but {dep} has no "
-                    "health check"
-                )
-            target_profiles = set(target.get("profiles") or ())
-            # A service without profiles always starts; its dependency may not.
-            optional = not (own_profiles and own_profiles <= target_profiles)
-            if target_profiles and optional and spec.get("required", True) is not False:
-                errors.append(
-                    f"{where}.depends_on.{dep}: {dep} only runs with profile(s) "
-                    f"{', '.join(sorted(target_profiles))}; mark the dependency "
-                    "`required: false`"
-                )
+        errors += _compose_healthcheck_errors(where, service)
+        errors += _compose_depends_on_errors(where, service, services)
         errors += _compose_redis_auth(where, service)
-        for port in service.get("ports") or ():
-            if not _published_on_loopback(port):
-                errors.append(
-                    f"{where}.ports: {port!r} is published beyond 127.0.0.1 (policy: local "
-                    "ports are loopback-only)"
-                )
-        for mount in service.get("volumes") or ():
-            source = mount.get("source") if isinstance(mount, Mapping) else str(mount)
-            source = str(source).split(":", 1)[0]
-            if (
-                source
-                and not source.startswith((".", "/", "~", "$"))
-                and (source not in named_volumes)
-            ):
-                errors.append(f"{where}.volumes: named volume {source!r} is not declared")
+        errors += _compose_port_errors(where, service)
+        errors += _compose_volume_errors(where, service, named_volumes)
+    return errors
+
+
+def _compose_interpolation_errors(doc: Mapping[str, Any]) -> list[str]:
+    return [
+        f"docker-compose.yml {_path(path)}: invalid interpolation in {text!r} "
+        "(write $$ for a literal $)"
+        for path, text in _strings(doc)
+        for m in _INTERPOLATION.finditer(text)
+        if m.group("invalid") is not None
+    ]
+
+
+def _compose_healthcheck_errors(where: str, service: Mapping[str, Any]) -> list[str]:
+    hc = service.get("healthcheck")
+    test = hc.get("test") if isinstance(hc, Mapping) else None
+    if not isinstance(test, list):
+        return []
+    if not test or test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        return [f"{where}.healthcheck.test: a list must start with CMD, CMD-SHELL or NONE"]
+    if test[0] != "NONE" and len(test) < 2:
+        return [f"{where}.healthcheck.test: {test[0]} needs a command"]
+    return []
+
+
+def _compose_depends_on_errors(
+    where: str, service: Mapping[str, Any], services: Mapping[str, Any]
+) -> list[str]:
+    errors: list[str] = []
+    deps = service.get("depends_on") or {}
+    dep_items: Iterable[tuple[str, Mapping[str, Any]]] = (
+        [(d, {}) for d in deps] if isinstance(deps, list) else deps.items()
+    )
+    own_profiles = set(service.get("profiles") or ())
+    for dep, spec in dep_items:
+        target = services.get(dep)
+        if target is None:
+            errors.append(f"{where}.depends_on: no service named {dep!r}")
+            continue
+        if spec.get("condition") == "service_healthy" and not _service_has_healthcheck(target):
+            errors.append(
+                f"{where}.depends_on.{dep}: condition service_healthy, but {dep} has no "
+                "health check"
+            )
+        target_profiles = set(target.get("profiles") or ())
+        # A service without profiles always starts; its dependency may not.
+        optional = not (own_profiles and own_profiles <= target_profiles)
+        if target_profiles and optional and spec.get("required", True) is not False:
+            errors.append(
+                f"{where}.depends_on.{dep}: {dep} only runs with profile(s) "
+                f"{', '.join(sorted(target_profiles))}; mark the dependency "
+                "`required: false`"
+            )
+    return errors
+
+
+def _compose_port_errors(where: str, service: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{where}.ports: {port!r} is published beyond 127.0.0.1 (policy: local "
+        "ports are loopback-only)"
+        for port in service.get("ports") or ()
+        if not _published_on_loopback(port)
+    ]
+
+
+def _compose_volume_errors(
+    where: str, service: Mapping[str, Any], named_volumes: set[str]
+) -> list[str]:
+    errors: list[str] = []
+    for mount in service.get("volumes") or ():
+        source = mount.get("source") if isinstance(mount, Mapping) else str(mount)
+        source = str(source).split(":", 1)[0]
+        if source and not source.startswith((".", "/", "~", "$")) and source not in named_volumes:
+            errors.append(f"{where}.volumes: named volume {source!r} is not declared")
     return errors
 
 
@@ -484,11 +525,48 @@ def _ints(*values: Any) -> list[int] | None:
 def validate_task_definition(doc: Any) -> list[str]:
     """`register-task-definition` input: botocore's model (types, required and unknown keys),
     enums from the model, and the ECS/Fargate rules the model does not express."""
-    from botocore.validate import ParamValidator
-
     where = "ecs-task-definition.json"
     if not isinstance(doc, Mapping):
         return [f"{where}: the document is not an object"]
+    task = _Task.of(doc, where)
+    errors = _task_model_errors(doc, where) + _task_errors(task) + _fargate_size_errors(task)
+    ports_seen: dict[int, str] = {}
+    for i, c in enumerate(task.containers):
+        cw = f"{where} containerDefinitions[{i}] ({c.get('name')})"
+        errors += _container_errors(task, c, cw, ports_seen)
+    return errors
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Task:
+    """What the task-level rules read of a task definition."""
+
+    doc: Mapping[str, Any]
+    where: str
+    containers: Sequence[Mapping[str, Any]]
+    fargate: bool
+    awsvpc: bool
+    volumes: list[Any]
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any], where: str) -> _Task:
+        return cls(
+            doc=doc,
+            where=where,
+            containers=[c for c in doc.get("containerDefinitions") or () if isinstance(c, Mapping)],
+            fargate="FARGATE" in (doc.get("requiresCompatibilities") or ()),
+            awsvpc=doc.get("networkMode") == "awsvpc",
+            volumes=[v.get("name") for v in doc.get("volumes") or () if isinstance(v, Mapping)],
+        )
+
+    def container(self, name: Any) -> Mapping[str, Any] | None:
+        return {c.get("name"): c for c in self.containers}.get(name)
+
+
+def _task_model_errors(doc: Mapping[str, Any], where: str) -> list[str]:
+    """What botocore's model of `register-task-definition` says, enums included."""
+    from botocore.validate import ParamValidator
+
     shape = _register_task_definition_input()
     report = ParamValidator().validate(dict(doc), shape)
     errors: list[str] = []
@@ -498,112 +576,147 @@ def validate_task_definition(doc: Any) -> list[str]:
             for line in report.generate_report().splitlines()
             if line.strip()
         ]
-    errors += [f"{where} {e}" for e in _enum_errors(doc, shape, "")]
+    return errors + [f"{where} {e}" for e in _enum_errors(doc, shape, "")]
 
-    containers: Sequence[Mapping[str, Any]] = [
-        c for c in doc.get("containerDefinitions") or () if isinstance(c, Mapping)
+
+def _task_errors(task: _Task) -> list[str]:
+    where, names = task.where, [c.get("name") for c in task.containers]
+    errors = [
+        f"{where}: container name {name!r} is used twice"
+        for name in sorted({n for n in names if names.count(n) > 1}, key=str)
     ]
-    names = [c.get("name") for c in containers]
-    by_name = {c.get("name"): c for c in containers}
-    fargate = "FARGATE" in (doc.get("requiresCompatibilities") or ())
-    awsvpc = doc.get("networkMode") == "awsvpc"
-    volumes = [v.get("name") for v in doc.get("volumes") or () if isinstance(v, Mapping)]
-
-    for name in sorted({n for n in names if names.count(n) > 1}, key=str):
-        errors.append(f"{where}: container name {name!r} is used twice")
-    for name in sorted({v for v in volumes if volumes.count(v) > 1}, key=str):
-        errors.append(f"{where}: volume name {name!r} is used twice")
-    if containers and not any(c.get("essential", True) for c in containers):
+    errors += [
+        f"{where}: volume name {name!r} is used twice"
+        for name in sorted({v for v in task.volumes if task.volumes.count(v) > 1}, key=str)
+    ]
+    if task.containers and not any(c.get("essential", True) for c in task.containers):
         errors.append(f"{where}: at least one container must be essential")
-    if fargate and not awsvpc:
+    if task.fargate and not task.awsvpc:
         errors.append(f"{where}: Fargate tasks need networkMode awsvpc")
-
-    sizes = _ints(doc.get("cpu"), doc.get("memory"))
-    if fargate and sizes is None:
-        errors.append(f"{where}: Fargate needs task-level cpu and memory as whole numbers")
-    elif fargate and sizes is not None:
-        cpu, memory = sizes
-        allowed = FARGATE_TASK_SIZES.get(cpu)
-        if allowed is None:
-            errors.append(f"{where} cpu: {cpu} CPU units is not a Fargate task size")
-        elif memory not in allowed:
-            errors.append(
-                f"{where} memory: {memory} MiB is not a Fargate size for {cpu} CPU units "
-                f"({allowed[0]}-{allowed[-1]} MiB)"
-            )
-        total = sum(int(c.get("memory") or 0) for c in containers)
-        if total > memory:
-            errors.append(
-                f"{where}: containers' memory ({total} MiB) exceeds the task's ({memory} MiB)"
-            )
-
-    ports_seen: dict[int, str] = {}
-    for i, c in enumerate(containers):
-        cw = f"{where} containerDefinitions[{i}] ({c.get('name')})"
-        # The model marks neither as required; ECS rejects a container without them.
-        errors += [f"{cw}: needs {key}" for key in ("name", "image") if not c.get(key)]
-        for dep in c.get("dependsOn") or ():
-            target_name = dep.get("containerName")
-            target = by_name.get(target_name)
-            if target is None:
-                errors.append(f"{cw} dependsOn: no container named {target_name!r}")
-            elif target_name == c.get("name"):
-                errors.append(f"{cw} dependsOn: a container cannot depend on itself")
-            elif dep.get("condition") == "HEALTHY" and not target.get("healthCheck"):
-                errors.append(
-                    f"{cw} dependsOn: condition HEALTHY, but {target_name!r} has no healthCheck"
-                )
-        hc = c.get("healthCheck")
-        if isinstance(hc, Mapping):
-            command = hc.get("command") or []
-            if not command or command[0] not in ("CMD", "CMD-SHELL") or len(command) < 2:
-                errors.append(f"{cw} healthCheck.command: must be [CMD|CMD-SHELL, ...]")
-            for key, (low, high) in _HEALTH_RANGES.items():
-                value = hc.get(key)
-                if isinstance(value, int) and not low <= value <= high:
-                    errors.append(f"{cw} healthCheck.{key}: {value} is outside {low}-{high}")
-            interval, timeout = hc.get("interval", 30), hc.get("timeout", 5)
-            if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
-                errors.append(f"{cw} healthCheck.timeout: must be shorter than the interval")
-        for pm in c.get("portMappings") or ():
-            container_port, host_port = pm.get("containerPort"), pm.get("hostPort")
-            if awsvpc and host_port is not None and host_port != container_port:
-                errors.append(
-                    f"{cw} portMappings: hostPort {host_port} must equal containerPort "
-                    f"{container_port} under awsvpc"
-                )
-            if awsvpc and isinstance(container_port, int):
-                # One network namespace per task: two containers cannot share a port.
-                if container_port in ports_seen:
-                    errors.append(
-                        f"{cw} portMappings: port {container_port} is already mapped by "
-                        f"{ports_seen[container_port]!r}"
-                    )
-                ports_seen[container_port] = str(c.get("name"))
-        for mp in c.get("mountPoints") or ():
-            if mp.get("sourceVolume") not in volumes:
-                errors.append(
-                    f"{cw} mountPoints: sourceVolume {mp.get('sourceVolume')!r} is not a "
-                    "task volume"
-                )
-        env = [e.get("name") for e in c.get("environment") or ()]
-        secrets = [s.get("name") for s in c.get("secrets") or ()]
-        for var in sorted({v for v in env + secrets if (env + secrets).count(v) > 1}, key=str):
-            errors.append(f"{cw}: variable {var!r} is set more than once (environment/secrets)")
-        if fargate:
-            for key in ("startTimeout", "stopTimeout"):
-                value = c.get(key)
-                if isinstance(value, int) and value > _FARGATE_MAX_TIMEOUT_S:
-                    errors.append(
-                        f"{cw} {key}: {value} s exceeds Fargate's {_FARGATE_MAX_TIMEOUT_S} s"
-                    )
-        logs = c.get("logConfiguration")
-        if isinstance(logs, Mapping) and logs.get("logDriver") == "awslogs":
-            options = logs.get("options") or {}
-            required = ["awslogs-group", "awslogs-region"]
-            if fargate:  # Fargate has no container ID to name streams by
-                required.append("awslogs-stream-prefix")
-            for option in required:
-                if not options.get(option):
-                    errors.append(f"{cw} logConfiguration: awslogs needs option {option}")
     return errors
+
+
+def _fargate_size_errors(task: _Task) -> list[str]:
+    """Fargate's task sizes, and the containers' memory within the task's."""
+    if not task.fargate:
+        return []
+    where, sizes = task.where, _ints(task.doc.get("cpu"), task.doc.get("memory"))
+    if sizes is None:
+        return [f"{where}: Fargate needs task-level cpu and memory as whole numbers"]
+    errors: list[str] = []
+    cpu, memory = sizes
+    allowed = FARGATE_TASK_SIZES.get(cpu)
+    if allowed is None:
+        errors.append(f"{where} cpu: {cpu} CPU units is not a Fargate task size")
+    elif memory not in allowed:
+        errors.append(
+            f"{where} memory: {memory} MiB is not a Fargate size for {cpu} CPU units "
+            f"({allowed[0]}-{allowed[-1]} MiB)"
+        )
+    total = sum(int(c.get("memory") or 0) for c in task.containers)
+    if total > memory:
+        errors.append(
+            f"{where}: containers' memory ({total} MiB) exceeds the task's ({memory} MiB)"
+        )
+    return errors
+
+
+def _container_errors(
+    task: _Task, c: Mapping[str, Any], cw: str, ports_seen: dict[int, str]
+) -> list[str]:
+    """One container's rules; `ports_seen` collects the task's ports across containers."""
+    # The model marks neither as required; ECS rejects a container without them.
+    errors = [f"{cw}: needs {key}" for key in ("name", "image") if not c.get(key)]
+    errors += _depends_on_errors(task, c, cw)
+    hc = c.get("healthCheck")
+    if isinstance(hc, Mapping):
+        errors += _health_check_errors(hc, cw)
+    errors += _port_errors(task, c, cw, ports_seen)
+    errors += [
+        f"{cw} mountPoints: sourceVolume {mp.get('sourceVolume')!r} is not a task volume"
+        for mp in c.get("mountPoints") or ()
+        if mp.get("sourceVolume") not in task.volumes
+    ]
+    env = [e.get("name") for e in c.get("environment") or ()]
+    env += [s.get("name") for s in c.get("secrets") or ()]
+    errors += [
+        f"{cw}: variable {var!r} is set more than once (environment/secrets)"
+        for var in sorted({v for v in env if env.count(v) > 1}, key=str)
+    ]
+    if task.fargate:
+        errors += [
+            f"{cw} {key}: {c.get(key)} s exceeds Fargate's {_FARGATE_MAX_TIMEOUT_S} s"
+            for key in ("startTimeout", "stopTimeout")
+            if isinstance(c.get(key), int) and c[key] > _FARGATE_MAX_TIMEOUT_S
+        ]
+    return errors + _log_errors(task, c, cw)
+
+
+def _depends_on_errors(task: _Task, c: Mapping[str, Any], cw: str) -> list[str]:
+    errors: list[str] = []
+    for dep in c.get("dependsOn") or ():
+        target_name = dep.get("containerName")
+        target = task.container(target_name)
+        if target is None:
+            errors.append(f"{cw} dependsOn: no container named {target_name!r}")
+        elif target_name == c.get("name"):
+            errors.append(f"{cw} dependsOn: a container cannot depend on itself")
+        elif dep.get("condition") == "HEALTHY" and not target.get("healthCheck"):
+            errors.append(
+                f"{cw} dependsOn: condition HEALTHY, but {target_name!r} has no healthCheck"
+            )
+    return errors
+
+
+def _health_check_errors(hc: Mapping[str, Any], cw: str) -> list[str]:
+    errors: list[str] = []
+    command = hc.get("command") or []
+    if not command or command[0] not in ("CMD", "CMD-SHELL") or len(command) < 2:
+        errors.append(f"{cw} healthCheck.command: must be [CMD|CMD-SHELL, ...]")
+    for key, (low, high) in _HEALTH_RANGES.items():
+        value = hc.get(key)
+        if isinstance(value, int) and not low <= value <= high:
+            errors.append(f"{cw} healthCheck.{key}: {value} is outside {low}-{high}")
+    interval, timeout = hc.get("interval", 30), hc.get("timeout", 5)
+    if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
+        errors.append(f"{cw} healthCheck.timeout: must be shorter than the interval")
+    return errors
+
+
+def _port_errors(
+    task: _Task, c: Mapping[str, Any], cw: str, ports_seen: dict[int, str]
+) -> list[str]:
+    errors: list[str] = []
+    if not task.awsvpc:
+        return errors
+    for pm in c.get("portMappings") or ():
+        container_port, host_port = pm.get("containerPort"), pm.get("hostPort")
+        if host_port is not None and host_port != container_port:
+            errors.append(
+                f"{cw} portMappings: hostPort {host_port} must equal containerPort "
+                f"{container_port} under awsvpc"
+            )
+        if isinstance(container_port, int):
+            # One network namespace per task: two containers cannot share a port.
+            if container_port in ports_seen:
+                errors.append(
+                    f"{cw} portMappings: port {container_port} is already mapped by "
+                    f"{ports_seen[container_port]!r}"
+                )
+            ports_seen[container_port] = str(c.get("name"))
+    return errors
+
+
+def _log_errors(task: _Task, c: Mapping[str, Any], cw: str) -> list[str]:
+    logs = c.get("logConfiguration")
+    if not isinstance(logs, Mapping) or logs.get("logDriver") != "awslogs":
+        return []
+    options = logs.get("options") or {}
+    required = ["awslogs-group", "awslogs-region"]
+    if task.fargate:  # Fargate has no container ID to name streams by
+        required.append("awslogs-stream-prefix")
+    return [
+        f"{cw} logConfiguration: awslogs needs option {option}"
+        for option in required
+        if not options.get(option)
+    ]

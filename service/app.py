@@ -126,6 +126,14 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
     else:
         app.include_router(ops_router)
 
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every invalid input a bounded 422 (or 405 with the full Allow), a missing record 404,
+    an unreachable source of truth 503."""
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
@@ -167,8 +175,6 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
     async def unavailable(_request: Request, exc: SourceUnavailableError) -> JSONResponse:
         log.warning("source of truth unavailable: %s", exc)
         return JSONResponse({"detail": "source of truth unavailable"}, status_code=503)
-
-    return app
 
 
 class ServiceAPI(FastAPI):

@@ -8,7 +8,7 @@ Why not the `aws-embedded-metrics` library: its MetricsLogger keeps every put_me
 list per context and serializes a context into records (at most 100 values per metric each), so
 a minute of traffic becomes thousands of values (an allocation per request, and many records),
 and it has no histogram with counts and no in-process aggregation over an interval. The format is
-small and documented, so it is written here directly (see testkit/emf_schema.json).
+small and documented, so it is written here directly (see tools/emf_schema.json).
 
 Latency is published as a histogram object ``{"Values", "Counts", "Max", "Min", "Count", "Sum"}``
 with at most 100 buckets, so CloudWatch weighs every request once and computes correct

@@ -22,7 +22,8 @@ from pydantic_settings import (
 )
 
 from service.emf_catalog import DEFAULT_NAMESPACE as DEFAULT_METRICS_NAMESPACE
-from service.secrets_json import SecretsJsonSource, parse_secrets_json
+from service.secrets_env import parse_secrets_json
+from service.secrets_json import SecretsJsonSource
 
 Stage = Literal["local", "dev", "prod"]
 DEPLOYED_STAGES: tuple[Stage, ...] = ("dev", "prod")

@@ -317,40 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    overrides: dict[str, str] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set {item!r}: use SETTING=VALUE, e.g. region=eu-west-1")
-        overrides[key] = value
-    if args.region:
-        overrides["region"] = args.region
     try:
-        # The image tag names no stack or container; prod refuses `latest`, so
-        # give it a tag that satisfies the check and is used for nothing.
-        config, _ = load_configured_stage(
-            args.stage,
-            image_tag=NAMES_ONLY_IMAGE_TAG,
-            overrides=overrides,
-            stage_file=args.stage_file,
-        )
+        config = _config(parser, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "redis-cli":
-        container, command = REDIS_CONTAINER, redis_cli_command(config, args.args)
-    elif args.command == "ops":
-        container, command = APP_CONTAINER, f"{OPS_COMMAND} {args.args.strip()}"
-    else:
-        container, command = APP_CONTAINER, DOCTOR_COMMAND
+    container, command = _container_command(config, args)
     try:
-        import boto3
-
-        names = service_names(boto3.client("cloudformation", region_name=config.region), config)
-        if args.task:
-            task = Task(arn=args.task, cluster=names.cluster)
-        else:
-            task = find_task(boto3.client("ecs", region_name=config.region), config, names)
+        task = _task(config, args)
     except ExecError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
@@ -368,6 +342,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TOOLS_MISSING
     print(f"task {task.id} ({task.cluster}): {shlex.join(argv_)}", file=sys.stderr)
     return _run(argv_)
+
+
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> StageConfig:
+    """The stage's settings with the command line's `--set` and `--region`."""
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: use SETTING=VALUE, e.g. region=eu-west-1")
+        overrides[key] = value
+    if args.region:
+        overrides["region"] = args.region
+    # The image tag names no stack or container; prod refuses `latest`, so
+    # give it a tag that satisfies the check and is used for nothing.
+    config, _ = load_configured_stage(
+        args.stage,
+        image_tag=NAMES_ONLY_IMAGE_TAG,
+        overrides=overrides,
+        stage_file=args.stage_file,
+    )
+    return config
+
+
+def _container_command(config: StageConfig, args: argparse.Namespace) -> tuple[str, str]:
+    if args.command == "redis-cli":
+        return REDIS_CONTAINER, redis_cli_command(config, args.args)
+    if args.command == "ops":
+        return APP_CONTAINER, f"{OPS_COMMAND} {args.args.strip()}"
+    return APP_CONTAINER, DOCTOR_COMMAND
+
+
+def _task(config: StageConfig, args: argparse.Namespace) -> Task:
+    """The task `--task` names, else one running task of the stage's service."""
+    import boto3
+
+    names = service_names(boto3.client("cloudformation", region_name=config.region), config)
+    if args.task:
+        return Task(arn=args.task, cluster=names.cluster)
+    return find_task(boto3.client("ecs", region_name=config.region), config, names)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 """`make check`: every quality and security gate, one summary line each, non-zero on a finding.
 
-`python -m tools.gates [GATE ...]` runs some (`make lint` = ruff mypy); `--fix` applies ruff's
-fixes and formatting (`make fmt`).
+`python -m tools.gates [GATE ...]` runs some (`make lint` = ruff mypy imports); `--fix`
+applies ruff's fixes and formatting (`make fmt`).
 
 Gates: cdk-nag (AwsSolutions + NIST 800-53 rev 5, every stage), cfn-lint (every synthesized
 template), checkov (templates, Dockerfiles, compose), hadolint (Dockerfiles), zizmor (the
-GitHub workflows' security audit, offline), ruff (lint + format), mypy --strict, docs
-(`mkdocs build --strict`). Exceptions live in infra/nag.py
-(acknowledgments on constructs) and security/exceptions.yaml (per check and resource, with
-reasons).
+GitHub workflows' security audit, offline), ruff (lint + format, complexity), mypy --strict,
+imports (import-linter's contracts in pyproject.toml), docs (`mkdocs build --strict`).
+Exceptions live in infra/nag.py (acknowledgments on constructs) and security/exceptions.yaml
+(per check and resource, with reasons).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,6 +409,32 @@ def gate_docs(config_file: Path = ROOT / "mkdocs.yml") -> GateResult:
     )
 
 
+def gate_imports(root: Path = ROOT) -> GateResult:
+    """import-linter's contracts ([tool.importlinter] in pyproject.toml): the layers, and
+    what the deploy code may load of the service. No cache: the graph builds in about a
+    second, and nothing is written into the clone."""
+    proc = _run([*tool(VENV_BIN / "lint-imports"), "--no-cache"], cwd=root)
+    kept = re.search(r"Contracts: (\d+) kept, (\d+) broken", proc.stdout)
+    broken = re.findall(r"^(.+) BROKEN$", proc.stdout, flags=re.MULTILINE)
+    # "<layer> is not allowed to import <layer>:", then each chain ("- a -> b (l.3)"; an
+    # indirect one continues on indented lines).
+    _, _, details = proc.stdout.partition("Broken contracts")
+    illegal = [
+        line.strip()
+        for line in details.splitlines()
+        if "is not allowed to import" in line or " -> " in line
+    ]
+    return GateResult(
+        name="imports",
+        ok=proc.returncode == 0,
+        summary=(
+            f"{kept.group(2)} contracts broken, {kept.group(1)} kept" if kept else "did not run"
+        ),
+        findings=[*broken, *illegal]
+        or ([(proc.stdout + proc.stderr).strip()[-500:]] if proc.returncode else []),
+    )
+
+
 def fix() -> int:
     """`make fmt`: ruff's safe fixes and formatting over the same paths the gates check."""
     ruff = tool(VENV_BIN / "ruff")
@@ -417,38 +443,37 @@ def fix() -> int:
     return lint.returncode or fmt.returncode
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["--fix"]:
-        return fix()
-    only = set(argv)
-    exceptions = load_exceptions()
+SYNTH_GATES = ("cdk-nag", "cfn-lint", "checkov")
+# The gates that need no synth, in the order they run.
+PLAIN_GATES: dict[str, Callable[[dict[str, Any]], GateResult]] = {
+    "hadolint": lambda exceptions: gate_hadolint(exceptions.get("hadolint") or {}),
+    "zizmor": lambda _exceptions: gate_zizmor(),
+    "ruff": lambda _exceptions: gate_ruff(),
+    "mypy": lambda _exceptions: gate_mypy(),
+    "imports": lambda _exceptions: gate_imports(),
+    "docs": lambda _exceptions: gate_docs(),
+}
+GATES = (*SYNTH_GATES, *PLAIN_GATES)
+
+
+def run_synth_gates(wanted: set[str], exceptions: dict[str, Any]) -> list[GateResult]:
+    """cdk-nag, cfn-lint and checkov over one synth of every stage."""
+    if not wanted & set(SYNTH_GATES):
+        return []
     results: list[GateResult] = []
-
-    def want(name: str) -> bool:
-        return not only or name in only
-
     with tempfile.TemporaryDirectory(prefix="fyntrix-gates.") as tmp:
-        out = Path(tmp)
-        templates: list[Path] = []
-        if want("cdk-nag") or want("cfn-lint") or want("checkov"):
-            templates, nag = synth_all(out)
-            if want("cdk-nag"):
-                results.append(nag)
-        if want("cfn-lint"):
+        templates, nag = synth_all(Path(tmp))
+        if "cdk-nag" in wanted:
+            results.append(nag)
+        if "cfn-lint" in wanted:
             results.append(gate_cfn_lint(templates, exceptions.get("cfn-lint") or {}))
-        if want("checkov"):
+        if "checkov" in wanted:
             results.append(gate_checkov(templates, exceptions.get("checkov") or {}))
-    if want("hadolint"):
-        results.append(gate_hadolint(exceptions.get("hadolint") or {}))
-    if want("zizmor"):
-        results.append(gate_zizmor())
-    if want("ruff"):
-        results.append(gate_ruff())
-    if want("mypy"):
-        results.append(gate_mypy())
-    if want("docs"):
-        results.append(gate_docs())
+    return results
 
+
+def report(results: list[GateResult]) -> int:
+    """Each gate's findings, then one summary line per gate; 1 when any failed."""
     for r in results:
         for finding in r.findings[:50]:
             print(f"  {r.name}: {finding}")
@@ -458,6 +483,20 @@ def main(argv: list[str]) -> int:
     failed = [r.name for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--fix"]:
+        return fix()
+    unknown = sorted(set(argv) - set(GATES))
+    if unknown:
+        print(f"unknown gate {', '.join(unknown)}: choose from {' '.join(GATES)}", file=sys.stderr)
+        return 2
+    wanted = set(argv) or set(GATES)
+    exceptions = load_exceptions()
+    results = run_synth_gates(wanted, exceptions)
+    results += [gate(exceptions) for name, gate in PLAIN_GATES.items() if name in wanted]
+    return report(results)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from infra.config.errors import ConfigError
@@ -116,32 +116,38 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 def _coerce(path: str, hint: Any, raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
-    origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union) and type(None) in args:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and type(None) in args:
         if raw.strip().lower() in ("", "none", "null"):
             return None
         inner = next(a for a in args if a is not type(None))
         return _coerce(path, inner, raw)
+    parse = _PARSERS.get(hint) or _PARSERS.get(typing.get_origin(hint))
+    if parse is None:
+        raise ConfigError(
+            path, "cannot be set from the command line", "change it in infra/config/stages.py"
+        )
     try:
-        if hint is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if hint is int:
-            return int(raw)
-        if hint is float:
-            return float(raw)
-        if hint is str:
-            return raw
-        if origin is tuple:
-            return tuple(s.strip() for s in raw.split(",") if s.strip())
+        return parse(raw)
     except ValueError as exc:
         raise ConfigError(
             path, f"{raw!r} is not a valid {_type_name(hint)}", "pass a value of that type"
         ) from exc
-    raise ConfigError(
-        path, "cannot be set from the command line", "change it in infra/config/stages.py"
-    )
+
+
+def _parse_bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+# How a command-line value becomes each settable type (a tuple: comma-separated items).
+_PARSERS: dict[Any, Callable[[str], Any]] = {
+    bool: _parse_bool,
+    int: int,
+    float: float,
+    str: str,
+    tuple: lambda raw: tuple(s.strip() for s in raw.split(",") if s.strip()),
+}

@@ -14,7 +14,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.unique_name import stack_unique_name
 from infra.nag import acknowledge
-from service.secrets_json import SECRETS_JSON_ENV
+from service.secrets_env import SECRETS_JSON_ENV
 
 # The value CloudFormation creates the secret with, and never writes again: it does not depend
 # on any setting, so no template change can ever reach the secret's value. An empty object is

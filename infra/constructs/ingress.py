@@ -41,7 +41,23 @@ class Ingress(Construct):
         self, scope: Construct, construct_id: str, *, config: StageConfig, vpc: ec2.IVpc
     ) -> None:
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = self._security_group(config, vpc)
+        self.access_logs = self._access_logs(config)
+        self.load_balancer = self._load_balancer(config, vpc)
+        self.target_group = self._target_group(config, vpc)
+        self.listener = self._listener(config)
+        for priority, pattern in FORWARDED_PATHS:
+            self.listener.add_target_groups(
+                f"Forward{priority}",
+                priority=priority,
+                conditions=[elbv2.ListenerCondition.path_patterns([pattern])],
+                target_groups=[self.target_group],
+            )
+        self.alias_record = self._alias_record(config)
+
+    def _security_group(self, config: StageConfig, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+        """Admits the listeners' ports from the allowed CIDRs; no egress until the app's port."""
+        security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
@@ -53,16 +69,19 @@ class Ingress(Construct):
         for cidr in config.ingress_cidrs:
             peer = ec2.Peer.ipv4(cidr) if ":" not in cidr else ec2.Peer.ipv6(cidr)
             for port in listen_ports:
-                self.security_group.add_ingress_rule(
+                security_group.add_ingress_rule(
                     peer, ec2.Port.tcp(port), f"HTTP{'S' if port == 443 else ''} from {cidr}"
                 )
         if any(c.endswith("/0") for c in config.ingress_cidrs):
-            acknowledge(self.security_group, "AwsSolutions-EC23")
+            acknowledge(security_group, "AwsSolutions-EC23")
         if config.plain_http_notice:
             # A warning, not an error: a dev stage reachable by no one is safe, just not useful.
             Annotations.of(self).add_warning_v2("fyntrix:plain-http", config.plain_http_notice)
+        return security_group
 
-        self.access_logs = s3.Bucket(
+    def _access_logs(self, config: StageConfig) -> s3.Bucket:
+        """The load balancer's access logs, kept as long as the stage's other logs."""
+        access_logs = s3.Bucket(
             self,
             "AccessLogs",
             # ALB log delivery supports SSE-S3 only.
@@ -80,14 +99,17 @@ class Ingress(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(
-            self.access_logs,
+            access_logs,
             "AwsSolutions-S1",
             "NIST.800.53.R5-S3BucketLoggingEnabled",
             "NIST.800.53.R5-S3BucketReplicationEnabled",
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
         )
+        return access_logs
 
-        self.load_balancer = elbv2.ApplicationLoadBalancer(
+    def _load_balancer(self, config: StageConfig, vpc: ec2.IVpc) -> elbv2.ApplicationLoadBalancer:
+        """Internet-facing in the public subnets, logging to the access-log bucket."""
+        load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "LoadBalancer",
             vpc=vpc,
@@ -97,19 +119,22 @@ class Ingress(Construct):
             drop_invalid_header_fields=True,
             deletion_protection=config.deletion_protection,
         )
-        self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+        load_balancer.log_access_logs(self.access_logs, prefix="alb")
         if not config.waf.enabled:
-            acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled")
+            acknowledge(load_balancer, "NIST.800.53.R5-ALBWAFEnabled")
         if not config.deletion_protection:
-            acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled")
+            acknowledge(load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled")
         if not config.certificate_arn:
             acknowledge(
-                self.load_balancer,
+                load_balancer,
                 "NIST.800.53.R5-ELBv2ACMCertificateRequired",
                 "NIST.800.53.R5-ALBHttpToHttpsRedirection",
             )
+        return load_balancer
 
-        self.target_group = elbv2.ApplicationTargetGroup(
+    def _target_group(self, config: StageConfig, vpc: ec2.IVpc) -> elbv2.ApplicationTargetGroup:
+        """The app's tasks by IP, healthy when the health check path answers 200."""
+        target_group = elbv2.ApplicationTargetGroup(
             self,
             "AppTargets",
             vpc=vpc,
@@ -126,9 +151,13 @@ class Ingress(Construct):
                 unhealthy_threshold_count=3,
             ),
         )
+        return target_group
 
+    def _listener(self, config: StageConfig) -> elbv2.ApplicationListener:
+        """The listener that forwards: HTTPS with a certificate (80 then only redirects), else
+        HTTP. Paths it does not forward get a 404 from the load balancer."""
         if config.certificate_arn:
-            self.listener = self.load_balancer.add_listener(
+            listener = self.load_balancer.add_listener(
                 "Https",
                 port=443,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
@@ -148,22 +177,14 @@ class Ingress(Construct):
                 ),
             )
             acknowledge(redirect, "NIST.800.53.R5-ELBv2ACMCertificateRequired#redirect-listener")
-        else:
-            self.listener = self.load_balancer.add_listener(
-                "Http",
-                port=80,
-                protocol=elbv2.ApplicationProtocol.HTTP,
-                open=False,
-                default_action=_not_found(),
-            )
-        for priority, pattern in FORWARDED_PATHS:
-            self.listener.add_target_groups(
-                f"Forward{priority}",
-                priority=priority,
-                conditions=[elbv2.ListenerCondition.path_patterns([pattern])],
-                target_groups=[self.target_group],
-            )
-        self.alias_record = self._alias_record(config)
+            return listener
+        return self.load_balancer.add_listener(
+            "Http",
+            port=80,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            open=False,
+            default_action=_not_found(),
+        )
 
     def _alias_record(self, config: StageConfig) -> route53.ARecord | None:
         """`domain_name` -> the load balancer, in the configured hosted zone. The name is given

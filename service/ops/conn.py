@@ -235,6 +235,23 @@ def explain(exc: BaseException, ep: Endpoint) -> OpsError:
     """One actionable line for a failed Redis call (never a traceback)."""
     where = f"Redis at {ep.where}"
     message = str(exc)
+    found = _explain_refusal(exc, ep) or _explain_connection(exc, ep)
+    if found is not None:
+        return found
+    if isinstance(exc, ResponseError):
+        return OpsError(
+            f"{where} refused the command: {message}",
+            "check that this Redis allows the command (ACL, rename-command) and its log",
+        )
+    if isinstance(exc, RedisError):
+        return OpsError(f"{where}: {type(exc).__name__}: {message}", DOCTOR_HINT)
+    return OpsError(f"{where}: unexpected {type(exc).__name__}: {message}", DOCTOR_HINT)
+
+
+def _explain_refusal(exc: BaseException, ep: Endpoint) -> OpsError | None:
+    """Redis answered, and refused: authentication, database, protected mode, loading."""
+    where = f"Redis at {ep.where}"
+    message = str(exc)
     if "without any password configured" in message:
         return OpsError(
             f"AUTH failed: REDIS_PASSWORD is set but {where} has no password",
@@ -266,6 +283,12 @@ def explain(exc: BaseException, ep: Endpoint) -> OpsError:
             f"{where} is still loading a dataset from disk",
             "wait, then check why it loads one: a cache runs with no RDB and no AOF",
         )
+    return None
+
+
+def _explain_connection(exc: BaseException, ep: Endpoint) -> OpsError | None:
+    """Redis could not be reached: name, port, timeout, another socket error."""
+    where = f"Redis at {ep.where}"
     cause = os_cause(exc)
     if isinstance(cause, socket.gaierror):
         return OpsError(
@@ -289,11 +312,4 @@ def explain(exc: BaseException, ep: Endpoint) -> OpsError:
             f"cannot connect to {where}: {reason}",
             f"check REDIS_HOST/REDIS_PORT and the network; {DOCTOR_HINT}",
         )
-    if isinstance(exc, ResponseError):
-        return OpsError(
-            f"{where} refused the command: {message}",
-            "check that this Redis allows the command (ACL, rename-command) and its log",
-        )
-    if isinstance(exc, RedisError):
-        return OpsError(f"{where}: {type(exc).__name__}: {message}", DOCTOR_HINT)
-    return OpsError(f"{where}: unexpected {type(exc).__name__}: {message}", DOCTOR_HINT)
+    return None

@@ -471,6 +471,18 @@ def skip_all(names: tuple[str, ...], after: str) -> list[Check]:
     ]
 
 
+def _unreachable(exc: OSError, ep: Endpoint, timeout_s: float) -> str:
+    """Why a TCP connection to Redis failed, in one line."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing listens on port {ep.port} of {ep.host} (connection refused)"
+    if isinstance(exc, TimeoutError):
+        return (
+            f"no answer on port {ep.port} of {ep.host} within {timeout_s:g} s "
+            "(packets dropped: firewall, security group, wrong port)"
+        )
+    return f"cannot connect to port {ep.port} of {ep.host}: {exc.strerror or exc}"
+
+
 def run(
     target: Target, settings: Settings, settings_errors: list[str], *, timeout_s: float
 ) -> list[Check]:
@@ -501,13 +513,7 @@ def run(
     try:
         address, took = tcp_connect(addresses, ep.port, timeout_s)
     except OSError as exc:
-        if isinstance(exc, ConnectionRefusedError):
-            what = f"nothing listens on port {ep.port} of {ep.host} (connection refused)"
-        elif isinstance(exc, TimeoutError):
-            what = f"no answer on port {ep.port} of {ep.host} within {timeout_s:g} s "
-            what += "(packets dropped: firewall, security group, wrong port)"
-        else:
-            what = f"cannot connect to port {ep.port} of {ep.host}: {exc.strerror or exc}"
+        what = _unreachable(exc, ep, timeout_s)
         checks.append(Check(name="connect", status=Status.FAIL, detail=what, fix=unreachable_fix))
         return [*checks, *skip_all(("redis", *live), "connect")]
     checks.append(

@@ -1,7 +1,7 @@
 """Every alarm action and rule target reaches its topic: a policy walk over the templates.
 
 A topic policy replaces SNS's default policy, and an encrypted topic needs the publisher in
-the key policy too; the emulator checks neither. testkit/alarm_delivery.py evaluates, for
+the key policy too; the emulator checks neither. tools/alarm_delivery.py evaluates, for
 every alarm (metric and composite) and every EventBridge rule target of a stage, the requests
 AWS makes: sns:Publish under the topic policy, kms:GenerateDataKey/kms:Decrypt under the key
 policy. The mutation tests below show the walk refusing what AWS would refuse.
@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from testkit.alarm_delivery import (
+from tests.infra.conftest import Synth
+from tools.alarm_delivery import (
     ALARM_TYPES,
     CLOUDWATCH,
     EVENTBRIDGE,
     deliveries,
     delivery_problems,
 )
-from testkit.iam_policy import CfnValues, Request, evaluate
-from tests.infra.conftest import Synth
+from tools.iam_policy import CfnValues, Request, evaluate
 
 STAGES = ["dev", "prod", "dev_without_waf"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from testkit.iam_policy import CfnValues, Request, UnsupportedPolicy, evaluate
+from tools.iam_policy import CfnValues, Request, UnsupportedPolicy, evaluate
 
 TEMPLATE: dict[str, Any] = {
     "Resources": {

@@ -1,7 +1,7 @@
 """EMF records for CloudWatch (service/emf.py): a real `python -m service`, a real Redis/Postgres.
 
 Each test drives requests, lets the service flush on a short interval (and once more at SIGTERM),
-reads its stdout, validates every record against the EMF specification (testkit/emf.py) and
+reads its stdout, validates every record against the EMF specification (tools/emf_records.py) and
 compares the figures with what the test did.
 """
 
@@ -24,10 +24,10 @@ import pytest
 from service import emf_catalog as cat
 from service.app import create_app
 from service.emf import MAX_HISTOGRAM_VALUES, EmfRecorder, LatencyHistogram
-from testkit import emf
 from testkit.auth import default_issuer
 from testkit.servers import RedisServer
 from testkit.service import ServiceProcess, service_settings
+from tools import emf_records as emf
 
 MAXMEMORY_BYTES = 2 * 1024 * 1024
 FLUSH_S = "0.3"

@@ -29,7 +29,7 @@ def load_json(rel: str) -> Any:
 
 @pytest.fixture(scope="session")
 def render_schema() -> dict[str, Any]:
-    # Not a skip: `make setup` caches it (tools/render_schema.py), and without it render.yaml
+    # Not a skip: `make setup` caches it (generators/render_schema.py), and without it render.yaml
     # would be checked by the doc rules alone.
     return load_render_schema()
 

@@ -56,7 +56,7 @@ def _arg_after(args: list[str], flag: str) -> str:
 
 
 def test_render_schema_is_cached_inside_the_repository() -> None:
-    # `make setup` put it there, checked against the pin (tools/render_schema.py).
+    # `make setup` put it there, checked against the pin (generators/render_schema.py).
     schema = load_render_schema()
     assert {"serverService", "redisServer"} <= set(schema["definitions"])
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from testkit.servers import free_port
-from tools.render_schema import (
+from generators.render_schema import (
     ENV_VAR,
     PINNED_RULES_SHA256,
     PINNED_SHA256,
@@ -29,6 +28,7 @@ from tools.render_schema import (
     rules_sha256,
     verify,
 )
+from testkit.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_a_changed_rule_is_rejected_naming_the_source_and_the_fix(pinned: bytes)
     message = str(caught.value)
     assert message.startswith("https://example.test/schema has sha256 ")
     assert PINNED_SHA256 in message
-    assert "update the pins in tools/render_schema.py" in message
+    assert "update the pins in generators/render_schema.py" in message
     assert "\n" not in message
 
 

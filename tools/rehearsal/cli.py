@@ -42,7 +42,7 @@ from infra.config import (
     load_configured_stage,
 )
 from infra.task_design import ECS_REDIS_BIND
-from service.secrets_json import SECRETS_JSON_ENV
+from service.secrets_env import SECRETS_JSON_ENV
 from tools.containers.task import TASK_LABEL
 from tools.rehearsal import containers, release
 from tools.rehearsal.cognito import SignedIn, ensure_demo_user, sign_in
@@ -219,109 +219,172 @@ def up(opts: Options) -> int:
     opts.run_dir.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
     try:
-        runtime, why = containers.choose_runtime(opts.runtime, opts.run_dir)
-        print(f"Runtime: {runtime} ({why}); RUNTIME=processes|containers chooses")
-        _preflight(opts, reg, runtime)
-        print(
-            f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
-            f"region {config.region}, image tag {_tag_said(opts, runtime)}"
-        )
-        t = time.monotonic()
-        endpoint, reused = _ensure_emulator(opts, reg, started)
-        t = timer.mark("emulator", t)
-        env = _tool_env(endpoint, config.region)
-        session = _EndpointSession(endpoint, config.region)
-        opts, config = _with_certificate(opts, config, stage_file, session)
-        log = opts.run_dir / "cdk.log"
-
-        if _bootstrapped(session):
-            _say("2/6 bootstrap", "CDKToolkit already present in the emulator")
-        else:
-            # Run outside the project so the CLI does not synthesize the app just to bootstrap.
-            _run_cli(
-                [str(_cdk()), "bootstrap", f"aws://{ACCOUNT}/{config.region}", "--no-notices"],
-                env=env,
-                cwd=opts.run_dir,
-                log=log,
-            )
-            _say(
-                "2/6 bootstrap",
-                f"cdk bootstrap aws://{ACCOUNT}/{config.region}: CDKToolkit created",
-            )
-        t = timer.mark("bootstrap", t)
-
-        cdk_out = opts.run_dir / "cdk.out"
-        # As on AWS: both images pushed and tagged for the stage before the service deploy.
-        prepared = None
-        if runtime == "containers":
-            started.append(CONTAINERS)  # the engine, if it starts one: stopped on failure
-            prepared = containers.prepare(opts.run_dir, _say)
-        opts, config = _release(opts, config, session, prepared, env=env)
-        t = timer.mark("release", t)
-        output = _deploy(opts, config, session, env)
-        if not reused:
-            verb = "created"
-        elif f"{config.service_stack_name} (no changes)" in output:
-            verb = "unchanged"
-        else:
-            verb = "updated"
-        _say(
-            "3/6 deploy",
-            f"cdk deploy --all: {REGISTRY_STACK_NAME}, {CI_STACK_NAME}, "
-            f"{config.state_stack_name}, {config.service_stack_name} {verb}",
-        )
-        t = timer.mark("deploy", t)
-
-        _verified(opts, verify(config=config, session=session, cdk_out=cdk_out))
-        t = timer.mark("verify", t)
-        if opts.recreate:
-            _recreate(opts, config, session, env)
-            t = timer.mark("recreate", t)
-
-        if runtime == "containers":
-            first, second, healthy = containers.start(
-                config=config,
-                session=session,
-                cdk_out=cdk_out,
-                run_dir=opts.run_dir,
-                app_port=opts.app_port,
-                account=ACCOUNT,
-                say=_say,
-                prepared=prepared,
-            )
-            timer.mark("containers", t)
-            took = ", ".join(f"{name} {secs:.1f} s" for name, secs in healthy.items())
-            _say(
-                "6/6 task",
-                f"healthy after start: {took}; GET /api/portfolio/1 without a token -> 401; "
-                f"with user 1's -> X-Cache: {first}, then {second}",
-            )
-        else:
-            _start_redis(opts, config, reg, started)
-            t = timer.mark("redis", t)
-            user = _demo_user(opts, config, session)
-            first, second = _start_service(
-                opts, config, reg, started, endpoint=endpoint, session=session, user=user
-            )
-            timer.mark("service", t)
+        done = _rehearse(opts, config, stage_file, reg, started, timer)
     except RehearsalError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
-        for name in reversed(started):
-            if name == CONTAINERS:
-                containers.stop(opts.run_dir)
-            else:
-                reg.stop(name)
-        if started:
-            print(f"stopped what this run started: {', '.join(started)}", file=sys.stderr)
+        _stop_started(opts.run_dir, reg, started)
         return 1
 
     total = time.monotonic() - timer.start
     (opts.run_dir / "timings.json").write_text(
         json.dumps({"total_s": total, "phases": dict(timer.phases)}, indent=1)
     )
-    names = DeployedNames.of(session, config)
-    _summary(opts, config, endpoint, names, first, second, total, timer, runtime)
+    names = DeployedNames.of(done.session, done.config)
+    _summary(
+        done.opts,
+        done.config,
+        done.endpoint,
+        names,
+        done.first,
+        done.second,
+        total,
+        timer,
+        done.runtime,
+    )
     return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Rehearsed:
+    """What a rehearsal that went through deployed and started."""
+
+    opts: Options  # with the certificate and image tag the run chose
+    config: StageConfig
+    runtime: str
+    endpoint: str
+    session: Any
+    first: str  # X-Cache of the first request, then of the second
+    second: str
+
+
+def _rehearse(
+    opts: Options,
+    config: StageConfig,
+    stage_file: StageFile,
+    reg: ProcessRegistry,
+    started: list[str],
+    timer: Timer,
+) -> _Rehearsed:
+    """Steps 1 to 6; what each starts is appended to `started` (stopped if a later one fails)."""
+    runtime, why = containers.choose_runtime(opts.runtime, opts.run_dir)
+    print(f"Runtime: {runtime} ({why}); RUNTIME=processes|containers chooses")
+    _preflight(opts, reg, runtime)
+    print(
+        f"Fyntrix local rehearsal: stage {config.stage}, account {ACCOUNT}, "
+        f"region {config.region}, image tag {_tag_said(opts, runtime)}"
+    )
+    t = time.monotonic()
+    endpoint, reused = _ensure_emulator(opts, reg, started)
+    t = timer.mark("emulator", t)
+    env = _tool_env(endpoint, config.region)
+    session = _EndpointSession(endpoint, config.region)
+    opts, config = _with_certificate(opts, config, stage_file, session)
+    _bootstrap(opts, config, session, env)
+    t = timer.mark("bootstrap", t)
+
+    # As on AWS: both images pushed and tagged for the stage before the service deploy.
+    prepared = None
+    if runtime == "containers":
+        started.append(CONTAINERS)  # the engine, if it starts one: stopped on failure
+        prepared = containers.prepare(opts.run_dir, _say)
+    opts, config = _release(opts, config, session, prepared, env=env)
+    t = timer.mark("release", t)
+    _deploy_all(opts, config, session, env, reused=reused)
+    t = timer.mark("deploy", t)
+
+    cdk_out = opts.run_dir / "cdk.out"
+    _verified(opts, verify(config=config, session=session, cdk_out=cdk_out))
+    t = timer.mark("verify", t)
+    if opts.recreate:
+        _recreate(opts, config, session, env)
+        t = timer.mark("recreate", t)
+
+    if runtime == "containers":
+        first, second = _start_containers(opts, config, session, prepared)
+        timer.mark("containers", t)
+    else:
+        _start_redis(opts, config, reg, started)
+        t = timer.mark("redis", t)
+        user = _demo_user(opts, config, session)
+        first, second = _start_service(
+            opts, config, reg, started, endpoint=endpoint, session=session, user=user
+        )
+        timer.mark("service", t)
+    return _Rehearsed(
+        opts=opts,
+        config=config,
+        runtime=runtime,
+        endpoint=endpoint,
+        session=session,
+        first=first,
+        second=second,
+    )
+
+
+def _stop_started(run_dir: Path, reg: ProcessRegistry, started: list[str]) -> None:
+    """Stop what a failed run started, last first."""
+    for name in reversed(started):
+        if name == CONTAINERS:
+            containers.stop(run_dir)
+        else:
+            reg.stop(name)
+    if started:
+        print(f"stopped what this run started: {', '.join(started)}", file=sys.stderr)
+
+
+def _bootstrap(opts: Options, config: StageConfig, session: Any, env: dict[str, str]) -> None:
+    if _bootstrapped(session):
+        _say("2/6 bootstrap", "CDKToolkit already present in the emulator")
+        return
+    # Run outside the project so the CLI does not synthesize the app just to bootstrap.
+    _run_cli(
+        [str(_cdk()), "bootstrap", f"aws://{ACCOUNT}/{config.region}", "--no-notices"],
+        env=env,
+        cwd=opts.run_dir,
+        log=opts.run_dir / "cdk.log",
+    )
+    _say("2/6 bootstrap", f"cdk bootstrap aws://{ACCOUNT}/{config.region}: CDKToolkit created")
+
+
+def _deploy_all(
+    opts: Options, config: StageConfig, session: Any, env: dict[str, str], *, reused: bool
+) -> None:
+    """`cdk deploy --all`, saying whether the service stack was created, updated or kept."""
+    output = _deploy(opts, config, session, env)
+    if not reused:
+        verb = "created"
+    elif f"{config.service_stack_name} (no changes)" in output:
+        verb = "unchanged"
+    else:
+        verb = "updated"
+    _say(
+        "3/6 deploy",
+        f"cdk deploy --all: {REGISTRY_STACK_NAME}, {CI_STACK_NAME}, "
+        f"{config.state_stack_name}, {config.service_stack_name} {verb}",
+    )
+
+
+def _start_containers(
+    opts: Options, config: StageConfig, session: Any, prepared: containers.Prepared | None
+) -> tuple[str, str]:
+    """The task definition run as real containers; X-Cache of the first two requests."""
+    first, second, healthy = containers.start(
+        config=config,
+        session=session,
+        cdk_out=opts.run_dir / "cdk.out",
+        run_dir=opts.run_dir,
+        app_port=opts.app_port,
+        account=ACCOUNT,
+        say=_say,
+        prepared=prepared,
+    )
+    took = ", ".join(f"{name} {secs:.1f} s" for name, secs in healthy.items())
+    _say(
+        "6/6 task",
+        f"healthy after start: {took}; GET /api/portfolio/1 without a token -> 401; "
+        f"with user 1's -> X-Cache: {first}, then {second}",
+    )
+    return first, second
 
 
 def _deploy(

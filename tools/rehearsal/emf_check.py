@@ -3,7 +3,7 @@
 The service writes its CloudWatch figures to stdout as embedded-metric-format records; in AWS
 the awslogs driver ships them and CloudWatch extracts the metrics. The rehearsal has no
 CloudWatch, so it reads the same lines from the service's output, validates them against the
-EMF specification (testkit/emf.py) and checks that the Requests records count the rehearsal's
+EMF specification (tools/emf_records.py) and checks that the Requests records count the rehearsal's
 own cached reads: the portfolio route answered MISS, then HIT.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # no stubs for jsonschema
 
 from service import emf_catalog as cat
-from testkit import emf
+from tools import emf_records as emf
 from tools.rehearsal.processes import RehearsalError
 
 PORTFOLIO_ROUTE = "/api/portfolio/{user_id}"

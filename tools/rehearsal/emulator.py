@@ -155,145 +155,147 @@ def _cloudwatch_alarms_in_cloudformation() -> None:
     that store them through moto's own CloudWatch backend, which already keeps composite
     alarms (PutCompositeAlarm is PutMetricAlarm with a rule there), so DescribeAlarms lists
     both kinds."""
-    from moto.cloudwatch.models import (
-        Dimension,
-        Metric,
-        MetricDataQuery,
-        MetricStat,
-        cloudwatch_backends,
+    _emulated_alarm_model("AWS::CloudWatch::Alarm", "AlarmName")
+    _emulated_alarm_model("AWS::CloudWatch::CompositeAlarm", "AlarmName")
+
+
+def _metric_data_queries(metrics: list[Any]) -> list[Any] | None:
+    """An alarm's `Metrics` (math over metrics) as moto's CloudWatch backend takes them."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    if not metrics:
+        return None
+    out: list[Any] = []
+    for m in metrics:
+        stat = m.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            dims = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+            metric_stat = MetricStat(
+                Metric(metric["MetricName"], metric["Namespace"], dims),
+                stat.get("Period"),
+                stat.get("Stat"),
+                stat.get("Unit"),
+            )
+        out.append(
+            MetricDataQuery(
+                m["Id"],
+                m.get("Label"),
+                m.get("Period"),
+                m.get("ReturnData"),
+                m.get("Expression"),
+                metric_stat,
+            )
+        )
+    return out
+
+
+def _put_alarm(props: Any, name: str, account_id: str, region_name: str) -> Any:
+    """PutMetricAlarm (a rule makes it composite) from an alarm resource's properties."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[account_id][region_name]
+    return backend.put_metric_alarm(
+        name=name,
+        namespace=props.get("Namespace"),
+        metric_name=props.get("MetricName"),
+        metric_data_queries=_metric_data_queries(props.get("Metrics", [])),
+        comparison_operator=props.get("ComparisonOperator"),
+        evaluation_periods=props.get("EvaluationPeriods"),
+        datapoints_to_alarm=props.get("DatapointsToAlarm"),
+        period=props.get("Period"),
+        threshold=props.get("Threshold"),
+        statistic=props.get("Statistic"),
+        extended_statistic=props.get("ExtendedStatistic"),
+        description=props.get("AlarmDescription"),
+        dimensions=[{"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])],
+        alarm_actions=props.get("AlarmActions", []),
+        ok_actions=props.get("OKActions", []),
+        insufficient_data_actions=props.get("InsufficientDataActions", []),
+        unit=props.get("Unit"),
+        actions_enabled=props.get("ActionsEnabled", True),
+        treat_missing_data=props.get("TreatMissingData"),
+        evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
+        threshold_metric_id=props.get("ThresholdMetricId"),
+        rule=props.get("AlarmRule"),
+        tags=props.get("Tags", []),
     )
+
+
+def _emulated_alarm_model(cfn_type: str, name_key: str) -> None:
+    """Register a model storing `cfn_type` resources through moto's CloudWatch backend."""
+    from moto.cloudwatch.models import cloudwatch_backends
     from moto.core.common_models import CloudFormationModel
 
-    def queries(metrics: list[Any]) -> list[MetricDataQuery] | None:
-        if not metrics:
-            return None
-        out = []
-        for m in metrics:
-            stat = m.get("MetricStat")
-            metric_stat = None
-            if stat:
-                metric = stat["Metric"]
-                dims = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
-                metric_stat = MetricStat(
-                    Metric(metric["MetricName"], metric["Namespace"], dims),
-                    stat.get("Period"),
-                    stat.get("Stat"),
-                    stat.get("Unit"),
-                )
-            out.append(
-                MetricDataQuery(
-                    m["Id"],
-                    m.get("Label"),
-                    m.get("Period"),
-                    m.get("ReturnData"),
-                    m.get("Expression"),
-                    metric_stat,
-                )
+    class EmulatedAlarm(CloudFormationModel):
+        __module__ = "moto.cloudwatch.models"
+
+        def __init__(self, name: str, arn: str) -> None:
+            self.name = name
+            self.arn = arn
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name  # `Ref` of an alarm is its name
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return name_key
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return cfn_type
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.arn
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> EmulatedAlarm:
+            props = cloudformation_json.get("Properties", {})
+            name = props.get(name_key, resource_name)
+            alarm = _put_alarm(props, name, account_id, region_name)
+            return cls(name, alarm.alarm_arn)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: EmulatedAlarm,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> EmulatedAlarm:
+            # PutMetricAlarm replaces an alarm of the same name, as an update does.
+            return cls.create_from_cloudformation_json(
+                original_resource.name, cloudformation_json, account_id, region_name
             )
-        return out
 
-    def put(props: Any, name: str, account_id: str, region_name: str) -> Any:
-        backend = cloudwatch_backends[account_id][region_name]
-        return backend.put_metric_alarm(
-            name=name,
-            namespace=props.get("Namespace"),
-            metric_name=props.get("MetricName"),
-            metric_data_queries=queries(props.get("Metrics", [])),
-            comparison_operator=props.get("ComparisonOperator"),
-            evaluation_periods=props.get("EvaluationPeriods"),
-            datapoints_to_alarm=props.get("DatapointsToAlarm"),
-            period=props.get("Period"),
-            threshold=props.get("Threshold"),
-            statistic=props.get("Statistic"),
-            extended_statistic=props.get("ExtendedStatistic"),
-            description=props.get("AlarmDescription"),
-            dimensions=[
-                {"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])
-            ],
-            alarm_actions=props.get("AlarmActions", []),
-            ok_actions=props.get("OKActions", []),
-            insufficient_data_actions=props.get("InsufficientDataActions", []),
-            unit=props.get("Unit"),
-            actions_enabled=props.get("ActionsEnabled", True),
-            treat_missing_data=props.get("TreatMissingData"),
-            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
-            threshold_metric_id=props.get("ThresholdMetricId"),
-            rule=props.get("AlarmRule"),
-            tags=props.get("Tags", []),
-        )
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> None:
+            props = cloudformation_json.get("Properties", {})
+            backend = cloudwatch_backends[account_id][region_name]
+            backend.delete_alarms([props.get(name_key, resource_name)])
 
-    def model(cfn_type: str, name_key: str) -> None:
-        class EmulatedAlarm(CloudFormationModel):
-            __module__ = "moto.cloudwatch.models"
-
-            def __init__(self, name: str, arn: str) -> None:
-                self.name = name
-                self.arn = arn
-
-            @property
-            def physical_resource_id(self) -> str:
-                return self.name  # `Ref` of an alarm is its name
-
-            @staticmethod
-            def cloudformation_name_type() -> str:
-                return name_key
-
-            @staticmethod
-            def cloudformation_type() -> str:
-                return cfn_type
-
-            @classmethod
-            def has_cfn_attr(cls, attr: str) -> bool:
-                return attr == "Arn"
-
-            def get_cfn_attribute(self, attribute_name: str) -> str:
-                return self.arn
-
-            @classmethod
-            def create_from_cloudformation_json(
-                cls,
-                resource_name: str,
-                cloudformation_json: Any,
-                account_id: str,
-                region_name: str,
-                **kwargs: Any,
-            ) -> EmulatedAlarm:
-                props = cloudformation_json.get("Properties", {})
-                name = props.get(name_key, resource_name)
-                alarm = put(props, name, account_id, region_name)
-                return cls(name, alarm.alarm_arn)
-
-            @classmethod
-            def update_from_cloudformation_json(
-                cls,
-                original_resource: EmulatedAlarm,
-                new_resource_name: str,
-                cloudformation_json: Any,
-                account_id: str,
-                region_name: str,
-            ) -> EmulatedAlarm:
-                # PutMetricAlarm replaces an alarm of the same name, as an update does.
-                return cls.create_from_cloudformation_json(
-                    original_resource.name, cloudformation_json, account_id, region_name
-                )
-
-            @classmethod
-            def delete_from_cloudformation_json(
-                cls,
-                resource_name: str,
-                cloudformation_json: Any,
-                account_id: str,
-                region_name: str,
-            ) -> None:
-                props = cloudformation_json.get("Properties", {})
-                backend = cloudwatch_backends[account_id][region_name]
-                backend.delete_alarms([props.get(name_key, resource_name)])
-
-        EmulatedAlarm.__name__ = EmulatedAlarm.__qualname__ = cfn_type.split("::")[-1]
-        _MODELS.append(EmulatedAlarm)
-
-    model("AWS::CloudWatch::Alarm", "AlarmName")
-    model("AWS::CloudWatch::CompositeAlarm", "AlarmName")
+    EmulatedAlarm.__name__ = EmulatedAlarm.__qualname__ = cfn_type.split("::")[-1]
+    _MODELS.append(EmulatedAlarm)
 
 
 def _iam_oidc_provider_in_cloudformation() -> None:
@@ -637,6 +639,10 @@ Created = tuple[str, dict[str, str]]
 _EMULATED_MODELS: list[type[Any]] = []
 
 
+def _keep(*_args: Any) -> None:
+    """A resource whose deletion the emulator needs not reproduce."""
+
+
 def _emulated_model(
     cfn_type: str,
     module: str,
@@ -648,6 +654,8 @@ def _emulated_model(
     attributes)`; `delete(physical_id, props, account_id, region_name)`. An update keeps the
     resource as it is (moto's API backends have no in-place update for these)."""
     from moto.core.common_models import CloudFormationModel
+
+    remove = delete or _keep
 
     class Emulated(CloudFormationModel):
         # moto's model metaclass derives the service from the module path.
@@ -708,9 +716,8 @@ def _emulated_model(
             account_id: str,
             region_name: str,
         ) -> None:
-            if delete is not None:
-                props = cloudformation_json.get("Properties", {})
-                delete(resource_name, props, account_id, region_name)
+            props = cloudformation_json.get("Properties", {})
+            remove(resource_name, props, account_id, region_name)
 
     Emulated.__name__ = Emulated.__qualname__ = "Emulated" + cfn_type.replace("::", "")
     # moto finds models through CloudFormationModel.__subclasses__(), which holds them weakly

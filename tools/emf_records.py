@@ -1,6 +1,6 @@
 """Read and check the service's EMF records (service/emf.py) from captured stdout.
 
-validate_record() applies the EMF specification: the JSON schema in testkit/emf_schema.json
+validate_record() applies the EMF specification: the JSON schema in tools/emf_schema.json
 for the document's structure, and the reference rules JSON Schema cannot express (every
 dimension key names a root member holding a string; every metric name names a root member
 holding a number, at most 100 numbers, or a Values/Counts histogram).

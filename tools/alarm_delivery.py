@@ -4,7 +4,7 @@ The emulator accepts any alarm action and rule target; AWS authorizes each deliv
 the target's resource policy and, for an encrypted topic, the key policy. This walks a
 synthesized template: every `AlarmActions`/`OKActions`/`InsufficientDataActions` ARN of a
 metric or composite alarm (published by `cloudwatch.amazonaws.com`) and every EventBridge
-rule target (published by `events.amazonaws.com`), and evaluates with :mod:`testkit.iam_policy`
+rule target (published by `events.amazonaws.com`), and evaluates with :mod:`tools.iam_policy`
 the requests AWS would make: `sns:Publish` on the topic (over TLS, with the source's account
 and ARN), then `kms:GenerateDataKey` and `kms:Decrypt` on the topic's key.
 
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from testkit.iam_policy import CfnValues, Request, UnsupportedPolicy, evaluate
+from tools.iam_policy import CfnValues, Request, UnsupportedPolicy, evaluate
 
 ALARM_TYPES: Final = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 ACTION_PROPERTIES: Final = ("AlarmActions", "OKActions", "InsufficientDataActions")
