@@ -50,7 +50,9 @@ class Loader:
 
 def body_in(redis: RedisServer, key: str) -> bytes | None:
     """The body of the cache entry `key` as stored in Redis (None: no entry)."""
-    found = unwrap(redis.client().get(key))
+    raw = redis.client().get(key)
+    assert raw is None or isinstance(raw, bytes)
+    found = unwrap(raw)
     return None if found is None else found[0]
 
 
