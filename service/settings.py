@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     # DATABASE_SOCKET_CONNECT_TIMEOUT_MS. Together they keep every answer under a second.
     database_pool_timeout_ms: int = Field(default=400, ge=10, le=30_000)
     database_query_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+    # A write may wait on row locks other transactions hold: it gets longer before its 503.
+    database_write_timeout_ms: int = Field(default=5000, ge=10, le=60_000)
     database_socket_connect_timeout_ms: int = Field(default=500, ge=10, le=30_000)
     # Circuit breaker around the database: after this many consecutive failures calls fail at
     # once (503) for DATABASE_BREAKER_RESET_TIMEOUT_MS, then one probe decides.

@@ -4,12 +4,14 @@ Without it a stopped Postgres cost every request the pool's whole wait, and a hu
 paused container: connections open, nothing answers) held requests for as long as the client
 waited; recovery waited for the pool's next reconnect, whose backoff doubles up to a minute.
 
-* Every call has a deadline (DATABASE_QUERY_TIMEOUT_MS). A call past it is answered 503 and
-  left to finish in the background: psycopg answers a cancelled query by asking the server to
-  cancel it, which against a hung server waits up to ten seconds.
+* Every call has a deadline (DATABASE_QUERY_TIMEOUT_MS; writes DATABASE_WRITE_TIMEOUT_MS, as
+  they may wait on other transactions' row locks). A call past it is answered 503 and left to
+  finish in the background: psycopg answers a cancelled query by asking the server to cancel
+  it, which against a hung server waits up to ten seconds.
 * DATABASE_BREAKER_FAILURE_THRESHOLD consecutive failures (refused, reset) open the breaker,
-  and so does a single timeout (no answer, no pooled connection in time): a request that
-  needs two database calls (an identity link, then the data) must not wait for both. Calls
+  and so does a single read that timed out (no answer, no pooled connection in time): a
+  request that needs two database calls (an identity link, then the data) must not wait for
+  both. A write that timed out counts as one failure (it may have waited on a lock). Calls
   then fail at once with SourceOpenError (nothing sent)
   until a half-open probe, every DATABASE_BREAKER_RESET_TIMEOUT_MS, finds the database back
   over a new connection (Source.probe, which also renews the pool).
@@ -61,6 +63,7 @@ class GuardedSource:
         breaker: CircuitBreaker,
         *,
         call_timeout_s: float,
+        write_timeout_s: float,
         probe_timeout_s: float,
         metrics: Metrics | None = None,
     ) -> None:
@@ -68,6 +71,7 @@ class GuardedSource:
         self.kind: Literal["postgres", "sqlite", "none"] = inner.kind
         self.breaker = breaker
         self._call_timeout_s = call_timeout_s
+        self._write_timeout_s = write_timeout_s
         self._probe_timeout_s = probe_timeout_s
         self._metrics = metrics
         self.on_unsure_write: UnsureWrite | None = None
@@ -89,6 +93,7 @@ class GuardedSource:
             inner,
             breaker,
             call_timeout_s=settings.database_query_timeout_ms / 1000,
+            write_timeout_s=settings.database_write_timeout_ms / 1000,
             probe_timeout_s=settings.database_socket_connect_timeout_ms / 1000,
             metrics=metrics,
         )
@@ -105,7 +110,7 @@ class GuardedSource:
                 await self._probe_task
             self._probe_task = None
         if self._abandoned:
-            await asyncio.wait(list(self._abandoned), timeout=self._call_timeout_s)
+            await asyncio.wait(list(self._abandoned), timeout=self._write_timeout_s)
         await self.inner.close()
 
     @property
@@ -160,7 +165,7 @@ class GuardedSource:
 
     async def _write(self, make: Callable[[], Coroutine[Any, Any, T]], keys: Sequence[str]) -> T:
         try:
-            return await self._call(make, keys=keys)
+            return await self._call(make, keys=keys, timeout_s=self._write_timeout_s)
         except SourceOpenError:
             raise  # nothing was sent: nothing can have committed
         except SourceUnavailableError:
@@ -168,16 +173,20 @@ class GuardedSource:
             raise
 
     async def _call(
-        self, make: Callable[[], Coroutine[Any, Any, T]], *, keys: Sequence[str] = ()
+        self,
+        make: Callable[[], Coroutine[Any, Any, T]],
+        *,
+        keys: Sequence[str] = (),
+        timeout_s: float | None = None,
     ) -> T:
         if not self.breaker.closed:
             raise SourceOpenError(self.breaker.seconds_until_probe())
         try:
-            result = await self._bounded(make, self._call_timeout_s, keys=keys)
+            result = await self._bounded(make, timeout_s or self._call_timeout_s, keys=keys)
         except SourceNotConfiguredError:
             raise  # a setting to fix, not an outage
         except SourceUnavailableError as exc:
-            self._failed(exc)
+            self._failed(exc, write=bool(keys))
             raise
         except SourceError:
             self.breaker.record_success()  # it answered (unknown user, missing symbol): up
@@ -217,8 +226,8 @@ class GuardedSource:
         if keys and self.on_unsure_write is not None:
             await self.on_unsure_write(keys)
 
-    def _failed(self, exc: SourceUnavailableError) -> None:
-        if isinstance(exc, SourceTimeoutError) and self.breaker.closed:
+    def _failed(self, exc: SourceUnavailableError, *, write: bool) -> None:
+        if isinstance(exc, SourceTimeoutError) and not write and self.breaker.closed:
             self.breaker.trip()  # every call would wait as long: one is enough to know
             opened = True
         else:
