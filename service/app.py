@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
                 listener = InvalidationListener(
                     settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
                 )
+                listener.on_connect = source.probe_soon
                 await listener.start(wait_s=_LISTENER_START_WAIT_S)
                 started.push_async_callback(listener.stop)
             if emf is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -82,6 +82,9 @@ class InvalidationListener:
         self._idle_check_s = idle_check_s
         self._max_backoff_s = max_backoff_s
         self._task: asyncio.Task[None] | None = None
+        # Called when a connect succeeds: the database answers (app.py: the source's breaker
+        # probes at once, so reads are not left without stale copies and without a database).
+        self.on_connect: Callable[[], None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.synced = asyncio.Event()  # set while listening and the cache has been resynced
         self.backend_pid: int | None = None  # of the LISTEN connection, for operators and tests
@@ -141,6 +144,8 @@ class InvalidationListener:
         # The database answers: writes may have committed since the loss, unheard until the
         # resync below has flushed their namespaces.
         self._cache.stale_safe = False
+        if self.on_connect is not None:
+            self.on_connect()
         async with conn:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             self.backend_pid = conn.info.backend_pid

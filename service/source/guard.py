@@ -78,6 +78,7 @@ class GuardedSource:
         # Calls past their deadline, still finishing in the background (kept referenced).
         self._abandoned: set[asyncio.Task[Any]] = set()
         self._probe_task: asyncio.Task[None] | None = None
+        self._probe_wake = asyncio.Event()
         # Why the database was last seen down, for /ready and the log; None while it is up.
         self.problem: str | None = None
 
@@ -112,6 +113,13 @@ class GuardedSource:
         if self._abandoned:
             await asyncio.wait(list(self._abandoned), timeout=self._write_timeout_s)
         await self.inner.close()
+
+    def probe_soon(self) -> None:
+        """The database was seen answering (the invalidation listener reconnected): probe now
+        rather than at the next reset timeout. Until the breaker closes, reads answer stale
+        copies only if no write can have gone unheard, and the listener's reconnect ends that."""
+        self.breaker.probe_due_now()
+        self._probe_wake.set()
 
     @property
     def retry_after_s(self) -> int:
@@ -243,7 +251,9 @@ class GuardedSource:
     async def _probe_loop(self) -> None:
         """Half-open probes until the database answers a new connection."""
         while not self.breaker.closed:
-            await asyncio.sleep(self.breaker.seconds_until_probe())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_wake.wait(), self.breaker.seconds_until_probe())
+            self._probe_wake.clear()
             if not self.breaker.begin_probe():
                 continue
             try:
