@@ -30,6 +30,8 @@ EMF_UNCACHED_READ_LATENCY: Final = emf.UNCACHED_READ_LATENCY.name
 EMF_REDIS_MEMORY_USED_PERCENT: Final = emf.REDIS_MEMORY_USED_PERCENT.name
 EMF_REDIS_EVICTED_KEYS: Final = emf.REDIS_EVICTED_KEYS.name
 EMF_BREAKER_OPEN: Final = emf.BREAKER_OPEN.name
+EMF_STALE_ANSWERS: Final = emf.STALE_ANSWERS.name
+EMF_SOURCE_BREAKER_OPEN: Final = emf.SOURCE_BREAKER_OPEN.name
 
 # Container Insights (enhanced observability) and the load balancer's namespaces.
 CONTAINER_INSIGHTS_NAMESPACE: Final = "ECS/ContainerInsights"
@@ -316,6 +318,25 @@ def _cache(config: StageConfig) -> list[AlarmSpec]:
             missing_reason="every flush reports 0 or 1; no record means no task (covered by "
             "tasks-below-desired)",
             why="Redis is unreachable: every read bypasses the cache to the database",
+        ),
+        AlarmSpec(
+            key="stale-answers",
+            watches="StaleAnswers (reads answered X-Cache: STALE because the database failed; "
+            "sum, all tasks)",
+            comparison=">",
+            threshold=0,
+            unit="reads",
+            period_s=60,
+            evaluation_periods=a.stale_answers_minutes,
+            setting="alarms.stale_answers_minutes",
+            missing_data="notBreaching",
+            missing_reason="every flush reports a count, 0 included; no record means no task "
+            "(covered by tasks-below-desired)",
+            why="the database keeps failing and users are shown data up to "
+            f"{config.app.cache_stale_if_error_s} s past its TTL (app.cache_stale_if_error_s), "
+            "marked stale; past that bound those reads turn into 503s. A blip of stale "
+            "answers is the feature working and does not alarm; minutes of them are an outage "
+            "to fix",
         ),
     ]
 

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service import reads
 from service.auth.guard import Authorizer, Decision, challenge
 from service.auth.tokens import AuthError, Principal
-from service.cache import Cache, CacheStatus, CacheUnavailableError
+from service.cache import Cache, CacheStatus, CacheUnavailableError, Loader
 from service.invalidation import InvalidationListener
 from service.keys import dashboard_key, portfolio_key, top_picks_key, user_keys
 from service.metrics import Metrics
@@ -32,20 +32,42 @@ from service.models import (
 )
 from service.reports import load_dashboard, load_portfolio, load_top_picks
 from service.settings import Settings
-from service.source import Source, SourceNotConfiguredError, SourceUnavailableError
+from service.source import SourceNotConfiguredError, SourceUnavailableError
+from service.source.guard import GuardedSource
 
 JSON = "application/json"
 _HEALTH_BODY = b'{"status":"ok"}'
 
 _X_CACHE = {
     "X-Cache": {
-        "description": "HIT (L1 or Redis), MISS (loaded and cached) or BYPASS (cache unavailable).",
-        "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
-    }
+        "description": "HIT (L1 or Redis), MISS (loaded and cached), BYPASS (cache unavailable) "
+        "or STALE (the database failed: a copy that expired less than CACHE_STALE_IF_ERROR_S "
+        "ago).",
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS", "STALE"]},
+    },
+    "Age": {
+        "description": "STALE only: seconds since the copy was read from the database.",
+        "schema": {"type": "integer"},
+    },
+    "Cache-Control": {
+        "description": "STALE only: `max-age=0, stale-if-error=<CACHE_STALE_IF_ERROR_S>`.",
+        "schema": {"type": "string"},
+    },
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {}},
+}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Problem,
+        "description": "The source of truth is unavailable (and, for a read, no copy of it "
+        "expired less than CACHE_STALE_IF_ERROR_S ago).",
+        "headers": _RETRY_AFTER,
+    },
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown user."},
-    503: {"model": Problem, "description": "The source of truth is unavailable."},
+    **_UNAVAILABLE,
 }
 _WWW_AUTHENTICATE = {
     "WWW-Authenticate": {
@@ -77,7 +99,7 @@ _bearer = HTTPBearer(
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    source: Source
+    source: GuardedSource
     cache: Cache
     listener: InvalidationListener | None
     metrics: Metrics
@@ -95,6 +117,27 @@ def _respond(data: bytes | None, cache_status: CacheStatus, missing: str) -> Res
     if data is None:
         return JSONResponse({"detail": missing}, status_code=404, headers=headers)
     return Response(content=data, media_type=JSON, headers=headers)
+
+
+async def _cached_read(
+    svc: Services, key: str, ttl_s: int, loader: Loader, missing: str
+) -> Response:
+    """The cached read of `key`; when the source fails, its stale copy within
+    CACHE_STALE_IF_ERROR_S (RFC 5861 stale-if-error), else the failure (503)."""
+    try:
+        data, cache_status = await svc.cache.fetch(key, ttl_s, loader)
+    except SourceUnavailableError:
+        stale = await svc.cache.stale_copy(key)
+        if stale is None:
+            raise
+        body, age_s = stale
+        headers = {
+            "X-Cache": CacheStatus.STALE.value,
+            "Age": str(int(age_s)),
+            "Cache-Control": f"max-age=0, stale-if-error={svc.settings.cache_stale_if_error_s}",
+        }
+        return Response(content=body, media_type=JSON, headers=headers)
+    return _respond(data, cache_status, missing)
 
 
 def _allowed(decision: Decision) -> Principal:
@@ -140,12 +183,14 @@ api = APIRouter(dependencies=[Depends(principal)], responses=_AUTH_RESPONSES)
 )
 async def get_portfolio(request: Request, user_id: Owner) -> Response:
     svc = services(request)
-    data, cache_status = await svc.cache.fetch(
+    loader = partial(load_portfolio, svc.source, user_id)
+    return await _cached_read(
+        svc,
         portfolio_key(user_id),
         svc.settings.cache_ttl_portfolio_s,
-        partial(load_portfolio, svc.source, user_id),
+        loader,
+        f"user {user_id} not found",
     )
-    return _respond(data, cache_status, f"user {user_id} not found")
 
 
 @api.get(
@@ -157,21 +202,20 @@ async def get_portfolio(request: Request, user_id: Owner) -> Response:
 )
 async def get_dashboard(request: Request, user_id: Owner) -> Response:
     svc = services(request)
-    data, cache_status = await svc.cache.fetch(
+    loader = partial(load_dashboard, svc.source, user_id)
+    return await _cached_read(
+        svc,
         dashboard_key(user_id),
         svc.settings.cache_ttl_dashboard_s,
-        partial(load_dashboard, svc.source, user_id),
+        loader,
+        f"user {user_id} not found",
     )
-    return _respond(data, cache_status, f"user {user_id} not found")
 
 
 @api.get(
     reads.TOP_PICKS,
     response_model=TopPicks,
-    responses={
-        200: {"headers": _X_CACHE},
-        503: {"model": Problem, "description": "The source of truth is unavailable."},
-    },
+    responses={200: {"headers": _X_CACHE}, **_UNAVAILABLE},
     tags=["picks"],
     summary="Ranked picks, best first",
 )
@@ -182,12 +226,10 @@ async def get_top_picks(
     ),
 ) -> Response:
     svc = services(request)
-    data, cache_status = await svc.cache.fetch(
-        top_picks_key(limit),
-        svc.settings.cache_ttl_top_picks_s,
-        partial(load_top_picks, svc.source, limit),
+    loader = partial(load_top_picks, svc.source, limit)
+    return await _cached_read(
+        svc, top_picks_key(limit), svc.settings.cache_ttl_top_picks_s, loader, "no picks"
     )
-    return _respond(data, cache_status, "no picks")
 
 
 @api.put(
@@ -196,7 +238,7 @@ async def get_top_picks(
     responses={
         **_FORBIDDEN,
         404: {"model": Problem, "description": "Unknown user or symbol."},
-        503: {"model": Problem, "description": "The source of truth is unavailable."},
+        **_UNAVAILABLE,
     },
     tags=["portfolio"],
     summary="Create or replace a holding",
@@ -227,7 +269,7 @@ async def put_holding(
     responses={
         **_FORBIDDEN,
         404: {"model": Problem, "description": "Unknown user, or no such holding."},
-        503: {"model": Problem, "description": "The source of truth is unavailable."},
+        **_UNAVAILABLE,
     },
     tags=["portfolio"],
     summary="Delete a holding",
@@ -273,6 +315,9 @@ async def ready(request: Request) -> JSONResponse:
     except SourceUnavailableError:
         body.update(status="unavailable", database="down")
         code = status.HTTP_503_SERVICE_UNAVAILABLE
+        body["reads"] = _outage_reads(svc)
+    body["database_breaker"] = svc.source.breaker.state.value
+    body["stale_if_error_s"] = svc.settings.cache_stale_if_error_s
     redis_ok = await svc.cache.ping()
     if svc.listener is None:
         body["invalidation"] = "local"
@@ -287,6 +332,19 @@ async def ready(request: Request) -> JSONResponse:
     # Informational: without keys, /api/* answers 503 until the JWKS endpoint answers.
     body["auth_keys"] = "loaded" if svc.authorizer.verifier.keys.loaded else "not loaded"
     return JSONResponse(body, status_code=code)
+
+
+def _outage_reads(svc: Services) -> str:
+    """What cached reads answer while the database is down."""
+    cache = svc.cache
+    if cache.stale_if_error_s <= 0:
+        return "503: stale-if-error is off (CACHE_STALE_IF_ERROR_S=0)"
+    if not (cache.coherent or cache.stale_safe):
+        return "503: a write may have gone unheard, so no stale copy is served"
+    return (
+        f"stale copies up to {svc.settings.cache_stale_if_error_s} s past expiry "
+        "(X-Cache: STALE), else 503"
+    )
 
 
 @ops_router.get("/cache/stats", tags=["ops"], summary="Hit ratio, memory and evictions")

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,8 @@ from service.invalidation import InvalidationListener
 from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics
 from service.settings import Settings
-from service.source import NotFoundError, SourceUnavailableError, make_source
+from service.source import NotFoundError, SourceOpenError, SourceUnavailableError, make_source
+from service.source.guard import GuardedSource
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,20 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Everything started is stopped in reverse order, also when a later step fails.
         async with contextlib.AsyncExitStack() as started:
-            source = make_source(settings, instance_id)
+            # Behind a circuit breaker and deadlines: a database outage costs milliseconds.
+            source = GuardedSource.from_settings(
+                make_source(settings, instance_id), settings, metrics
+            )
             await source.open()
             started.push_async_callback(source.close)
             postgres = settings.database_url is not None
             # With Postgres, other instances write too: trust the cache only once we hear them.
             cache = Cache.from_settings(settings, metrics, coherent=not postgres)
+
+            async def unsure_write(keys: Sequence[str]) -> None:
+                await cache.invalidate(keys, reason="unsure")
+
+            source.on_unsure_write = unsure_write
             await cache.start()
             started.push_async_callback(cache.close)
             # A wrong password or a protected Redis is logged now and shown by /ready.
@@ -68,11 +77,14 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
                 listener = InvalidationListener(
                     settings.database_url.get_secret_value(), cache, instance_id, metrics=metrics
                 )
+                listener.on_connect = source.probe_soon
                 await listener.start(wait_s=_LISTENER_START_WAIT_S)
                 started.push_async_callback(listener.stop)
             if emf is not None:
                 # Stopped first (started last): its final flush still reads Redis.
-                publisher = EmfPublisher(settings, emf, cache, listener, instance_id)
+                publisher = EmfPublisher(
+                    settings, emf, cache, listener, instance_id, source_breaker=source.breaker
+                )
                 await publisher.start()
                 started.push_async_callback(publisher.stop)
             authorizer = Authorizer.from_settings(settings, source)
@@ -172,9 +184,22 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(SourceUnavailableError)
-    async def unavailable(_request: Request, exc: SourceUnavailableError) -> JSONResponse:
-        log.warning("source of truth unavailable: %s", exc)
-        return JSONResponse({"detail": "source of truth unavailable"}, status_code=503)
+    async def unavailable(request: Request, exc: SourceUnavailableError) -> JSONResponse:
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        retry_after_s = 1
+        if isinstance(exc, SourceOpenError):
+            retry_after_s = max(1, math.ceil(exc.retry_after_s))
+        else:  # the breaker's opening is logged once; each refusal after it is not
+            log.warning("source of truth unavailable: %s", exc)
+        fast = isinstance(exc, SourceOpenError)
+        metrics.source_unavailable.labels(route, "open" if fast else "closed").inc()
+        if emf is not None:
+            emf.record_unavailable(route)
+        return JSONResponse(
+            {"detail": "source of truth unavailable"},
+            status_code=503,
+            headers={"Retry-After": str(retry_after_s)},
+        )
 
 
 class ServiceAPI(FastAPI):

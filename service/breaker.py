@@ -81,6 +81,11 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self._opened_at + self.reset_timeout_s - self._clock())
 
+    def probe_due_now(self) -> None:
+        """While OPEN: make the next probe due at once (the dependency was seen answering)."""
+        if self._state is BreakerState.OPEN:
+            self._opened_at = self._clock() - self.reset_timeout_s
+
     def begin_probe(self) -> bool:
         """OPEN and the reset timeout has passed -> HALF_OPEN; True when the caller should probe."""
         if self._state is BreakerState.OPEN and self.seconds_until_probe() == 0.0:

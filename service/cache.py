@@ -17,13 +17,21 @@ Guarantees (the cache is never the source of truth; every one of these errs towa
   bypassed too: another task's writes could not be heard.
 * Single flight per key: a burst of misses for one key runs the loader once. A miss that arrives
   after an invalidation never joins a load that started before it.
-* The L1 never extends staleness: a copy read from Redis lives at most as long as Redis keeps
-  the key (PTTL read in the same round trip), capped at CACHE_L1_TTL_MS. Hot entries are re-read
-  from Redis in the background during the last fifth of their life, so no request of a hot key
-  waits on Redis; those re-reads obey the same invalidation ticks.
+* The L1 never extends staleness: a copy read from Redis lives at most as long as it is fresh
+  (the deadline stored with it), capped at CACHE_L1_TTL_MS. Hot entries are re-read from Redis
+  in the background during the last fifth of their life, so no request of a hot key waits on
+  Redis; those re-reads obey the same invalidation ticks.
+* Stale if error (CACHE_STALE_IF_ERROR_S = N > 0): Redis keeps each copy N seconds past its
+  TTL, evictable like any key, and the L1 keeps an expired copy until then. Only `stale_copy`
+  hands such a copy out, and only when the source of truth failed: a HIT is always fresh, and
+  a stale copy is never written back as fresh. Invalidations delete stale copies like fresh
+  ones; while the invalidation feed is down, stale copies are handed out only if the database
+  has been unreachable ever since (`stale_safe`, kept by invalidation.py), since otherwise a
+  write may have gone unheard.
 
-Values are stored as serialized JSON bytes, so a hit is returned as is (no parse, no re-encode).
-Key listing for operators uses SCAN (never KEYS).
+Values are stored as serialized JSON bytes behind a 17-byte envelope (a tag, when the value was
+read from the source, and until when it is fresh: `wrap`/`unwrap`), so a hit is returned as is
+(no parse, no re-encode). Key listing for operators uses SCAN (never KEYS).
 """
 
 from __future__ import annotations
@@ -32,9 +40,11 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import os
 import random
 import re
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -70,11 +80,32 @@ _REFRESH_BATCH_MAX = 500
 # Longest a writer waits for a concurrent fill's in-progress Redis SET to settle, in seconds.
 _SETTLE_TIMEOUT_S = 5.0
 
+# The envelope of a cached value: a tag, then when it was read from the source and until when
+# it is fresh, both Unix milliseconds. Anything without the tag (a value an older release
+# wrote, or a hand-made one) is not ours and reads as a miss. JSON never starts with 0x01.
+_ENVELOPE = struct.Struct(">BQQ")
+_ENVELOPE_TAG = 1
+
+
+def wrap(body: bytes, fetched_at_s: float, ttl_s: float) -> bytes:
+    """`body` as stored in Redis: read from the source at `fetched_at_s`, fresh for `ttl_s`."""
+    fetched_ms = int(fetched_at_s * 1000)
+    return _ENVELOPE.pack(_ENVELOPE_TAG, fetched_ms, fetched_ms + int(ttl_s * 1000)) + body
+
+
+def unwrap(raw: bytes | None) -> tuple[bytes, float, float] | None:
+    """(body, read from the source at, fresh until), Unix seconds; None for a value not ours."""
+    if raw is None or len(raw) < _ENVELOPE.size or raw[0] != _ENVELOPE_TAG:
+        return None
+    _, fetched_ms, fresh_until_ms = _ENVELOPE.unpack_from(raw)
+    return raw[_ENVELOPE.size :], fetched_ms / 1000, fresh_until_ms / 1000
+
 
 class CacheStatus(enum.StrEnum):
     HIT = "HIT"
     MISS = "MISS"
     BYPASS = "BYPASS"
+    STALE = "STALE"  # only ever answered by the routes, from stale_copy, when the source failed
 
 
 _ERRNO = re.compile(r"\bError (\d+)\b")
@@ -150,15 +181,22 @@ class Cache:
         l1_max_entries: int = 10_000,
         metrics: Metrics | None = None,
         coherent: bool = True,
+        stale_if_error_s: float = 0.0,
     ) -> None:
         self.redis = client
         self.breaker = breaker
+        self.stale_if_error_s = stale_if_error_s
+        # Whether stale copies may be handed out while the cache is not coherent: only while
+        # every write since it last was is known to have been heard or impossible.
+        self.stale_safe = coherent
         self._l1_ttl_s = l1_ttl_s
         self._l1_max = l1_max_entries
         self._metrics = metrics
         self._coherent = coherent
-        # key -> (expires at, monotonic seconds; serialized value; its namespace's hit counter)
-        self._l1: dict[str, tuple[float, bytes, list[int]]] = {}
+        # key -> (expires at, monotonic seconds; serialized value; its namespace's hit counter;
+        # kept until, monotonic seconds: its stale-if-error deadline; read from the source at,
+        # Unix seconds)
+        self._l1: dict[str, tuple[float, bytes, list[int], float, float]] = {}
         self._hit_cells: dict[str, list[int]] = {}
         self._inflight: dict[str, _Flight] = {}
         # Invalidation clock: bumped by every invalidation/flush; fills compare against it.
@@ -180,6 +218,7 @@ class Cache:
         self.hits = 0
         self.misses = 0
         self.bypasses = 0
+        self.stale_answers = 0
         self.redis_errors = 0
         # Why the cache is not used right now ("DENIED: ..."), None while it is healthy.
         self.problem: str | None = None
@@ -218,6 +257,7 @@ class Cache:
             l1_max_entries=settings.cache_l1_max_entries,
             metrics=metrics,
             coherent=coherent,
+            stale_if_error_s=settings.cache_stale_if_error_s,
         )
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -279,8 +319,12 @@ class Cache:
         return self._coherent
 
     def set_coherent(self, coherent: bool) -> None:
-        """Whether cross-instance invalidations are being heard (see invalidation.py)."""
+        """Whether cross-instance invalidations are being heard (see invalidation.py). Being
+        heard again makes stale copies safe again; losing them leaves stale_safe as it was
+        (the listener clears it once it learns a write may have gone unheard)."""
         self._coherent = coherent
+        if coherent:
+            self.stale_safe = True
 
     @property
     def l1_size(self) -> int:
@@ -324,25 +368,69 @@ class Cache:
             self._count(key, CacheStatus.HIT)
         return raw
 
+    async def stale_copy(self, key: str) -> tuple[bytes, float] | None:
+        """(body, age in seconds) of the copy of `key` that expired less than
+        CACHE_STALE_IF_ERROR_S ago (or is still fresh), from L1 or else Redis; None when there
+        is none, the bound is 0, or a write may have been missed. For a read whose source
+        failed: counted as a stale answer."""
+        if self.stale_if_error_s <= 0 or not (self._coherent or self.stale_safe):
+            return None
+        entry = self._l1.get(key)
+        if entry is not None and time.monotonic() < entry[3]:
+            return self._stale_answer(key, entry[1], entry[4])
+        if not self.breaker.closed or key in self._dirty or namespace_of(key) in self._flush_owed:
+            return None  # Redis may still hold a copy a write made stale: owed deletes first
+        started = self._tick
+        self._active_fills += 1
+        try:
+            raw = await self.redis.get(key)
+        except REDIS_ERRORS as exc:
+            self._redis_failed("get", exc)
+            return None
+        finally:
+            self._active_fills -= 1
+        self.breaker.record_success()
+        found = unwrap(cast("bytes | None", raw))
+        if found is None or self._stale(key, started):
+            return None  # none, or invalidated while it was read
+        body, fetched_at_s, fresh_until_s = found
+        if time.time() >= fresh_until_s + self.stale_if_error_s:
+            return None
+        return self._stale_answer(key, body, fetched_at_s)
+
+    def _stale_answer(self, key: str, body: bytes, fetched_at_s: float) -> tuple[bytes, float]:
+        self.stale_answers += 1
+        if self._metrics is not None:
+            self._metrics.cache_lookup(namespace_of(key), CacheStatus.STALE)
+        return body, max(0.0, time.time() - fetched_at_s)
+
     async def _from_redis(self, key: str) -> tuple[bytes | None, bool]:
         """(value or None, failed). A value read is copied into L1 unless invalidated since."""
         started = self._tick
         self._active_fills += 1
         try:
-            # PTTL in the same round trip: the L1 copy must not outlive the Redis one.
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.pttl(key)
-                raw, pttl_ms = await pipe.execute()
+            raw = await self.redis.get(key)
         except REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
             return None, True
         finally:
             self._active_fills -= 1
         self.breaker.record_success()
-        if raw is not None and self.available and not self._stale(key, started) and pttl_ms > 0:
-            self._l1_put(key, raw, pttl_ms / 1000)
-        return cast("bytes | None", raw), False
+        return self._admit(key, cast("bytes | None", raw), started), False
+
+    def _admit(self, key: str, raw: bytes | None, started: int) -> bytes | None:
+        """The body of a value read from Redis when it is fresh, copied into L1 unless
+        invalidated since the read started; None for a miss or a stale copy."""
+        found = unwrap(raw)
+        if found is None:
+            return None
+        body, fetched_at_s, fresh_until_s = found
+        fresh_left_s = fresh_until_s - time.time()
+        if fresh_left_s <= 0:
+            return None  # a stale copy: only stale_copy() may hand it out
+        if self.available and not self._stale(key, started):
+            self._l1_put(key, body, fresh_left_s, fetched_at_s)
+        return body
 
     def peek(self, key: str) -> bytes | None:
         """The L1 copy of `key` when the cache may serve it (counted as a HIT), else None.
@@ -354,9 +442,11 @@ class Cache:
         entry = self._l1.get(key)
         if entry is None:
             return None
-        left_s = entry[0] - time.monotonic()
+        now_s = time.monotonic()
+        left_s = entry[0] - now_s
         if left_s <= 0:
-            del self._l1[key]
+            if now_s >= entry[3]:  # past its stale-if-error deadline too
+                del self._l1[key]
             return None
         if left_s < self._refresh_ahead_s and key not in self._refreshing:
             # Hot key about to expire: re-read it from Redis in the background, so no request
@@ -392,22 +482,16 @@ class Cache:
         started = self._tick
         self._active_fills += 1
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.get(key)
-                    pipe.pttl(key)
-                replies = await pipe.execute()
+            replies = await self.redis.mget(keys)
         except REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
             return
         finally:
             self._active_fills -= 1
         self.breaker.record_success()
-        for i, key in enumerate(keys):
-            raw, pttl_ms = replies[2 * i], replies[2 * i + 1]
+        for key, raw in zip(keys, replies, strict=True):
             # Same rule as any fill: nothing invalidated since the read started goes back in.
-            if raw is not None and self.available and not self._stale(key, started) and pttl_ms > 0:
-                self._l1_put(key, raw, pttl_ms / 1000)
+            self._admit(key, cast("bytes | None", raw), started)
 
     async def _load(self, key: str, ttl_s: int, loader: Loader, *, fill: bool) -> bytes | None:
         flight = self._inflight.get(key)
@@ -437,8 +521,11 @@ class Cache:
             if self._stale(key, flight.started):
                 return data  # invalidated while loading: the value may predate the write
             flight.setting = True
+            fetched_at_s = time.time()
             try:
-                await self.redis.set(key, data, ex=ttl_s)
+                # Kept N seconds past its TTL: the stale-if-error copy (evictable like any key).
+                stored = wrap(data, fetched_at_s, ttl_s)
+                await self.redis.set(key, stored, ex=ttl_s + math.ceil(self.stale_if_error_s))
             except REDIS_ERRORS as exc:
                 self._redis_failed("set", exc)
                 return data
@@ -447,7 +534,7 @@ class Cache:
                 await self._delete_or_owe([key])
             else:
                 self.breaker.record_success()
-                self._l1_put(key, data, ttl_s)
+                self._l1_put(key, data, ttl_s, fetched_at_s)
             return data
         finally:
             self._active_fills -= 1
@@ -458,8 +545,9 @@ class Cache:
             or self._ns_tick.get(namespace_of(key), 0) > started
         )
 
-    def _l1_put(self, key: str, value: bytes, ttl_s: float) -> None:
-        """Keep `value` for at most min(L1 TTL, `ttl_s` = what Redis has left) seconds."""
+    def _l1_put(self, key: str, value: bytes, fresh_s: float, fetched_at_s: float) -> None:
+        """Serve `value` for at most min(L1 TTL, `fresh_s` = how long it stays fresh) seconds,
+        and keep it as a stale-if-error copy until `fresh_s` + N seconds from now."""
         if self._l1_max <= 0:
             return
         if key not in self._l1 and len(self._l1) >= self._l1_max:
@@ -467,8 +555,13 @@ class Cache:
             self._l1.pop(next(iter(self._l1)))
         # Up to 25 % shorter at random: entries filled together (a warm-up, a resync) must not
         # all expire together and send a burst of Redis reads at once.
-        life_s = min(self._l1_ttl_s, ttl_s) * (1.0 - 0.25 * random.random())
-        self._l1[key] = (time.monotonic() + life_s, value, self._hit_cell(namespace_of(key)))
+        life_s = min(self._l1_ttl_s, fresh_s) * (1.0 - 0.25 * random.random())
+        now_s = time.monotonic()
+        kept_until_s = now_s + (
+            fresh_s + self.stale_if_error_s if self.stale_if_error_s else life_s
+        )
+        cell = self._hit_cell(namespace_of(key))
+        self._l1[key] = (now_s + life_s, value, cell, kept_until_s, fetched_at_s)
 
     def _hit_cell(self, namespace: str) -> list[int]:
         """The metrics' counter of this namespace's hits (a private one without metrics)."""
@@ -735,6 +828,8 @@ class Cache:
             "hits": self.hits,
             "misses": self.misses,
             "bypasses": self.bypasses,
+            "stale_answers": self.stale_answers,
+            "stale_if_error_s": self.stale_if_error_s,
             "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
             "redis_errors": self.redis_errors,
             "breaker": self.breaker.state.value,

@@ -36,6 +36,7 @@ from service import emf_catalog as cat
 from service.cache import CacheUnavailableError
 
 if TYPE_CHECKING:
+    from service.breaker import CircuitBreaker
     from service.cache import Cache
     from service.invalidation import InvalidationListener
     from service.settings import Settings
@@ -55,8 +56,9 @@ MAX_HISTOGRAM_VALUES = 100
 _INFO_TIMEOUT_S = 2.0
 
 # X-Cache header value -> column of a route's request counts (CACHE_STATUSES order).
-_STATUS_COLUMN: dict[bytes | None, int] = {b"HIT": 0, b"MISS": 1, b"BYPASS": 2}
-_NONE_COLUMN = 3
+_STATUS_COLUMN: dict[bytes | None, int] = {b"HIT": 0, b"MISS": 1, b"BYPASS": 2, b"STALE": 3}
+_STALE_COLUMN = 3
+_NONE_COLUMN = 4
 
 
 def _bucket_of(ms: float) -> int:
@@ -143,11 +145,13 @@ class LatencyHistogram:
 class EmfRecorder:
     """What one interval saw, per request. record() is on every request's path: keep it cheap."""
 
-    __slots__ = ("_requests", "before_take", "cached", "uncached")
+    __slots__ = ("_requests", "_unavailable", "before_take", "cached", "uncached")
 
     def __init__(self) -> None:
-        # route template -> requests by cache status (HIT, MISS, BYPASS, NONE)
+        # route template -> requests by cache status (HIT, MISS, BYPASS, STALE, NONE)
         self._requests: dict[str, list[int]] = {}
+        # route template -> requests answered 503 because the database failed
+        self._unavailable: dict[str, int] = {}
         self.cached = LatencyHistogram()
         self.uncached = LatencyHistogram()
         # Called before an interval ends: holders of requests not yet recorded (service/
@@ -157,28 +161,33 @@ class EmfRecorder:
     def record(self, route: str, x_cache: bytes | None, seconds: float) -> None:
         row = self._requests.get(route)
         if row is None:
-            row = self._requests[route] = [0, 0, 0, 0]
+            row = self._requests[route] = [0, 0, 0, 0, 0]
         column = _STATUS_COLUMN.get(x_cache, _NONE_COLUMN)
         row[column] += 1
         if column == 0:
             self.cached.add(seconds)
-        elif column != _NONE_COLUMN:
+        elif column < _STALE_COLUMN:
             self.uncached.add(seconds)
+
+    def record_unavailable(self, route: str) -> None:
+        """A request of `route` answered 503 because the database failed."""
+        self._unavailable[route] = self._unavailable.get(route, 0) + 1
 
     def record_all(self, route: str, x_cache: bytes | None, seconds: list[float]) -> None:
         """record() for each of these requests of one route and cache status."""
         row = self._requests.get(route)
         if row is None:
-            row = self._requests[route] = [0, 0, 0, 0]
+            row = self._requests[route] = [0, 0, 0, 0, 0]
         column = _STATUS_COLUMN.get(x_cache, _NONE_COLUMN)
         row[column] += len(seconds)
         if column == 0:
             self.cached.add_all(seconds)
-        elif column != _NONE_COLUMN:
+        elif column < _STALE_COLUMN:
             self.uncached.add_all(seconds)
 
     def take(self) -> tuple[dict[str, list[int]], LatencyHistogram, LatencyHistogram]:
-        """This interval's figures; the recorder starts a new interval (no await: atomic)."""
+        """This interval's figures; the recorder starts a new interval (no await: atomic).
+        The 503s by route are taken apart (take_unavailable), in the same step."""
         for settle in self.before_take:
             settle()
         taken = (self._requests, self.cached, self.uncached)
@@ -187,14 +196,26 @@ class EmfRecorder:
         self.uncached = LatencyHistogram()
         return taken
 
+    def take_unavailable(self) -> dict[str, int]:
+        taken, self._unavailable = self._unavailable, {}
+        return taken
+
 
 class _Previous:
     """Cumulative counters as read at the previous flush, to publish per-interval deltas."""
 
-    def __init__(self, cache: Cache, listener: InvalidationListener | None) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        listener: InvalidationListener | None,
+        source_breaker: CircuitBreaker | None,
+    ) -> None:
         self.hits = cache.hits
         self.misses = cache.misses
         self.bypasses = cache.bypasses
+        self.stale = cache.stale_answers
+        self.source_trips = source_breaker.trips if source_breaker is not None else 0
+        self.source_open = source_breaker is not None and not source_breaker.closed
         self.redis_errors = cache.redis_errors
         self.trips = cache.breaker.trips
         self.closes = cache.breaker.closes
@@ -214,10 +235,12 @@ class EmfPublisher:
         cache: Cache,
         listener: InvalidationListener | None,
         instance_id: str,
+        source_breaker: CircuitBreaker | None = None,
     ) -> None:
         self._recorder = recorder
         self._cache = cache
         self._listener = listener
+        self._source_breaker = source_breaker
         self._interval_s = settings.metrics_flush_interval_s
         self._namespace = settings.metrics_namespace
         self._common = {
@@ -225,7 +248,7 @@ class EmfPublisher:
             cat.DIM_SERVICE: settings.metrics_service,
             cat.PROP_INSTANCE: instance_id,
         }
-        self._prev = _Previous(cache, listener)
+        self._prev = _Previous(cache, listener, source_breaker)
         self._since = time.monotonic()
         self._last_flush_ms = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -304,6 +327,12 @@ class EmfPublisher:
                     values = {cat.REQUESTS: row[column]}
                     dims = cat.REQUEST_DIMENSIONS
                     records.append(self._record(timestamp_ms, "requests", dims, members, values))
+        for route, count in self._recorder.take_unavailable().items():
+            members = {**props, cat.DIM_ROUTE: route}
+            values = {cat.SOURCE_UNAVAILABLE: count}
+            records.append(
+                self._record(timestamp_ms, "unavailable", cat.ROUTE_DIMENSIONS, members, values)
+            )
         return records
 
     def _service_record(
@@ -318,6 +347,7 @@ class EmfPublisher:
         values.update(self._redis_values(redis))
         values.update(self._breaker_values())
         values.update(self._listener_values())
+        values.update(self._source_values())
         return self._record(timestamp_ms, "service", cat.SERVICE_DIMENSIONS, props, values)
 
     def _cache_values(
@@ -367,6 +397,19 @@ class EmfPublisher:
             cat.BREAKER_OPENED: opened,
             cat.BREAKER_CLOSED: closed,
         }
+
+    def _source_values(self) -> dict[cat.MetricSpec, Any]:
+        cache, prev = self._cache, self._prev
+        values: dict[cat.MetricSpec, Any] = {cat.STALE_ANSWERS: cache.stale_answers - prev.stale}
+        prev.stale = cache.stale_answers
+        breaker = self._source_breaker
+        if breaker is not None:
+            opened = breaker.trips - prev.source_trips
+            open_now = not breaker.closed
+            values[cat.SOURCE_BREAKER_OPEN] = int(prev.source_open or open_now or opened > 0)
+            values[cat.SOURCE_BREAKER_OPENED] = opened
+            prev.source_trips, prev.source_open = breaker.trips, open_now
+        return values
 
     def _listener_values(self) -> dict[cat.MetricSpec, Any]:
         listener = self._listener

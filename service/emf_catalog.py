@@ -9,7 +9,9 @@ CloudWatch Logs, which extracts the metrics into namespace METRICS_NAMESPACE (de
 
 * one SERVICE record, dimensions [Stage, Service] (the SERVICE_METRICS below);
 * one REQUESTS record per (route, cache status) seen in the interval, dimensions
-  [Stage, Service, Route, CacheStatus], carrying the REQUESTS metric.
+  [Stage, Service, Route, CacheStatus], carrying the REQUESTS metric;
+* one UNAVAILABLE record per route answered 503 because the database failed in the interval,
+  dimensions [Stage, Service, Route], carrying the SOURCE_UNAVAILABLE metric.
 
 Stage and Service come from METRICS_STAGE and METRICS_SERVICE (infra's config sets them to the
 stage name and the ECS service name). A metric with no data in an interval is left out of the
@@ -31,10 +33,12 @@ DIM_CACHE_STATUS: Final = "CacheStatus"
 
 SERVICE_DIMENSIONS: Final = (DIM_STAGE, DIM_SERVICE)
 REQUEST_DIMENSIONS: Final = (DIM_STAGE, DIM_SERVICE, DIM_ROUTE, DIM_CACHE_STATUS)
+ROUTE_DIMENSIONS: Final = (DIM_STAGE, DIM_SERVICE, DIM_ROUTE)
 
 # CacheStatus dimension values: the X-Cache header of the response, NONE for routes that do not
-# read through the cache (health, writes, ops endpoints).
-CACHE_STATUSES: Final = ("HIT", "MISS", "BYPASS", "NONE")
+# read through the cache (health, writes, ops endpoints). STALE: answered from a copy past its
+# TTL because the database failed (CACHE_STALE_IF_ERROR_S).
+CACHE_STATUSES: Final = ("HIT", "MISS", "BYPASS", "STALE", "NONE")
 
 # Route dimension values are FastAPI route templates; these are the cached reads.
 CACHED_READ_ROUTES: Final = (
@@ -128,6 +132,22 @@ LISTENER_RECONNECTS: Final = MetricSpec(
     "without Postgres.",
 )
 
+STALE_ANSWERS: Final = MetricSpec(
+    "StaleAnswers",
+    "Count",
+    "Reads answered from a stale copy (X-Cache: STALE) because the database failed, in the "
+    "interval; per route: Requests with CacheStatus STALE.",
+)
+SOURCE_BREAKER_OPEN: Final = MetricSpec(
+    "SourceBreakerOpen",
+    "None",
+    "1 when the database circuit breaker was open (or half-open) at any time in the interval, "
+    "else 0: database calls failed at once.",
+)
+SOURCE_BREAKER_OPENED: Final = MetricSpec(
+    "SourceBreakerOpened", "Count", "Times the database circuit breaker opened in the interval."
+)
+
 SERVICE_METRICS: Final = (
     CACHE_HITS,
     CACHE_MISSES,
@@ -144,6 +164,9 @@ SERVICE_METRICS: Final = (
     BREAKER_CLOSED,
     LISTENER_CONNECTED,
     LISTENER_RECONNECTS,
+    STALE_ANSWERS,
+    SOURCE_BREAKER_OPEN,
+    SOURCE_BREAKER_OPENED,
 )
 
 # ---- REQUESTS records, dimensions [Stage, Service, Route, CacheStatus] ----
@@ -152,8 +175,17 @@ REQUESTS: Final = MetricSpec(
 )
 REQUEST_METRICS: Final = (REQUESTS,)
 
+# ---- UNAVAILABLE records, dimensions [Stage, Service, Route] ----
+SOURCE_UNAVAILABLE: Final = MetricSpec(
+    "SourceUnavailable",
+    "Count",
+    "Requests answered 503 because the database failed or its circuit breaker was open (and, "
+    "for a read, no stale copy within the bound), in the interval, by route.",
+)
+UNAVAILABLE_METRICS: Final = (SOURCE_UNAVAILABLE,)
+
 # Root members that are not metrics (for CloudWatch Logs Insights, not extracted as metrics).
-PROP_RECORD: Final = "Record"  # "service" or "requests"
+PROP_RECORD: Final = "Record"  # "service", "requests" or "unavailable"
 PROP_INSTANCE: Final = "Instance"  # the process's instance id (high cardinality: never a dim)
 PROP_INTERVAL_S: Final = "IntervalSeconds"  # seconds the record covers
 PROP_FLUSH_MS: Final = "FlushMilliseconds"  # what the previous flush cost (build + write)

@@ -9,8 +9,8 @@ route would send, without entering Starlette, the body limit, the auth gate, rou
 validation: each of those costs an await and a closure per request, together several times the
 hit itself (and when Redis hits took the framework's way, a busy process got so slow that its
 L1 copies expired before their next use). Everything else goes to the framework unchanged,
-timed here: first-seen tokens, misses, and every 401, 403, 413 and 422, which the framework
-decides (from the same Authorizer).
+timed here: first-seen tokens, misses, stale answers and 503s while the database is down, and
+every 401, 403, 413 and 422, which the framework decides (from the same Authorizer).
 
     Front -> [Starlette: errors -> BodyLimit -> auth gate -> FastAPI routes and dependencies]
 
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.auth.tokens import Principal
 from service.reads import Target, target_of
+from service.source.base import SourceUnavailableError
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
@@ -141,7 +142,10 @@ class Front:
                 authorizer, headers = services.authorizer, scope["headers"]
                 decision = authorizer.decide_now(headers, target.user_id)
                 if decision is None:  # a link to read first (a token to verify: the gate's)
-                    decision = await authorizer.decide_verified(headers, target.user_id)
+                    try:
+                        decision = await authorizer.decide_verified(headers, target.user_id)
+                    except SourceUnavailableError:
+                        decision = None  # the database is down: the framework answers it
                 if isinstance(decision, Principal):
                     if plan is None:
                         plan = self._remember(path_and_query, target)

@@ -7,7 +7,15 @@ instance LISTENs on a dedicated connection and drops those keys from its own Red
 Notices sent while the listener is disconnected are lost, so:
 * while disconnected, the cache is marked incoherent and bypassed (reads go to Postgres);
 * after every (re)connect, the write-invalidated namespaces are flushed before the cache is
-  trusted again (also on the first connect: the Redis sidecar may outlive this process).
+  trusted again (also on the first connect: the Redis sidecar may outlive this process);
+* stale-if-error copies (cache.py) stay safe to hand out while disconnected only as long as
+  the database has been unreachable since the loss: a connect that succeeds before the resync
+  is done proves it was up, so a write may have gone unheard (`Cache.stale_safe` goes false
+  until the next resync). A network partition that cuts off this task alone from a database
+  others still write to cannot be told from an outage: stale answers then stay within the
+  stale-if-error bound (docs/operations.md).
+* notices are applied whatever their origin: a write this instance gave up on (its database
+  call timed out) may commit later, and only its notice says so.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -74,6 +82,9 @@ class InvalidationListener:
         self._idle_check_s = idle_check_s
         self._max_backoff_s = max_backoff_s
         self._task: asyncio.Task[None] | None = None
+        # Called when a connect succeeds: the database answers (app.py: the source's breaker
+        # probes at once, so reads are not left without stale copies and without a database).
+        self.on_connect: Callable[[], None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.synced = asyncio.Event()  # set while listening and the cache has been resynced
         self.backend_pid: int | None = None  # of the LISTEN connection, for operators and tests
@@ -130,6 +141,11 @@ class InvalidationListener:
             keepalives_interval=2,
             keepalives_count=2,
         )
+        # The database answers: writes may have committed since the loss, unheard until the
+        # resync below has flushed their namespaces.
+        self._cache.stale_safe = False
+        if self.on_connect is not None:
+            self.on_connect()
         async with conn:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             self.backend_pid = conn.info.backend_pid
@@ -151,13 +167,12 @@ class InvalidationListener:
     def _handle(self, payload: str) -> None:
         self.notices += 1
         try:
-            origin, keys = decode_notice(payload)
+            _origin, keys = decode_notice(payload)
         except ValueError as exc:
             log.warning("malformed invalidation notice (%s): flushing", exc)
             self._spawn(self._cache.flush_namespaces(WRITE_INVALIDATED, reason="resync"))
             return
-        if origin == self._instance_id:
-            return  # our own write: already invalidated before the response was sent
+        # Our own writes too: one whose call timed out may have committed after its 503.
         # In a task: invalidate() may wait for a concurrent fill, the next notice must not.
         self._spawn(self._cache.invalidate(keys, reason="notify"))
 

@@ -45,9 +45,14 @@ LATENCY_BUCKETS_S = (
 # Bounds as prometheus_client writes them (repr of the float: 0.0005, 1.0, 2.5).
 _LE = [repr(float(b)) for b in LATENCY_BUCKETS_S] + ["+Inf"]
 # X-Cache values a response may carry; anything else (no header) is counted as NONE.
-CACHE_LABELS = ("HIT", "MISS", "BYPASS", "NONE")
-_CACHE_LABEL: dict[bytes | None, str] = {b"HIT": "HIT", b"MISS": "MISS", b"BYPASS": "BYPASS"}
-_CACHE_STATUSES = ("HIT", "MISS", "BYPASS")
+CACHE_LABELS = ("HIT", "MISS", "BYPASS", "STALE", "NONE")
+_CACHE_LABEL: dict[bytes | None, str] = {
+    b"HIT": "HIT",
+    b"MISS": "MISS",
+    b"BYPASS": "BYPASS",
+    b"STALE": "STALE",
+}
+_CACHE_STATUSES = ("HIT", "MISS", "BYPASS", "STALE")
 
 
 class Series:
@@ -99,6 +104,18 @@ class Metrics:
         )
         self.breaker_open = Gauge(
             "fyntrix_redis_breaker_open", "1 while the Redis circuit breaker is open.", registry=r
+        )
+        self.source_breaker_open = Gauge(
+            "fyntrix_source_breaker_open",
+            "1 while the database circuit breaker is open or half-open (calls fail at once).",
+            registry=r,
+        )
+        self.source_unavailable = Counter(
+            "fyntrix_source_unavailable",
+            "Requests answered 503 because the database failed, by route template and whether "
+            "its circuit breaker was open (failed at once) or the call failed.",
+            ("route", "breaker"),
+            registry=r,
         )
         self.listener_reconnects = Counter(
             "fyntrix_invalidation_listener_reconnects",
@@ -193,6 +210,11 @@ def _families() -> tuple[HistogramMetricFamily, CounterMetricFamily, list[Counte
         CounterMetricFamily(
             "fyntrix_cache_bypasses",
             "Reads served from the source of truth because the cache was unavailable.",
+            labels=("namespace",),
+        ),
+        CounterMetricFamily(
+            "fyntrix_cache_stale_answers",
+            "Reads answered from a stale copy (X-Cache: STALE) because the source failed.",
             labels=("namespace",),
         ),
     ]

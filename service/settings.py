@@ -48,6 +48,9 @@ MaxmemoryPolicy = Literal[
     "volatile-ttl",
 ]
 
+# The longest stale-if-error bound, in seconds (the infra config enforces the same range).
+MAX_STALE_IF_ERROR_S = 3600
+
 # Optional values that an ECS secret or an env file may hold as an empty string: an empty value
 # means "unset", never "a password that is the empty string".
 _EMPTY_MEANS_UNSET = (
@@ -148,6 +151,19 @@ class Settings(BaseSettings):
     database_pool_max_size: int = Field(default=10, ge=1, le=1000)
     # How long the start waits for the database before giving up (exit status 3), in seconds.
     database_connect_timeout_s: int = Field(default=10, ge=1, le=300)
+    # Fail fast while the database is down (service/source/guard.py): a request waits at most
+    # this long for a pooled connection, a call (query and its one retry) at most
+    # DATABASE_QUERY_TIMEOUT_MS, and a half-open probe's fresh connection at most
+    # DATABASE_SOCKET_CONNECT_TIMEOUT_MS. Together they keep every answer under a second.
+    database_pool_timeout_ms: int = Field(default=400, ge=10, le=30_000)
+    database_query_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+    # A write may wait on row locks other transactions hold: it gets longer before its 503.
+    database_write_timeout_ms: int = Field(default=5000, ge=10, le=60_000)
+    database_socket_connect_timeout_ms: int = Field(default=500, ge=10, le=30_000)
+    # Circuit breaker around the database: after this many consecutive failures calls fail at
+    # once (503) for DATABASE_BREAKER_RESET_TIMEOUT_MS, then one probe decides.
+    database_breaker_failure_threshold: int = Field(default=3, ge=1, le=1000)
+    database_breaker_reset_timeout_ms: int = Field(default=1000, ge=10, le=600_000)
     sqlite_path: str = Field(default_factory=_default_sqlite_path, min_length=1)
     # The demo users and portfolios, loaded into an empty database at start. Unset: only in the
     # local stage; a deployed stage gets them only when its config asks (never in prod).
@@ -161,6 +177,10 @@ class Settings(BaseSettings):
     # Redis copy it came from, and every invalidation clears it, so this only caps its life.
     cache_l1_ttl_ms: int = Field(default=5000, ge=1, le=60_000)
     cache_l1_max_entries: int = Field(default=10_000, ge=0, le=10_000_000)
+    # Stale if error (RFC 5861): while the database fails, a cached read whose copy expired
+    # less than this many seconds ago is answered from it, marked `X-Cache: STALE`; 0 = off.
+    # Copies are kept this much longer in Redis (evictable like any other key).
+    cache_stale_if_error_s: int = Field(default=0, ge=0, le=MAX_STALE_IF_ERROR_S)
 
     # ECS passes the stage's app secret whole (service/secrets_json.py): its keys are settings,
     # read after the environment's own variables. Kept only to validate it.

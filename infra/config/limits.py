@@ -83,3 +83,7 @@ WAF_RATE_LIMIT_MAX: Final = 2_000_000_000
 # Cognito user pool feature plans this design offers (Lite lacks the MFA and token features
 # the pool relies on). Threat protection exists only on Plus.
 COGNITO_FEATURE_PLANS: Final = ("essentials", "plus")
+
+# The longest stale-if-error bound (app.cache_stale_if_error_s), seconds; the service's settings
+# take the same range (tests/service/test_infra_parity.py pins them together).
+MAX_STALE_IF_ERROR_S: Final = 3600

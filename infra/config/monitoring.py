@@ -173,6 +173,12 @@ class AlarmSettings:
         default=3,
         rules=[_minutes("an open breaker")],
     )
+    stale_answers_minutes: int = setting(
+        "minutes in a row reads may be answered from stale copies (the database failing, "
+        "app.cache_stale_if_error_s) before stale-answers fires",
+        default=3,
+        rules=[_minutes("a spell of stale answers")],
+    )
 
 
 @settings_class

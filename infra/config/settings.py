@@ -29,6 +29,7 @@ from infra.config.limits import (
     HOSTED_ZONE_ID_RE,
     IMAGE_TAG_RE,
     LOG_RETENTION_DAYS,
+    MAX_STALE_IF_ERROR_S,
     MAXMEMORY_CEILING_RATIO,
     MAXMEMORY_DEFAULT_RATIO,
     REGION_RE,
@@ -143,7 +144,10 @@ class RedisSettings:
         ],
     )
     maxmemory_mib: int | None = setting(
-        "Redis `maxmemory`; unset = 75 % of memory_mib; must stay < 80 %", default=None
+        "Redis `maxmemory`; unset = 75 % of memory_mib; must stay < 80 %. Size it for the keys "
+        "read within TTL + app.cache_stale_if_error_s: stale copies live that much longer "
+        "(evictable)",
+        default=None,
     )
     maxmemory_policy: str = setting(
         "eviction policy (`noeviction` is rejected: this is a cache)",
@@ -375,6 +379,21 @@ class AppSettings:
                 "{value} s is outside 1 s - 1 day",
                 "choose a TTL between {lo} and {hi} seconds",
                 each=True,
+            )
+        ],
+    )
+    cache_stale_if_error_s: int = setting(
+        "stale if error (RFC 5861), passed as CACHE_STALE_IF_ERROR_S: while the database "
+        "fails, a cached read whose copy expired less than this many seconds ago is answered "
+        "200 `X-Cache: STALE` instead of 503; Redis keeps each copy this much longer "
+        "(evictable); 0 = off (docs/operations.md: choosing it)",
+        default=300,
+        rules=[
+            between(
+                0,
+                MAX_STALE_IF_ERROR_S,
+                "{value} s is outside 0 s (off) - 1 hour",
+                "choose a bound between {lo} (off) and {hi} seconds",
             )
         ],
     )
@@ -835,6 +854,7 @@ class StageConfig:
         }
         for ns, ttl in sorted(self.app.cache_ttl_s.items()):
             env[f"CACHE_TTL_{ns.upper()}_S"] = str(ttl)
+        env["CACHE_STALE_IF_ERROR_S"] = str(self.app.cache_stale_if_error_s)
         return env
 
     def cross_checks(self, prefix: str) -> None:

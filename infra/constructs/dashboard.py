@@ -125,6 +125,12 @@ class ServiceDashboard(Construct):
                 [m.emf(d.EMF_BREAKER_OPEN, "Maximum")],
                 keys=["cache-breaker-open"],
             ),
+            self._graph(
+                "Database outage: stale answers and its breaker (1 = open)",
+                [m.emf(d.EMF_STALE_ANSWERS, "Sum")],
+                keys=["stale-answers"],
+                right=[m.emf(d.EMF_SOURCE_BREAKER_OPEN, "Maximum")],
+            ),
             self._waf_widget(m),
         )
 

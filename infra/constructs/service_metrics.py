@@ -240,6 +240,7 @@ class ServiceMetrics:
             "cache-hit-ratio": lambda: self.cache_hit_ratio(spec.period_s),
             "cache-thrashing": lambda: self.cache_thrashing_evictions(spec.period_s),
             "cache-breaker-open": lambda: self.emf(d.EMF_BREAKER_OPEN, "Maximum", spec.period_s),
+            "stale-answers": lambda: self.emf(d.EMF_STALE_ANSWERS, "Sum", spec.period_s),
         }
         container, _, kind = spec.key.partition("-")
         if container in d.CONTAINERS and kind == "cpu":

@@ -16,7 +16,11 @@ Authorization: a Principal acts for the user its `sub` is linked to in the sourc
 (table user_identities; `python -m service.ops link-user`); members of the admin group act for
 every user. The link is read from the database and reused for AUTH_IDENTITY_CACHE_TTL_S; a link
 still in use in the last fifth of that time is re-read in the background, so an active caller
-never waits for the database (and never is a link used longer than the TTL after its read).
+never waits for the database (and never is a link used longer than the TTL after its read,
+but for this: while the database cannot be asked, a link expired less than
+CACHE_STALE_IF_ERROR_S ago is used as last read, so the stale answers of a database outage
+reach their callers; a link removed meanwhile could not have been removed, the database being
+down, so the delay is the same bound the data's staleness has).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from service.auth.tokens import (
     parse_bearer,
     unauthorized,
 )
-from service.source.base import MAX_SUBS_PER_READ
+from service.source.base import MAX_SUBS_PER_READ, SourceUnavailableError
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
@@ -71,11 +75,13 @@ class Authorizer:
         source: Source,
         *,
         identity_ttl_s: float,
+        stale_if_error_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.verifier = verifier
         self._source = source
         self._ttl_s = identity_ttl_s
+        self._stale_s = stale_if_error_s
         self._refresh_ahead_s = identity_ttl_s * _REFRESH_AHEAD_SHARE
         self._clock = clock
         self._identities: dict[str, tuple[int | None, float]] = {}  # sub -> (user, until)
@@ -97,14 +103,25 @@ class Authorizer:
             admin_group=settings.auth_admin_group,
             leeway_s=settings.auth_leeway_s,
         )
-        return cls(verifier, source, identity_ttl_s=settings.auth_identity_cache_ttl_s)
+        return cls(
+            verifier,
+            source,
+            identity_ttl_s=settings.auth_identity_cache_ttl_s,
+            stale_if_error_s=settings.cache_stale_if_error_s,
+        )
 
     async def user_of(self, principal: Principal) -> int | None:
         """The user id linked to the Principal's sub (None: not linked)."""
         found = self._identities.get(principal.sub)
-        if found is not None and found[1] > self._clock():
+        now_s = self._clock()
+        if found is not None and found[1] > now_s:
             return found[0]
-        return await self._read_link(principal.sub)
+        try:
+            return await self._read_link(principal.sub)
+        except SourceUnavailableError:
+            if found is not None and now_s < found[1] + self._stale_s:
+                return found[0]  # as last read: the database cannot be asked (stale if error)
+            raise
 
     async def _read_link(self, sub: str) -> int | None:
         read_at = self._clock()  # the link's life counts from before the read

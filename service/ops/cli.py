@@ -419,6 +419,8 @@ def _doctor(args: argparse.Namespace) -> int:
         where = "(invalid settings)"
     else:
         checks = doctor.run(target, settings, errors, timeout_s=args.timeout)
+        if settings.database_url is not None:
+            checks.append(doctor.database_check(settings, args.timeout))
         ep = Endpoint.from_settings(settings, timeout_s=args.timeout)
         where = f"Redis at {ep.where} db {ep.db}"
     ok = all(c.status is doctor.Status.PASS for c in checks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 import time
 from collections.abc import Callable
@@ -461,6 +462,44 @@ def _auth_check(target: Target, ep: Endpoint) -> Check:
         detail=f"Redis answers clients that send no password: anything on the {target.name} "
         "network can read and change the cache",
         fix=target.auth_fix,
+    )
+
+
+def database_check(settings: Settings, timeout_s: float) -> Check:
+    """Does the app's Postgres answer, and what cached reads answer while it does not (the
+    stale-if-error bound)? Only with DATABASE_URL: an embedded SQLite file has no outage."""
+    import psycopg
+
+    bound = settings.cache_stale_if_error_s
+    if bound:
+        meanwhile = (
+            f"while it is down, cached reads answer copies up to {bound} s past expiry "
+            "(X-Cache: STALE), then 503"
+        )
+    else:
+        meanwhile = "while it is down, every read answers 503 (CACHE_STALE_IF_ERROR_S=0)"
+    assert settings.database_url is not None
+    started = time.perf_counter()
+    try:
+        with psycopg.connect(
+            settings.database_url.get_secret_value(),
+            connect_timeout=max(2, math.ceil(timeout_s)),
+        ) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        # The message names host and port, not the password; the class says enough.
+        return Check(
+            name="database",
+            status=Status.FAIL,
+            detail=f"Postgres does not answer ({type(exc).__name__}); {meanwhile}",
+            fix="bring the database back (RDS events, security groups, DATABASE_URL in the "
+            "stage secret); the app's breaker finds it again within a second",
+        )
+    took = time.perf_counter() - started
+    return Check(
+        name="database",
+        status=Status.PASS,
+        detail=f"Postgres answers ({units.millis(took)}); {meanwhile}",
     )
 
 

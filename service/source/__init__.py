@@ -13,6 +13,7 @@ from service.source.base import (
     Source,
     SourceError,
     SourceNotConfiguredError,
+    SourceOpenError,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
@@ -29,6 +30,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceNotConfiguredError",
+    "SourceOpenError",
     "SourceUnavailableError",
     "UnknownSymbolError",
     "UnknownUserError",
@@ -46,6 +48,7 @@ def make_source(settings: Settings, instance_id: str) -> Source:
             max_size=settings.database_pool_max_size,
             seed=settings.seed_demo_data is True,
             open_timeout_s=settings.database_connect_timeout_s,
+            pool_timeout_s=settings.database_pool_timeout_ms / 1000,
         )
     from service.source.sqlite import SqliteSource
 

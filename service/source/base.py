@@ -33,6 +33,18 @@ class SourceUnavailableError(SourceError):
     """The database did not answer (mapped to HTTP 503)."""
 
 
+class SourceTimeoutError(SourceUnavailableError):
+    """The database did not answer in time, or no pooled connection came free in time."""
+
+
+class SourceOpenError(SourceUnavailableError):
+    """The database's circuit breaker is open: the call failed at once, nothing was sent."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("database circuit breaker open")
+        self.retry_after_s = retry_after_s
+
+
 class SourceNotConfiguredError(SourceUnavailableError):
     """The stage requires a shared database and none is configured (503; the message is safe
     to show: it names settings, never values)."""
@@ -132,6 +144,11 @@ class Source(Protocol):
 
     async def ping(self) -> None:
         """Raise SourceUnavailableError unless the database answers a trivial query."""
+
+    async def probe(self) -> None:
+        """ping() over a new connection, not a pooled one (a pool backs off its reconnects for
+        up to a minute); on success the pool is renewed. The circuit breaker's half-open
+        probe: raises SourceUnavailableError while the database is down."""
 
     async def portfolio(self, user_id: int) -> PortfolioRows | None:
         """The user's holdings joined with prices, or None for an unknown user."""

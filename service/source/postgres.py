@@ -20,6 +20,7 @@ from service.source.base import (
     MAX_SUBS_PER_READ,
     PickRow,
     PortfolioRows,
+    SourceTimeoutError,
     SourceUnavailableError,
     UnknownSymbolError,
     UnknownUserError,
@@ -34,8 +35,12 @@ log = logging.getLogger(__name__)
 
 # Serializes schema creation and seeding when several instances start against one database.
 _SCHEMA_LOCK_ID = 0x46594E54  # "FYNT"
-# Seconds a request waits for a pooled connection before it gets a 503.
-_ACQUIRE_TIMEOUT_S = 5.0
+# libpq's connect timeout for the pool's own connects, in whole seconds (libpq's minimum is 2):
+# without one, a connect to a hung server waits forever. Requests never wait for it: they wait
+# at most the pool timeout, and the breaker's probe bounds its own connect.
+_LIBPQ_CONNECT_TIMEOUT_S = 2
+# Longest an old pool may take to hand back its connections once a probe renewed it, seconds.
+_OLD_POOL_CLOSE_S = 5.0
 
 _PORTFOLIO_SQL, _PICKS_SQL, _IDENTITY_SQL = read_queries("%s")
 _SEED_IDENTITIES_SQL = (
@@ -61,18 +66,27 @@ class PostgresSource:
         seed: bool = True,
         channel: str = CHANNEL,
         open_timeout_s: float = 10.0,
+        pool_timeout_s: float = 5.0,
     ) -> None:
         self.conninfo = conninfo
         self.instance_id = instance_id
         self.channel = channel
         self._seed = seed
         self._open_timeout_s = open_timeout_s
-        self._pool = AsyncConnectionPool(
-            conninfo,
+        self._max_size = max_size
+        self._pool_timeout_s = pool_timeout_s
+        self._pool = self._new_pool()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def _new_pool(self) -> AsyncConnectionPool:
+        return AsyncConnectionPool(
+            self.conninfo,
             min_size=1,
-            max_size=max_size,
+            max_size=self._max_size,
             open=False,
-            timeout=_ACQUIRE_TIMEOUT_S,
+            # How long a request waits for a pooled connection before it gets a 503.
+            timeout=self._pool_timeout_s,
+            kwargs={"connect_timeout": _LIBPQ_CONNECT_TIMEOUT_S},
             name="fyntrix",
         )
 
@@ -98,6 +112,8 @@ class PostgresSource:
             raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
 
     async def close(self) -> None:
+        for task in list(self._retiring):
+            await task
         await self._pool.close()
 
     async def ping(self) -> None:
@@ -106,6 +122,24 @@ class PostgresSource:
                 await conn.execute("SELECT 1")
         except (psycopg.OperationalError, PoolTimeout, TimeoutError) as exc:
             raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+
+    async def probe(self) -> None:
+        """A new connection answers SELECT 1, then a new pool replaces the old one: after an
+        outage the old pool retries its connects with a backoff that doubles up to a minute,
+        so recovery would wait for its next attempt."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=_LIBPQ_CONNECT_TIMEOUT_S
+            )
+            async with conn:
+                await conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+        old, self._pool = self._pool, self._new_pool()
+        await self._pool.open(wait=False)
+        task = asyncio.create_task(old.close(timeout=_OLD_POOL_CLOSE_S))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _read(self, sql: str, params: tuple[object, ...]) -> list[TupleRow]:
         # One retry: after a Postgres restart every pooled connection is broken once, and the
@@ -120,7 +154,7 @@ class PostgresSource:
                 if attempt == 2:
                     raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
             except PoolTimeout as exc:
-                raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
+                raise SourceTimeoutError(f"postgres unavailable: {exc}") from exc
         raise AssertionError("unreachable")
 
     async def portfolio(self, user_id: int) -> PortfolioRows | None:
@@ -157,7 +191,9 @@ class PostgresSource:
                     raise UnknownSymbolError(symbol)
                 await conn.execute(_UPSERT_SQL, (user_id, symbol, quantity, cost_basis))
                 await self._announce(conn, announce)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            raise SourceTimeoutError(f"postgres unavailable: {exc}") from exc
+        except psycopg.OperationalError as exc:
             raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
 
     async def delete_holding(
@@ -172,7 +208,9 @@ class PostgresSource:
                 deleted = cur.rowcount > 0
                 if deleted:
                     await self._announce(conn, announce)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            raise SourceTimeoutError(f"postgres unavailable: {exc}") from exc
+        except psycopg.OperationalError as exc:
             raise SourceUnavailableError(f"postgres unavailable: {exc}") from exc
         return deleted
 

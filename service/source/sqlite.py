@@ -121,6 +121,9 @@ class SqliteSource:
     async def ping(self) -> None:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
+    async def probe(self) -> None:
+        await self.ping()  # no pool: the one connection is the new one
+
     async def portfolio(self, user_id: int) -> PortfolioRows | None:
         rows = await self._run(lambda c: c.execute(_PORTFOLIO_SQL, (user_id,)).fetchall())
         return portfolio_from_rows(user_id, rows)

@@ -103,6 +103,7 @@ def test_the_alarm_list_is_the_one_the_issue_asks_for(dev: Synth) -> None:
         "cache-hit-ratio",
         "cache-thrashing",
         "cache-breaker-open",
+        "stale-answers",
     ]
 
 
@@ -370,6 +371,7 @@ def test_dashboard_has_every_graph_with_thresholds_as_annotations(
             "Read latency, cached vs uncached (ms)",
             "Redis memory (% of maxmemory) and evictions",
             "Redis circuit breaker (1 = open)",
+            "Database outage: stale answers and its breaker (1 = open)",
             "WAF blocked requests",  # prod always has its web ACL
         ]
     )
@@ -389,6 +391,7 @@ def test_dashboard_has_every_graph_with_thresholds_as_annotations(
         "Cache hit ratio and reads": ["cache-hit-ratio"],
         "Redis memory (% of maxmemory) and evictions": ["cache-thrashing"],
         "Redis circuit breaker (1 = open)": ["cache-breaker-open"],
+        "Database outage: stale answers and its breaker (1 = open)": ["stale-answers"],
     }
     for title, keys in expected.items():
         notes = {k: v for k, v in annotated(title).items() if "full cache" not in k}

@@ -254,6 +254,8 @@ async def test_health_and_ready(redis_server: RedisServer, make_app: AppFactory)
         "status": "ready",
         "source": "sqlite",
         "database": "ok",
+        "database_breaker": "closed",
+        "stale_if_error_s": 0,
         "invalidation": "local",
         "cache": "ok",
         "auth_keys": "loaded",

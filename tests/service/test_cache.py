@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from service.breaker import BreakerState
-from service.cache import Cache, CacheStatus, CacheUnavailableError
+from service.cache import Cache, CacheStatus, CacheUnavailableError, unwrap, wrap
 from testkit.servers import RedisServer, TcpProxy, free_port
 from testkit.service import service_settings
 
@@ -48,6 +48,14 @@ class Loader:
         return None if value is None else orjson.dumps(value)
 
 
+def body_in(redis: RedisServer, key: str) -> bytes | None:
+    """The body of the cache entry `key` as stored in Redis (None: no entry)."""
+    raw = redis.client().get(key)
+    assert raw is None or isinstance(raw, bytes)
+    found = unwrap(raw)
+    return None if found is None else found[0]
+
+
 async def wait_until(predicate: Callable[[], bool], timeout_s: float) -> float:
     start = time.monotonic()
     while not predicate():
@@ -71,7 +79,7 @@ async def test_miss_then_hit_from_l1_and_from_redis(
     await asyncio.sleep(0.15)  # L1 entry expired: the next hit comes from Redis
     assert await cache.fetch("portfolio:1", 30, load) == (b'{"a":1}', CacheStatus.HIT)
     assert load.calls == 1
-    assert redis_server.client().get("portfolio:1") == b'{"a":1}'
+    assert body_in(redis_server, "portfolio:1") == b'{"a":1}'
 
 
 async def test_redis_ttl_is_the_namespace_ttl(
@@ -174,7 +182,7 @@ async def test_a_load_that_read_before_the_write_does_not_repopulate_after_inval
     after_write = await cache.fetch("portfolio:1", 30, load)
     assert after_write == (b'"new"', CacheStatus.MISS)
     assert await slow_old == (b'"old"', CacheStatus.MISS)  # concurrent with the write: allowed
-    assert redis_server.client().get("portfolio:1") == b'"new"'
+    assert body_in(redis_server, "portfolio:1") == b'"new"'
     assert await cache.fetch("portfolio:1", 30, load) == (b'"new"', CacheStatus.HIT)
 
 
@@ -207,7 +215,8 @@ async def test_a_redis_hit_read_before_invalidation_does_not_fill_l1(
     proxy = await TcpProxy(redis_server.host, redis_server.port).start()
     try:
         cache = cache_factory(None, redis_port=proxy.port, cache_l1_ttl_ms=10_000)
-        redis_server.client().set("portfolio:3", b'"old"', ex=30)  # cache keys have a TTL
+        # Cache keys have a TTL, and their values the envelope.
+        redis_server.client().set("portfolio:3", wrap(b'"old"', time.time(), 30), ex=30)
         await cache.ping()  # open a pooled connection first
         proxy.hold_replies()
         read = asyncio.create_task(cache.fetch("portfolio:3", 30, Loader("unused")))
@@ -361,7 +370,7 @@ async def test_a_delete_lost_in_a_partition_is_replayed_before_redis_is_trusted(
         load.value = "new"
         await cache.invalidate(["portfolio:4"])
         assert not cache.breaker.closed  # a delete that could not be made trips the breaker
-        assert redis_server.client().get("portfolio:4") == b'"old"'  # Redis never saw it
+        assert body_in(redis_server, "portfolio:4") == b'"old"'  # Redis never saw it
         assert await cache.fetch("portfolio:4", 30, load) == (b'"new"', CacheStatus.BYPASS)
         proxy.restore()
         await assert_only_new_then_hit(cache, load, "portfolio:4")
@@ -392,7 +401,7 @@ async def test_an_invalidation_while_the_breaker_is_open_is_replayed(
         assert time.perf_counter() - start < 0.02  # Redis not even tried
     finally:
         redis_server.resume()
-    assert redis_server.client().get("portfolio:5") == b'"old"'
+    assert body_in(redis_server, "portfolio:5") == b'"old"'
     await assert_only_new_then_hit(cache, load, "portfolio:5")
 
 
@@ -525,11 +534,11 @@ async def test_a_refresh_racing_an_invalidation_does_not_bring_the_old_value_bac
         await proxy.close()
 
 
-async def test_an_l1_copy_never_outlives_the_redis_copy(
+async def test_an_l1_copy_never_outlives_its_freshness(
     redis_server: RedisServer, cache_factory: CacheFactory
 ) -> None:
     cache = cache_factory(redis_server, cache_l1_ttl_ms=60_000)
-    redis_server.client().set("dashboard:8", b'"v"', px=300)
+    redis_server.client().set("dashboard:8", wrap(b'"v"', time.time(), 0.3), px=300)
     assert await cache.fetch("dashboard:8", 30, Loader("loaded")) == (b'"v"', CacheStatus.HIT)
     expires_at = cache._l1["dashboard:8"][0]
     assert expires_at - time.monotonic() <= 0.3

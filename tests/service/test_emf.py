@@ -124,12 +124,12 @@ def test_histogram_of_a_narrow_range_is_exact_to_5_percent() -> None:
 
 def test_recorder_counts_by_route_and_cache_status() -> None:
     recorder = EmfRecorder()
-    for header in (b"HIT", b"HIT", b"MISS", b"BYPASS", None):
+    for header in (b"HIT", b"HIT", b"MISS", b"BYPASS", b"STALE", None):
         recorder.record("/api/portfolio/{user_id}", header, 0.001)
     recorder.record("/health", None, 0.0001)
     requests, cached, uncached = recorder.take()
-    assert requests == {"/api/portfolio/{user_id}": [2, 1, 1, 1], "/health": [0, 0, 0, 1]}
-    assert (cached.count, uncached.count) == (2, 2)
+    assert requests == {"/api/portfolio/{user_id}": [2, 1, 1, 1, 1], "/health": [0, 0, 0, 0, 1]}
+    assert (cached.count, uncached.count) == (2, 2)  # a stale answer is neither
     assert recorder.take()[0] == {}, "take() starts a new interval"
 
 

@@ -74,3 +74,20 @@ def test_the_app_believes_forwarded_headers_from_the_vpc_only(config: StageConfi
     trusted = config.app_environment()["FORWARDED_ALLOW_IPS"]
     assert trusted == VPC_CIDR and ipaddress.ip_network(trusted).is_private
     assert service_settings(None, forwarded_allow_ips=trusted).forwarded_allow_ips == (VPC_CIDR,)
+
+
+def test_the_stale_if_error_range_is_the_configs() -> None:
+    from infra.config.limits import MAX_STALE_IF_ERROR_S
+    from service.settings import MAX_STALE_IF_ERROR_S as service_max
+
+    assert service_max == MAX_STALE_IF_ERROR_S
+    field = Settings.model_fields["cache_stale_if_error_s"]
+    bounds = {type(m).__name__: m for m in field.metadata}
+    assert (bounds["Ge"].ge, bounds["Le"].le) == (0, MAX_STALE_IF_ERROR_S)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=STAGES)
+def test_every_target_passes_the_stale_if_error_bound(config: StageConfig) -> None:
+    value = config.app_environment()["CACHE_STALE_IF_ERROR_S"]
+    assert value == str(config.app.cache_stale_if_error_s)
+    assert service_settings(None, cache_stale_if_error_s=value).cache_stale_if_error_s == int(value)

@@ -134,6 +134,7 @@ def test_lookups_counted_by_status_member_land_on_the_labels_series() -> None:
         ("portfolio", "HIT"): 2,
         ("portfolio", "MISS"): 2,
         ("portfolio", "BYPASS"): 2,
+        ("portfolio", "STALE"): 2,
     }
     text = generate_latest(metrics.registry).decode()
     assert 'fyntrix_cache_hits_total{namespace="portfolio"} 2.0' in text
