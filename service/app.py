@@ -138,11 +138,11 @@ def create_app(settings: Settings | None = None) -> ServiceAPI:
     else:
         app.include_router(ops_router)
 
-    _add_error_handlers(app)
+    _add_error_handlers(app, metrics, emf)
     return app
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, metrics: Metrics, emf: EmfRecorder | None) -> None:
     """Every invalid input a bounded 422 (or 405 with the full Allow), a missing record 404,
     an unreachable source of truth 503."""
 
