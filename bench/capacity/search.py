@@ -6,6 +6,10 @@ rate the search doubles while steps pass (or halves while they fail) until one r
 another fails, then bisects between them until they are within `precision` of each other. The
 answer is the highest rate that passed, with its step (what the task used at that rate).
 
+A rate fails only when it failed `retries + 1` times in a row: on a machine shared with other
+work, one stall of the host would otherwise decide a step the task itself passes. A rate that
+passes once has passed: a stall only ever makes latency worse.
+
 Why rate steps rather than a closed loop that bisects on connections: with N connections each
 waiting for its answer, a slow server slows the senders too, so the load falls exactly when
 latency rises, and p99 at N connections names no request rate a task would face. An open loop
@@ -55,14 +59,15 @@ def find_capacity(
     floor_per_s: float = 5.0,
     ceiling_per_s: float = 50_000.0,
     max_steps: int = 12,
+    retries: int = 0,
 ) -> Search[T]:
     """Steps of `measure(rate)` until the passing and failing rates are within `precision`
-    (relative to the failing one), the rate leaves [floor, ceiling], or `max_steps` ran."""
+    (relative to the failing one), the rate leaves [floor, ceiling], or `max_steps` ran. A
+    step is the rate's first passing measurement, or its last of `retries + 1` failing ones."""
     search: Search[T] = Search()
     rate = start_per_s
     while len(search.steps) < max_steps:
-        result = measure(rate)
-        search.steps.append(Tried(rate, result, passes(result)))
+        search.steps.append(_step(measure, passes, rate, retries))
         best, failed = search.best, search.first_failed
         if best is None:
             rate /= 2
@@ -77,3 +82,14 @@ def find_capacity(
         else:
             rate = (best.rate_per_s + failed.rate_per_s) / 2
     return search
+
+
+def _step(
+    measure: Callable[[float], T], passes: Callable[[T], bool], rate: float, retries: int
+) -> Tried[T]:
+    result = measure(rate)
+    for _ in range(retries):
+        if passes(result):
+            break
+        result = measure(rate)
+    return Tried(rate, result, passes(result))

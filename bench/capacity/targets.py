@@ -30,9 +30,11 @@ from infra.config.monitoring import REDIS_OVERHEAD_HEADROOM_PERCENT
 
 # Traffic growth the tasks absorb while a scale-out takes effect (about five minutes).
 SCALE_OUT_GROWTH = 0.25
-# An operation whose first failing rate used at least this much of the task's CPU was limited
-# by the task's CPU.
+# An operation whose first failing rate used at least this much of the task's CPU, or whose
+# task was throttled in at least THROTTLED_BOUND_PERCENT of the CFS periods there (its quota
+# ran out), was limited by the task's CPU.
 CPU_BOUND_PERCENT = 85.0
+THROTTLED_BOUND_PERCENT = 10.0
 # Percentage points between a healthy task's memory and the memory target.
 MEMORY_MARGIN_POINTS = 10
 # The app container's share of its own hard limit that the memory target must stay below.
@@ -54,10 +56,13 @@ class OperationCapacity:
     cpu_percent: float  # the task's CPU at that rate, of its CPU units
     failing_cpu_percent: float | None  # the same at the lowest rate that failed, if any
     app_memory_mib: float  # the app container's memory at that rate
+    failing_throttled_percent: float = 0.0  # CFS periods throttled at that failing rate
 
     @property
     def cpu_bound(self) -> bool:
-        return (self.failing_cpu_percent or 0.0) >= CPU_BOUND_PERCENT
+        return (self.failing_cpu_percent or 0.0) >= CPU_BOUND_PERCENT or (
+            self.failing_throttled_percent >= THROTTLED_BOUND_PERCENT
+        )
 
     def rate_at_cpu_per_s(self, cpu_percent: float) -> float:
         """What one task serves of this operation when its CPU sits at `cpu_percent`: CPU

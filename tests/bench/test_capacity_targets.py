@@ -7,6 +7,7 @@ import pytest
 from bench.capacity.targets import (
     CPU_BOUND_PERCENT,
     SCALE_OUT_GROWTH,
+    THROTTLED_BOUND_PERCENT,
     OperationCapacity,
     derive,
     highest_cpu_target,
@@ -49,6 +50,21 @@ def test_an_op_not_limited_by_the_task_cpu_bounds_no_cpu_target() -> None:
     assert not database_bound.cpu_bound
     assert highest_cpu_target([database_bound]) is None
     assert highest_cpu_target([database_bound, _op(cpu=88.0)]) == 70  # 88 / 1.25 = 70.4
+
+
+def test_a_throttled_task_was_limited_by_its_cpu_below_the_cpu_threshold() -> None:
+    """The task's quota ran out (CFS throttling) although its average stayed below the
+    threshold: bursts, not the mean, met the limit."""
+    throttled = OperationCapacity(
+        name="uncached read",
+        rate_per_s=120.0,
+        cpu_percent=65.0,
+        failing_cpu_percent=75.0,
+        app_memory_mib=90.0,
+        failing_throttled_percent=THROTTLED_BOUND_PERCENT,
+    )
+    assert throttled.cpu_bound
+    assert highest_cpu_target([throttled]) == 50  # 65 / 1.25 = 52
 
 
 def test_the_cpu_target_stays_in_the_range_the_config_accepts() -> None:
