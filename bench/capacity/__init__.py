@@ -1,6 +1,6 @@
 """Capacity per task, measured: `python -m bench capacity` (part of `make bench`).
 
-bench/capacity/run.py says what is measured and how; docs/costs.md#capacity-and-scaling-targets
+bench/capacity/run.py says what is measured and how; docs/capacity.md
 how the figures become the service's autoscaling settings.
 """
 

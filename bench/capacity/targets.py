@@ -2,7 +2,7 @@
 
 ECS scales the service on two target-tracking policies (infra/constructs/app_service.py): the
 average CPU and the average memory of its tasks, each as a share of the task size. The rules,
-with the figures `python -m bench capacity` measures (docs/costs.md#capacity-and-scaling-targets):
+with the figures `python -m bench capacity` measures (docs/capacity.md):
 
 * cpu_target_percent: while a scale-out takes effect (three one-minute datapoints above the
   target, then a task's start), traffic keeps growing; the tasks must still meet the latency
