@@ -69,6 +69,8 @@ MEASURE_S = float(os.environ.get("BENCH_CAPACITY_MEASURE_S", "4"))
 MIN_SAMPLES = 500
 MAX_MEASURE_S = 15.0
 WARM_S = float(os.environ.get("BENCH_CAPACITY_WARM_S", "1"))
+# The idle task is sampled this long (seconds) for its CPU without requests.
+IDLE_S = 16.0
 # A failing rate is measured once more before it counts as failed (bench/capacity/search.py).
 RETRIES = 1
 P99_GOAL_MS = 100.0
@@ -197,6 +199,20 @@ def prime(runner: asyncio.Runner, stand: Stand, op: Operation) -> None:
         raise StandError(f"priming the cache: {tally.failed} failed, {tally.unfinished} late")
 
 
+def idle_usage(stand: Stand, vcpus: float) -> Usage:
+    """What the task uses with no requests, over IDLE_S: long enough to hold one of each of
+    its health checks (the app's runs a Python process every 15 s)."""
+    before = sample(stand)
+    time.sleep(IDLE_S)
+    idle = usage(before, sample(stand), vcpus)
+    print(
+        f"idle task: CPU {idle.task_cpu_percent:.1f}% (redis {idle.redis_share:.0%}), "
+        f"app {idle.app_memory_mib:.0f} MiB",
+        flush=True,
+    )
+    return idle
+
+
 def capacity_of(name: str, search: Search[Measured]) -> OperationCapacity | None:
     best, failed = search.best, search.first_failed
     if best is None:
@@ -219,14 +235,16 @@ def limited_by(capacity: OperationCapacity, search: Search[Measured]) -> str:
     return "not the task's CPU (the machine, the database or the generator)"
 
 
-def print_figures(searches: dict[str, Search[Measured]], vcpus: float) -> list[OperationCapacity]:
+def print_figures(
+    searches: dict[str, Search[Measured]], vcpus: float, idle: Usage
+) -> list[OperationCapacity]:
     print(
         f"\nper task ({vcpus:g} vCPU), highest rate at p99 <= {P99_GOAL_MS:.0f} ms "
         f"({os.cpu_count()} CPUs shared with the generator and Postgres; "
         f"1-min load average {os.getloadavg()[0]:.1f}):"
     )
-    # "at 100%": the rate at which the task's CPU would run out at this CPU cost per request;
-    # the measured rate is what met the latency goal, on this machine.
+    # "CPU µs/req": beyond the idle task's use. "at 100%": the rate at which that cost would
+    # use the rest of the task's CPU; the measured rate is what met the latency goal here.
     print(
         f"{'operation':<15} {'req/s':>7} {'p99 ms':>7} {'task CPU':>9} {'CPU µs/req':>10} "
         f"{'at 100%':>8} {'redis':>6} {'app MiB':>8} {'throttled':>10}  limited by"
@@ -239,8 +257,8 @@ def print_figures(searches: dict[str, Search[Measured]], vcpus: float) -> list[O
             print(f"{name:<15} no rate met the goal (lowest tried {lowest:.0f}/s)")
             continue
         u, t = best.result.usage, best.result.tally
-        cpu_us = u.task_vcpus * 1e6 / max(1e-9, t.completed / t.measure_s)
-        at_full_per_s = vcpus * 1e6 / max(1e-9, cpu_us)
+        cpu_us = u.cpu_us_per_request(t.completed / t.measure_s, idle)
+        at_full_per_s = max(0.0, vcpus - idle.task_vcpus) * 1e6 / max(1e-9, cpu_us)
         print(
             f"{name:<15} {capacity.rate_per_s:7.0f} {t.latency_ms(0.99):7.1f} "
             f"{u.task_cpu_percent:8.0f}% {cpu_us:10.0f} {at_full_per_s:8.0f} {u.redis_share:6.0%} "
@@ -296,11 +314,12 @@ def main() -> int:
         ):
             ops = operations(stand)
             prime(runner, stand, ops["cached"])
+            idle = idle_usage(stand, vcpus)
             searches = {ops[k].name: search_operation(runner, stand, ops[k], vcpus) for k in OPS}
     except (EngineError, BuildError, StandInError, StandError, TaskError) as exc:
         print(f"capacity: {exc}")
         return 1
-    found = print_figures(searches, vcpus)
+    found = print_figures(searches, vcpus, idle)
     if found:
         print_targets(derive(found, config), config)
     print(f"\ncapacity bench took {time.monotonic() - started:.0f} s")

@@ -266,6 +266,11 @@ class Usage:
     app_memory_mib: float  # at the second sample
     throttled_percent: float  # CFS periods in which the task was throttled
 
+    def cpu_us_per_request(self, rate_per_s: float, idle: Usage) -> float:
+        """The task's CPU per request beyond what it uses idle (health checks, metrics): a
+        cost per request that the rate it was measured at barely changes."""
+        return max(0.0, self.task_vcpus - idle.task_vcpus) * 1e6 / max(1e-9, rate_per_s)
+
 
 def usage(before: Sample, after: Sample, task_vcpus: float) -> Usage:
     seconds = max(1e-6, after.at_s - before.at_s)

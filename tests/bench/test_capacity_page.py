@@ -51,6 +51,7 @@ def test_the_page_states_the_goal_and_the_search(page: str) -> None:
         f"at least {run.EXPECTED_SHARE:.0%}".replace("%", " %"),
         f"at least {run.MEASURE_S:g} s and {run.MIN_SAMPLES} requests measured",
         "measured once more" if run.RETRIES == 1 else f"measured {run.RETRIES} more times",
+        f"idle task for {run.IDLE_S:g} s",
     ]
     assert [s for s in stated if s not in page] == []
     assert search.find_capacity.__kwdefaults__ is not None
