@@ -15,9 +15,10 @@ For each, the search (bench/capacity/search.py) finds the highest constant rate 
 at most 100 ms with every answer 2xx (and, for reads, at least 95 % of them the expected
 X-Cache). Each step measures at least MIN_SAMPLES requests (p99 is then the 5th-worst or
 later), and a rate fails only when it fails twice in a row: one stall of a shared machine does
-not decide it. At that rate: the task's CPU (app + redis, of the task's CPU units), Redis's share of
-it, the app's memory, and how often the task's cgroup was throttled. Then the scaling settings
-of the stage beside what the figures give (bench/capacity/targets.py).
+not decide it. At that rate: the task's CPU (app + redis, of the task's CPU units), Redis's
+share of it, the CPU per request beyond the idle task's (sampled before the searches), the app's
+memory, and how often the task's cgroup was throttled. Then, when every operation has a figure,
+the scaling settings of the stage beside what the figures give (bench/capacity/targets.py).
 
 BENCH_CAPACITY_OPS (cached,uncached,write), BENCH_CAPACITY_MEASURE_S (4) and
 BENCH_CAPACITY_WARM_S (1) override the defaults. The machine is shared with the load generator
