@@ -151,8 +151,8 @@ up: setup ## rehearse the AWS deploy locally: emulator + cdk deploy + the task (
 down: ## stop exactly what `make up` started (processes, or the task's containers and the engine)
 	@test -x $(PY) && $(PY) -m tools.rehearsal down || echo "nothing to stop"
 
-bench: setup ## synth/test-suite/service/rehearsal benchmarks, with figures and ratios
-	$(PY) -m bench
+bench: setup ## every benchmark, with figures and ratios (PARTS="service capacity": some)
+	$(PY) -m bench $(PARTS)
 
 clean: ## remove cdk.out, site/ and the tool caches (keeps .venv, node_modules, .cache/schemas)
 	rm -rf cdk.out site .pytest_cache .mypy_cache .ruff_cache

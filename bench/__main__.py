@@ -1,6 +1,7 @@
 """`make bench`: every benchmark of the project, with figures, goals and ratios.
 
-Run one part with `python -m bench synth|test-fast|test-suite|infra-tests|service|rehearsal|images`.
+Run one part with
+`python -m bench synth|test-fast|test-suite|infra-tests|service|rehearsal|images|capacity`.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ PARTS: dict[str, Callable[[], bool]] = {
     "service": bench_module("bench.service"),
     "rehearsal": bench_module("bench.rehearsal"),
     "images": bench_module("bench.images"),
+    "capacity": bench_module("bench.capacity"),
 }
 
 

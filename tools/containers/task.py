@@ -10,6 +10,8 @@ The successor of `ecs-cli local up` (archived), closer to what Fargate does:
 * the task's health checks (not the images' HEALTHCHECKs, which ECS ignores),
   `readonlyRootFilesystem`, `user`, `initProcessEnabled`, hard `memory` limits, `stopTimeout`,
   environment and `secrets` (resolved by the caller, e.g. from the emulator's Secrets Manager);
+* the task's `cpu` and `memory` for all its containers together, a container's `cpu` as its
+  relative share (tools/containers/limits.py);
 * task volumes as Fargate mounts them: bind mounts of a root-owned 0755 directory, unless the
   image declares the path as a VOLUME, in which case the image's owner and mode are copied in;
 * the agent's Docker labels (cluster, task ARN, family, revision, container name);
@@ -38,6 +40,8 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.types import Mount
 
+from tools.containers.limits import LimitError, TaskLimits, container_cgroup, task_limits
+
 TASK_LABEL = "dev.fyntrix.task-id"
 PAUSE = "pause"
 _NS = 1_000_000_000
@@ -45,8 +49,6 @@ _NS = 1_000_000_000
 DEFAULT_STOP_TIMEOUT_S = 30
 # How long a dependency may take when nothing sets startTimeout, in seconds.
 DEFAULT_START_TIMEOUT_S = 180
-# Memory of the pause container (it only sleeps), in MiB.
-_PAUSE_MEMORY_MIB = 32
 
 
 # What a local run of the deployed app container needs instead of Cognito (no AWS here): the
@@ -78,6 +80,9 @@ class TaskSpec:
     secret_value: Callable[[str], str]  # valueFrom -> value
     host_ports: Mapping[int, int]  # containerPort -> 127.0.0.1 port
     work_dir: Path  # volume directories live under <work_dir>/<task id>/
+    # Docker networks the task's namespace joins besides its own, as a task's network
+    # interface sits in its VPC's subnets: how it reaches what lives there (a database).
+    networks: tuple[str, ...] = ()
     # Per container: environment set over the task definition's (a local run's stand-ins).
     environment_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     cluster: str = "local"
@@ -107,6 +112,8 @@ class RunningTask:
     containers: dict[str, Container] = field(default_factory=dict)  # start order, pause first
     started_at: dict[str, float] = field(default_factory=dict)  # name -> monotonic start
     healthy_s: dict[str, float] = field(default_factory=dict)  # name -> start to healthy
+    limits: TaskLimits | None = None  # the task's CPU and memory, as enforced
+    cgroup: str = ""  # the task's cgroup (the pause container's) when limits.nested
 
 
 def start_order(definition: Mapping[str, Any]) -> list[str]:
@@ -154,7 +161,10 @@ def run_task(
     )
     task = RunningTask(spec=spec, network_id=str(network.id))
     try:
-        task.containers[PAUSE] = _start_pause(client, spec, str(network.name))
+        task.limits = task_limits(spec.definition, client.info())
+        task.containers[PAUSE] = _start_pause(client, spec, str(network.name), task.limits)
+        task.cgroup = _task_cgroup(task.containers[PAUSE], task.limits)
+        say(f"task: {task.limits.describe()}")
         for name in start_order(spec.definition):
             _wait_dependencies(client, task, name)
             task.started_at[name] = time.monotonic()
@@ -198,6 +208,8 @@ def mint_token(container: Container, user_id: int = 1) -> str:
 
 def _container_summary(cdef: Mapping[str, Any]) -> str:
     parts = [f"memory {cdef.get('memory', '-')} MiB"]
+    if "cpu" in cdef:
+        parts.append(f"cpu share {cdef['cpu']}")
     if cdef.get("user"):
         parts.append(f"user {cdef['user']}")
     if cdef.get("readonlyRootFilesystem"):
@@ -208,8 +220,20 @@ def _container_summary(cdef: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _start_pause(client: docker.DockerClient, spec: TaskSpec, network: str) -> Container:
-    """The container that owns the task's network namespace and its published ports."""
+def _task_cgroup(pause: Container, limits: TaskLimits) -> str:
+    if not limits.nested:
+        return ""
+    try:
+        return container_cgroup(pause)
+    except LimitError as exc:
+        raise TaskError(f"the task's CPU and memory cannot be enforced: {exc}") from exc
+
+
+def _start_pause(
+    client: docker.DockerClient, spec: TaskSpec, network: str, limits: TaskLimits
+) -> Container:
+    """The container that owns the task's network namespace and its published ports; its
+    cgroup is the task's when the engine can nest (tools/containers/limits.py)."""
     essential = next(iter(spec.images.values()))
     ports = {f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in spec.host_ports.items()}
     try:
@@ -224,9 +248,9 @@ def _start_pause(client: docker.DockerClient, spec: TaskSpec, network: str) -> C
             user="65534:65534",
             read_only=True,
             init=True,
-            mem_limit=f"{_PAUSE_MEMORY_MIB}m",
             healthcheck={"test": ["NONE"]},
             labels=labels(spec, PAUSE),
+            **limits.pause_options(),
         )
     except APIError as exc:
         if "port is already allocated" in str(exc) or "address already in use" in str(exc):
@@ -236,6 +260,8 @@ def _start_pause(client: docker.DockerClient, spec: TaskSpec, network: str) -> C
                 "another port with APP_PORT=<port>"
             ) from exc
         raise
+    for other in spec.networks:
+        client.networks.get(other).connect(pause)
     return pause
 
 
@@ -268,6 +294,7 @@ def _start_container(client: docker.DockerClient, task: RunningTask, name: str) 
     linux = cdef.get("linuxParameters", {})
     memory = cdef.get("memory")
     reservation = cdef.get("memoryReservation")
+    limits = task.limits or task_limits({}, {})
     host_config = client.api.create_host_config(
         read_only=bool(cdef.get("readonlyRootFilesystem", False)),
         init=bool(linux.get("initProcessEnabled", False)),
@@ -278,6 +305,7 @@ def _start_container(client: docker.DockerClient, task: RunningTask, name: str) 
         cap_add=linux.get("capabilities", {}).get("add") or None,
         network_mode=f"container:{task.containers[PAUSE].id}",
         mounts=_mounts(client, spec, cdef, image),
+        **limits.container_options(cdef, task.cgroup),
     )
     # The low-level call: the high-level one has no stop_timeout.
     created = client.api.create_container(
@@ -425,7 +453,10 @@ def remove_task(client: docker.DockerClient, task_id: str, work_dir: Path) -> li
     """Remove exactly the containers and network labelled with `task_id`, and its volumes."""
     removed = []
     selector: dict[str, str | list[str] | bool] = {"label": f"{TASK_LABEL}={task_id}"}
-    for container in client.containers.list(all=True, filters=selector):
+    found = client.containers.list(all=True, filters=selector)
+    # The pause container last: its cgroup holds the others' (the task's cgroup).
+    found.sort(key=lambda c: c.labels.get("com.amazonaws.ecs.container-name") == PAUSE)
+    for container in found:
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)
             removed.append(str(container.name))
