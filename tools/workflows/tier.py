@@ -123,9 +123,12 @@ def uncommitted(root: Path = ROOT) -> list[str]:
 
 
 @contextlib.contextmanager
-def tier_run(out: IO[str], root: Path = ROOT, sha: str | None = None) -> Iterator[Run]:
+def tier_run(
+    out: IO[str], root: Path = ROOT, sha: str | None = None, docker: bool = True
+) -> Iterator[Run]:
     """A Run in a fresh folder owned by the runner account, removed afterwards (kept when
-    FYNTRIX_KEEP_WORKFLOW_RUN=1, to look at a failed job's workspace)."""
+    FYNTRIX_KEEP_WORKFLOW_RUN=1, to look at a failed job's workspace). `docker=False` for
+    jobs that use no Docker engine: none is looked for or started."""
     account = runner_account()
     keep = os.environ.get("FYNTRIX_KEEP_WORKFLOW_RUN") == "1"
     with one_run_at_a_time(out):
@@ -135,7 +138,9 @@ def tier_run(out: IO[str], root: Path = ROOT, sha: str | None = None) -> Iterato
         try:
             base.chmod(0o755)
             account.chown(base)
-            engine_env, stop_engine, account = runner_docker(account, base, root, out)
+            engine_env: dict[str, str] = {}
+            if docker:
+                engine_env, stop_engine, account = runner_docker(account, base, root, out)
             machine = {**machine_settings(), **render_schema(account, base, root)}
             yield Run(
                 source=root,
