@@ -42,14 +42,11 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 WORKFLOWS: Final = ROOT / ".github" / "workflows"
 REPOSITORY: Final = "fyntrix/fyntrix-deploy"
 PLACEHOLDER_ACCOUNT: Final = "123456789012"  # AWS's documentation account
+# Every stage setting, region included, comes from the committed stage files; the variables
+# name only the roles (read by the steps that need AWS, which are skipped).
 TIER_VARS: Final = {
-    "AWS_REGION": "us-east-1",
-    "PROD_CERTIFICATE_ARN": f"arn:aws:acm:us-east-1:{PLACEHOLDER_ACCOUNT}:certificate/"
-    "00000000-0000-0000-0000-000000000000",
-    **{
-        f"AWS_{name}_ROLE_ARN": f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/fyntrix-{name.lower()}"
-        for name in ("DEV_DEPLOY", "PROD_DEPLOY", "DIFF")
-    },
+    f"AWS_{name}_ROLE_ARN": f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/fyntrix-{name.lower()}"
+    for name in ("DEV_DEPLOY", "PROD_DEPLOY", "DIFF")
 }
 # The machine's network trust and package-index settings, passed to the steps as a
 # self-hosted runner's environment carries them (here TLS goes through a proxy whose CA only
