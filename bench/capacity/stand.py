@@ -163,7 +163,6 @@ def running_task(
         secret_value=lambda _: secret,
         environment_overrides={"app": {**LOCAL_AUTH_ENV, **environment}},
         host_ports={config.app.port: free_port()},
-        work_dir=work_dir,
         networks=tuple(str(n) for n in postgres.attrs["NetworkSettings"]["Networks"]),
     )
     try:
@@ -172,7 +171,7 @@ def running_task(
         hot, admin = _tokens(task.containers["app"], work_dir, config.auth.admin_group)
         yield Stand(task, postgres, spec.host_ports[config.app.port], hot, admin)
     finally:
-        remove_task(client, spec.task_id, work_dir)
+        remove_task(client, spec.task_id)
 
 
 # Users beyond the seeded demo ones, each holding what demo user (id mod 4) + 1 holds; the hot

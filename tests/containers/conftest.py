@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,9 +59,7 @@ def empty_secret(value_from: str) -> str:
     return "{}"
 
 
-def spec_for(
-    definition: dict[str, Any], images: dict[str, Built], tmp: Path, port: int
-) -> TaskSpec:
+def spec_for(definition: dict[str, Any], images: dict[str, Built], port: int) -> TaskSpec:
     """How the tests run a task: the images built here (by id: the engine may be shared) as
     the task pulls them, the local issuer instead of Cognito, the app on 127.0.0.1:`port`."""
     return TaskSpec(
@@ -71,7 +68,6 @@ def spec_for(
         secret_value=empty_secret,
         environment_overrides={"app": LOCAL_AUTH_ENV},
         host_ports={8000: port},
-        work_dir=tmp,
         cluster="fyntrix-dev",
     )
 

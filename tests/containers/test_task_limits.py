@@ -65,14 +65,13 @@ def start(
             images=dict.fromkeys(names, container_images["app"].image_id),
             secret_value=lambda _: "",
             host_ports={},
-            work_dir=tmp_path,
         )
         started.append(spec)
         return run_task(docker_engine.client, spec, say=lambda m: print(m, file=sys.stderr))
 
     yield run
     for spec in started:
-        remove_task(docker_engine.client, spec.task_id, spec.work_dir)
+        remove_task(docker_engine.client, spec.task_id)
 
 
 def _stats(container: Container) -> dict[str, Any]:

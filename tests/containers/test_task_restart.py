@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -91,13 +90,12 @@ class Running:
 def start_task(
     docker_engine: Engine,
     container_images: dict[str, Built],
-    tmp_path: Path,
 ) -> Iterator[Any]:
     made: list[Running] = []
 
     def start(definition: dict[str, Any], app_env: dict[str, str] | None = None) -> Running:
         port = free_port()
-        spec = spec_for(definition, container_images, tmp_path, port)
+        spec = spec_for(definition, container_images, port)
         if app_env:
             app = {**spec.environment_overrides["app"], **app_env}
             spec = dataclasses.replace(spec, environment_overrides={"app": app})
@@ -111,7 +109,7 @@ def start_task(
     yield start
     for running in made:
         running.supervisor.halt()
-        remove_task(docker_engine.client, running.task.spec.task_id, tmp_path)
+        remove_task(docker_engine.client, running.task.spec.task_id)
 
 
 def attrs(running: Running, name: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +33,7 @@ from tools.containers.task import (
     mint_token,
     run_task,
     stop_task,
+    volume_name,
 )
 
 pytestmark = pytest.mark.containers
@@ -45,15 +45,14 @@ def running(
     docker_engine: Engine,
     container_images: dict[str, Built],
     task_definition: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningTask]:
-    spec = spec_for(task_definition, container_images, tmp_path_factory.mktemp("task"), free_port())
+    spec = spec_for(task_definition, container_images, free_port())
     task = run_task(docker_engine.client, spec, say=lambda m: print(m, file=sys.stderr))
     print(f"time to healthy (s): {task.healthy_s}", file=sys.stderr)
     yield task
     from tools.containers.task import remove_task
 
-    remove_task(docker_engine.client, spec.task_id, spec.work_dir)
+    remove_task(docker_engine.client, spec.task_id)
 
 
 def attrs(task: RunningTask, name: str) -> dict[str, Any]:
@@ -118,8 +117,10 @@ def test_task_definition_settings_are_applied(
             assert env[secret["name"]] == "{}"  # APP_SECRETS: the whole (empty) secret
         mounts = {m["Destination"]: m for m in a["Mounts"]}
         for mp in cdef.get("mountPoints", []):
-            assert mounts[mp["containerPath"]]["Type"] == "bind"
-            assert mounts[mp["containerPath"]]["RW"] is True
+            mount = mounts[mp["containerPath"]]
+            assert mount["Type"] == "volume"
+            assert mount["Name"] == volume_name(running.spec, mp["sourceVolume"])
+            assert mount["RW"] is True
 
 
 def test_ecs_agent_labels(running: RunningTask, task_definition: dict[str, Any]) -> None:
@@ -161,21 +162,50 @@ def test_every_writable_path_is_writable_by_its_writer_on_fargate_mounts(
             assert code == 0, (cdef["name"], path, out)
 
 
-def test_without_a_volume_declaration_fargate_mounts_are_not_writable(
-    containers: Containers, container_images: dict[str, Built], tmp_path: Path
+def test_task_volumes_start_with_fargates_owner_and_mode(
+    running: RunningTask, task_definition: dict[str, Any], docker_engine: Engine
 ) -> None:
-    """The defect the VOLUME declarations fix: a root-owned 0755 bind mount (what Fargate
-    mounts on a path the image does not declare) is not writable by uid 10001."""
-    mount_dir = tmp_path / "tmp-volume"
-    mount_dir.mkdir()
-    mount_dir.chmod(0o755)
+    """Fargate mounts a task volume root-owned 0755 unless the image declares the path as a
+    VOLUME; then with the image's owner and mode (the app's /tmp: 1777, redis's /data: its
+    user's). The engine sets them, whoever runs the task (tools/containers/task.py)."""
+    seen = set()
+    for cdef in task_definition["containerDefinitions"]:
+        container = running.containers[cdef["name"]]
+        image = docker_engine.client.images.get(str(container.attrs["Image"]))
+        declared = image.attrs["Config"].get("Volumes") or {}
+        for mp in cdef["mountPoints"]:
+            path = mp["containerPath"]
+            code, mounted = exec_text(container, ["stat", "-c", "%u:%g %a", path], user="0")
+            assert code == 0, mounted
+            if path in declared:
+                wanted = _owner_and_mode_in_image(docker_engine, str(image.id), path)
+            else:
+                wanted = "0:0 755"
+            assert mounted.strip() == wanted, (cdef["name"], path)
+            seen.add(path in declared)
+    assert seen == {True, False}  # both kinds are in the task
+
+
+def _owner_and_mode_in_image(engine: Engine, image: str, path: str) -> str:
+    out = engine.client.containers.run(
+        image, entrypoint=["stat", "-c", "%u:%g %a", path], command=[], user="0", remove=True
+    )
+    return bytes(out).decode().strip()
+
+
+def test_without_a_volume_declaration_fargate_mounts_are_not_writable(
+    containers: Containers, container_images: dict[str, Built]
+) -> None:
+    """The defect the VOLUME declarations fix: a root-owned 0755 volume (what Fargate mounts
+    on a path the image does not declare) is not writable by uid 10001."""
     container = containers.run(
         container_images["app"].tag,
         entrypoint=["python", "-c", _PROBE, "/scratch"],
         command=[],
         user="10001:10001",
         read_only=True,
-        mounts=[Mount(target="/scratch", source=str(mount_dir), type="bind")],
+        # An anonymous volume, removed with the container; no copy of the image's path.
+        mounts=[Mount(target="/scratch", source=None, type="volume", no_copy=True)],
     )
     result = container.wait(timeout=60)
     assert result["StatusCode"] != 0
@@ -196,7 +226,6 @@ def test_dependency_never_healthy_fails_within_start_timeout_and_leaves_nothing(
     docker_engine: Engine,
     container_images: dict[str, Built],
     task_definition: dict[str, Any],
-    tmp_path: Path,
 ) -> None:
     broken = with_container(
         task_definition,
@@ -210,7 +239,7 @@ def test_dependency_never_healthy_fails_within_start_timeout_and_leaves_nothing(
         },
         startTimeout=4,
     )
-    spec = spec_for(broken, container_images, tmp_path, free_port())
+    spec = spec_for(broken, container_images, free_port())
     with pytest.raises(
         TaskError, match=r"redis did not become HEALTHY within its startTimeout of 4 s"
     ):
@@ -222,13 +251,12 @@ def test_taken_port_is_one_clear_line_and_leaves_nothing(
     docker_engine: Engine,
     container_images: dict[str, Built],
     task_definition: dict[str, Any],
-    tmp_path: Path,
 ) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        spec = spec_for(task_definition, container_images, tmp_path, port)
+        spec = spec_for(task_definition, container_images, port)
         with pytest.raises(TaskError, match=rf"port {port} on 127.0.0.1 is taken.*APP_PORT"):
             run_task(docker_engine.client, spec, say=lambda m: None)
     assert _leftovers(docker_engine, spec.task_id) == []
@@ -237,4 +265,5 @@ def test_taken_port_is_one_clear_line_and_leaves_nothing(
 def _leftovers(engine: Engine, task_id: str) -> list[str]:
     selector = label_filter(f"{TASK_LABEL}={task_id}")
     names = [str(c.name) for c in engine.client.containers.list(all=True, filters=selector)]
+    names += [str(v.name) for v in engine.client.volumes.list(filters=selector)]
     return names + [str(n.name) for n in engine.client.networks.list(filters=selector)]

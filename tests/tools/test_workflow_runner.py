@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,29 @@ def test_the_shipped_workflows_use_only_what_the_tier_knows() -> None:
             assert job["runs-on"] == "ubuntu-24.04", path.name
             for step in job["steps"]:
                 assert step.get("shell") in (None, "bash"), (path.name, step)
+
+
+def test_processes_a_job_leaves_running_are_killed_at_its_end(tmp_path: Path) -> None:
+    """As GitHub's runner cleans up orphan processes: whatever a step started in the
+    background and left behind, in a session of its own, is gone when the job ends."""
+    pid_file = tmp_path / "orphan.pid"
+    steps: list[dict[str, Any]] = [
+        {"name": "leaves one", "run": f"setsid sleep 300 >/dev/null 2>&1 &\necho $! > '{pid_file}'"}
+    ]
+    result, out = run_steps(tmp_path, steps)
+    assert result.ok, out
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), out
+    assert f"killed 1 orphan process(es) of the job: [{pid}]" in out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it has been killed)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

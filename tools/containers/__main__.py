@@ -58,7 +58,6 @@ def supervise(run_dir: Path) -> int:
         images={},
         secret_value=lambda _: "",
         host_ports={},
-        work_dir=Path(state["work_dir"]),
         task_id=state["task_id"],
     )
     try:

@@ -12,27 +12,23 @@ The successor of `ecs-cli local up` (archived), closer to what Fargate does:
   environment and `secrets` (resolved by the caller, e.g. from the emulator's Secrets Manager);
 * the task's `cpu` and `memory` for all its containers together, a container's `cpu` as its
   relative share (tools/containers/limits.py);
-* task volumes as Fargate mounts them: bind mounts of a root-owned 0755 directory, unless the
-  image declares the path as a VOLUME, in which case the image's owner and mode are copied in;
+* task volumes as Fargate mounts them: empty, root-owned 0755, unless the image declares the
+  path as a VOLUME, in which case the image's data, owner and mode are copied in. Each is a
+  Docker volume of the task's, so the engine (root) sets the owner: the caller needs no root;
 * the agent's Docker labels (cluster, task ARN, family, revision, container name);
 * stop in reverse dependency order, each container with its own `stopTimeout`.
 
-Everything created carries the label `dev.fyntrix.task-id`, and `remove_task` removes exactly
-what carries that task's id.
+Everything created (containers, network, volumes) carries the label `dev.fyntrix.task-id`, and
+`remove_task` removes exactly what carries that task's id.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-import shutil
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -79,7 +75,6 @@ class TaskSpec:
     images: Mapping[str, str]  # container name -> local image
     secret_value: Callable[[str], str]  # valueFrom -> value
     host_ports: Mapping[int, int]  # containerPort -> 127.0.0.1 port
-    work_dir: Path  # volume directories live under <work_dir>/<task id>/
     # Docker networks the task's namespace joins besides its own, as a task's network
     # interface sits in its VPC's subnets: how it reaches what lives there (a database).
     networks: tuple[str, ...] = ()
@@ -174,7 +169,7 @@ def run_task(
             if name != PAUSE and "healthCheck" in spec.container(name):
                 _wait_for(client, task, name, "HEALTHY")
     except BaseException:
-        remove_task(client, spec.task_id, spec.work_dir)
+        remove_task(client, spec.task_id)
         raise
     return task
 
@@ -325,46 +320,43 @@ def _start_container(client: docker.DockerClient, task: RunningTask, name: str) 
     return container
 
 
-def volume_dir(spec: TaskSpec, volume: str) -> Path:
-    return spec.work_dir / spec.task_id / "volumes" / volume
+def volume_name(spec: TaskSpec, volume: str) -> str:
+    return f"fyntrix-{spec.task_id[:12]}-{volume}"
 
 
 def _mounts(
     client: docker.DockerClient, spec: TaskSpec, cdef: Mapping[str, Any], image: str
 ) -> list[Mount]:
+    """The container's task volumes. Docker copies an image path's data, owner and mode into
+    an empty volume for any path the image has; Fargate only for a path the image declares as
+    a VOLUME: `no_copy` everywhere else, and wherever the volume already existed (as on
+    Fargate, the first container that mounts a shared volume decides what it starts with)."""
     declared = set((client.images.get(image).attrs["Config"].get("Volumes") or {}).keys())
     mounts = []
     for mp in cdef.get("mountPoints", []):
-        source = volume_dir(spec, mp["sourceVolume"])
-        if not source.exists():
-            source.mkdir(parents=True)
-            os.chown(source, 0, 0)
-            source.chmod(0o755)
-            if mp["containerPath"] in declared:
-                _copy_owner_and_mode(client, image, mp["containerPath"], source)
+        name = volume_name(spec, mp["sourceVolume"])
+        created = _create_volume(client, spec, name)
         mounts.append(
             Mount(
                 target=mp["containerPath"],
-                source=str(source),
-                type="bind",
+                source=name,
+                type="volume",
                 read_only=bool(mp.get("readOnly", False)),
+                no_copy=not (created and mp["containerPath"] in declared),
             )
         )
     return mounts
 
 
-def _copy_owner_and_mode(client: docker.DockerClient, image: str, path: str, dest: Path) -> None:
-    """What Fargate does for a path the image declares as a VOLUME: owner and mode carry over."""
-    probe = client.containers.create(image, command=["true"], healthcheck={"test": ["NONE"]})
+def _create_volume(client: docker.DockerClient, spec: TaskSpec, name: str) -> bool:
+    """Create the task's volume `name` (a local volume: root-owned 0755, empty). False when
+    another container of the task made it already."""
     try:
-        stream, _ = probe.get_archive(path)
-        # A writable path of an image is (nearly) empty: reading it whole is cheap.
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream)), mode="r") as tar:
-            top = next(iter(tar))
-            os.chown(dest, top.uid, top.gid)
-            dest.chmod(top.mode & 0o7777)
-    finally:
-        probe.remove(force=True)
+        client.volumes.get(name)
+        return False
+    except NotFound:
+        client.volumes.create(name, driver="local", labels={TASK_LABEL: spec.task_id})
+        return True
 
 
 def _wait_dependencies(client: docker.DockerClient, task: RunningTask, name: str) -> None:
@@ -449,8 +441,8 @@ def stop_task(client: docker.DockerClient, task: RunningTask) -> list[Stopped]:
     return stopped
 
 
-def remove_task(client: docker.DockerClient, task_id: str, work_dir: Path) -> list[str]:
-    """Remove exactly the containers and network labelled with `task_id`, and its volumes."""
+def remove_task(client: docker.DockerClient, task_id: str) -> list[str]:
+    """Remove exactly the containers, network and volumes labelled with `task_id`."""
     removed = []
     selector: dict[str, str | list[str] | bool] = {"label": f"{TASK_LABEL}={task_id}"}
     found = client.containers.list(all=True, filters=selector)
@@ -464,7 +456,9 @@ def remove_task(client: docker.DockerClient, task_id: str, work_dir: Path) -> li
         with contextlib.suppress(NotFound):
             network.remove()
             removed.append(str(network.name))
-    task_dir = work_dir / task_id
-    if task_dir.exists():
-        shutil.rmtree(task_dir)
+    # After the containers: a volume in use cannot be removed.
+    for volume in client.volumes.list(filters=selector):
+        with contextlib.suppress(NotFound):
+            volume.remove(force=True)
+            removed.append(str(volume.name))
     return removed

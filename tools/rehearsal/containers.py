@@ -8,7 +8,7 @@ Fargate (tools/containers/task.py), each container on the local image its tag na
 emulator's registry. Secrets are read from the emulator's Secrets Manager. While the task runs,
 a background process watches it as the agent does (restart policies, essential containers;
 tools/containers/supervisor.py). `down` stops that watcher, then removes exactly the containers,
-network and volume folders of the task it recorded, and stops the engine if the tooling started
+network and volumes of the task it recorded, and stops the engine if the tooling started
 it.
 """
 
@@ -165,7 +165,6 @@ def _start(
         # No Cognito here: the app runs its local stage (its dev issuer), as RUNTIME=processes.
         environment_overrides={"app": LOCAL_AUTH_ENV},
         host_ports={config.app.port: app_port},
-        work_dir=run_dir / "tasks",
         cluster=DeployedNames.of(session, config).cluster,
         region=config.region,
         account=account,
@@ -175,7 +174,6 @@ def _start(
         json.dumps(
             {
                 "task_id": spec.task_id,
-                "work_dir": str(spec.work_dir),
                 "docker_host": engine.base_url,
                 "definition": str(run_dir / DEFINITION_FILE),
             }
@@ -264,9 +262,10 @@ def stop(run_dir: Path, *, keep_engine: bool = False) -> list[str]:
     except EngineError:
         engine = None
     if state and engine is not None:
-        removed = remove_task(engine.client, state["task_id"], Path(state["work_dir"]))
+        removed = remove_task(engine.client, state["task_id"])
         if removed:
-            done.append(f"task {state['task_id'][:12]} ({len(removed)} containers/networks)")
+            task = state["task_id"][:12]
+            done.append(f"task {task} ({len(removed)} containers, networks and volumes)")
     state_file.unlink(missing_ok=True)
     if not keep_engine and stop_own_engine(run_dir):
         done.append("dockerd")

@@ -9,6 +9,7 @@ whether the apt step can run (as it would on a self-hosted runner).
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import pwd
@@ -52,6 +53,11 @@ class Account:
         probe = self.popen(["test", "-x", str(path)])
         return probe.wait() == 0
 
+    def can_write(self, path: Path) -> bool:
+        """Whether this user may write `path` (a socket: connect to it)."""
+        probe = self.popen(["test", "-w", str(path)])
+        return probe.wait() == 0
+
     def chown(self, path: Path) -> None:
         if self.switch:
             subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
@@ -76,6 +82,13 @@ def runner_account() -> Account:
     entry = pwd.getpwnam(RUNNER_USER)
     groups = tuple(os.getgrouplist(RUNNER_USER, entry.pw_gid))
     return Account(RUNNER_USER, entry.pw_uid, entry.pw_gid, groups, Path(entry.pw_dir), True)
+
+
+def add_to_group(account: Account, group: str) -> Account:
+    """`account` (the tier's own, made as root) added to `group`, e.g. a Docker socket's."""
+    subprocess.run(["usermod", "--append", "--groups", group, account.name], check=True)
+    groups = tuple(os.getgrouplist(account.name, account.gid))
+    return dataclasses.replace(account, groups=groups)
 
 
 def _ensure_user() -> None:

@@ -7,6 +7,8 @@ and step's `env:`, `${{ }}` expressions evaluated strictly (tools/workflows/expr
 as the runner account, `uses:` steps through their local equivalents
 (tools/workflows/local_actions.py), `if:` with GitHub's implicit `success()`, step outputs
 through $GITHUB_OUTPUT, $GITHUB_ENV and $GITHUB_PATH, and the job's `outputs:` for `needs`.
+At the end of a job, as GitHub's runner does ("Cleaning up orphan processes"), every process
+still carrying the job's RUNNER_TRACKING_ID in its environment is killed.
 
 A step that would fail on GitHub fails here. What cannot run here is skipped with its reason:
 configure-aws-credentials and every later step of its job (they run with the role's AWS
@@ -15,6 +17,7 @@ credentials), and steps that call GitHub's API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +117,8 @@ class _Job:
     steps_ctx: dict[str, Any] = field(default_factory=dict)
     failed: bool = False
     aws_from: str = ""
+    # In every step's environment; what outlives the job is found by it and killed.
+    tracking_id: str = field(default_factory=lambda: f"github_{uuid.uuid4()}")
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -187,6 +193,7 @@ def runner_variables(job: _Job, files: Mapping[str, Path]) -> dict[str, str]:
         "RUNNER_NAME": "fyntrix-workflow-tier",
         "RUNNER_TEMP": str(state.temp),
         "RUNNER_TOOL_CACHE": str(state.tool_cache),
+        "RUNNER_TRACKING_ID": job.tracking_id,
         "HOME": str(run.account.home),
         "USER": run.account.name,
         "LOGNAME": run.account.name,
@@ -218,8 +225,13 @@ def run_job(
     started = time.monotonic()
     deadline = started + 60 * float(spec.get("timeout-minutes", 360))
     _say(run, f"== {job_id} ({event.name} {event.ref}) in {job.state.workspace}")
-    for index, step in enumerate(spec["steps"]):
-        job.result.steps.append(_step(job, index, step, deadline, select))
+    try:
+        for index, step in enumerate(spec["steps"]):
+            job.result.steps.append(_step(job, index, step, deadline, select))
+    finally:
+        orphans = kill_tracked(job.tracking_id)
+        if orphans:
+            _say(run, f"   killed {len(orphans)} orphan process(es) of the job: {orphans}")
     context = job.context()
     job.result.outputs = {
         k: substitute(str(v), context) for k, v in (spec.get("outputs") or {}).items()
@@ -305,6 +317,8 @@ def _record(job: _Job, step: Mapping[str, Any], result: StepResult) -> StepResul
         entry["outcome"] = entry["conclusion"] = result.outcome
     if result.outcome != "success":
         _say(job.run, f"   {result.outcome}: {result.name}: {result.detail}")
+    if result.seconds:
+        _say(job.run, f"   {result.outcome} in {result.seconds:.0f} s: {result.name}")
     return result
 
 
@@ -387,11 +401,34 @@ def _execute(
     try:
         code: int = proc.wait(timeout=max(timeout_s, 1))
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         raise StepFailed(f"timed out after {timeout_s / 60:.0f} minutes") from None
+    finally:
+        # A timeout, or the tier itself interrupted: the step's process group goes too.
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     reader.join(timeout=10)
     return code
+
+
+def kill_tracked(tracking_id: str) -> list[int]:
+    """Kill every process whose environment holds RUNNER_TRACKING_ID=`tracking_id` (those
+    this user may read: all of them as root). Returns their pids."""
+    marker = f"RUNNER_TRACKING_ID={tracking_id}".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or another user's
+        if marker in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    return killed
 
 
 def _read_commands(job: _Job, step: Mapping[str, Any], files: Mapping[str, Path]) -> None:
