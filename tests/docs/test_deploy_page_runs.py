@@ -1,0 +1,282 @@
+"""Docs that run: the deploy guide's AWS commands, run as a user runs them, for dev and prod.
+
+docs/deploy.md marks each command block of its "Deploy to AWS" section with the stages it runs
+for (testkit/docs_run/page.py). For each stage, this tier clones HEAD into a folder whose path
+has a space, starts a fresh AWS emulator (`make up`'s, tools/rehearsal/emulator.py), and runs
+that stage's blocks in page order in ONE `bash -Eeuo pipefail` with a user's PATH (no `node`;
+`aws` and a `docker` whose login/push reach the emulator's ECR: testkit/docs_run/session.py).
+Only the placeholders below are filled in, each of which must still be in the page; the values
+the page has the user type (`read -rs NAME`) come on stdin. A command that fails for a user
+fails here, naming its line in the page: one run in the wrong order (users before the pool),
+a variable never exported, a secret pasted from an example, a build without `--platform`, a
+CDK CLI called without make (no `node` on PATH).
+
+Besides the session's exit status, the tier looks at what the guide produced: before the stage
+is removed, the deployed task's settings (its secret included) pass the service's own start-up
+validation; afterwards both images of the release are in the registry with the stage's tags,
+and the stage's stacks are gone while the registry stays.
+
+FYNTRIX_DOCS_RUN_REF=<commit> runs the page of another commit (HEAD by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.config import service_stack_name, state_stack_name
+from testkit.docs_run import page as docs_page
+from testkit.docs_run.page import Placeholder, PageError
+from testkit.docs_run.session import PRELUDE, Outcome, clone, git, run, session_env, user_bin
+from tools.containers.engine import Engine
+from tools.containers.images import APP, REDIS, resolve_base
+from tools.rehearsal.processes import free_port, http_ok
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs" / "deploy.md"
+REGION = "us-east-1"  # both stage files' region
+REPOSITORY = "fyntrix-app"
+# The zone a prod user already holds for the domain of the page's examples.
+ZONE_DOMAIN = "example.com"
+ZONE_ID = "__ZONE_ID__"  # replaced by the id the emulator gives the zone
+PLACEHOLDERS = (
+    Placeholder(text="export STAGE=dev", values={"prod": "export STAGE=prod"}),
+    # The certificate the page's own request got (it sets CERT).
+    Placeholder(
+        text="arn:aws:acm:us-east-1:111122223333:certificate/UUID", values={"prod": "${CERT}"}
+    ),
+    Placeholder(text="Z0123456789ABCDEFGHIJ", values={"prod": ZONE_ID}),
+)
+# What the user types where the page reads a value (`read -rs NAME`).
+TYPED = {
+    "DATABASE_URL": "postgresql://fyntrix:docs-run-password@fyntrix-db.internal:5432/fyntrix",
+    "VALUE": "docs-run-market-data-key",
+}
+# Run in the session just before the block holding the key: the stage is still deployed there.
+TASK_START_CHECK = "make destroy-state STAGE=$STAGE"
+SESSION_TIMEOUT_S = 1800.0
+EMULATOR_START_TIMEOUT_S = 30.0
+
+
+def page_text() -> str:
+    return PAGE.read_text(encoding="utf-8")
+
+
+# ---- the page's rules (unit tier) ---------------------------------------------------------
+
+
+def test_every_command_block_of_the_aws_section_says_where_it_runs() -> None:
+    blocks = docs_page.blocks(page_text())
+    assert blocks, "no fenced block in the Deploy to AWS section"
+    for stage in docs_page.STAGES:
+        assert any(stage in b.stages for b in blocks), f"no block runs for {stage}"
+
+
+def test_an_unmarked_bash_block_is_refused() -> None:
+    page = "# Deploy\n\n## Deploy to AWS\n\n```bash\nmake deploy\n```\n\n## Costs\n"
+    with pytest.raises(PageError, match=r"docs/deploy.md:5: a ```bash block without data-run"):
+        docs_page.blocks(page)
+
+
+def test_every_placeholder_the_tier_fills_is_in_the_page() -> None:
+    # A placeholder the page no longer has would be filled in nowhere: the tier would then run
+    # something else than the page says, or the reader be left with a value to guess.
+    assert docs_page.missing_placeholders(page_text(), PLACEHOLDERS) == []
+
+
+@pytest.mark.parametrize("stage", docs_page.STAGES)
+def test_the_tier_types_every_value_the_page_reads(stage: str) -> None:
+    script = docs_page.script(page_text(), stage, PLACEHOLDERS)
+    assert set(docs_page.reads(script.text)) == set(TYPED), (
+        "the page reads other values than the tier types: add each to TYPED"
+    )
+
+
+def test_a_script_names_the_page_line_of_each_command() -> None:
+    page = (
+        "# D\n\n## Deploy to AWS\n\ntext\n"
+        '```{.bash data-run="dev"}\necho one\necho two\n```\n'
+        '```{.bash data-run="prod"}\necho prod\n```\n'
+        "## Costs\n"
+    )
+    script = docs_page.script(page, "dev", [])
+    lines = script.text.splitlines()
+    assert lines[script_line(script, "echo two") - 1] == "echo two"
+    assert script.page_line(script_line(script, "echo two")) == 8
+    assert "echo prod" not in script.text
+
+
+def script_line(script: docs_page.Script, text: str) -> int:
+    return script.text.splitlines().index(text) + 1
+
+
+def test_a_toml_block_goes_above_the_placeholders_table(tmp_path: Path) -> None:
+    # GIVEN a stage file with its [placeholders] table, and the page's values for it
+    (tmp_path / "stages").mkdir()
+    stage_file = tmp_path / "stages" / "prod.toml"
+    stage_file.write_text('region = "us-east-1"\n\n[placeholders]\ndomain_name = "x"\n')
+    page = (
+        "# D\n\n## Deploy to AWS\n\n"
+        '```{.toml data-run="prod"}\ndomain_name = "$DOMAIN"\n```\n\n## Costs\n'
+    )
+    script = docs_page.script(page, "prod", [], prelude=PRELUDE)
+    # WHEN the session runs the block (the page's values from the session's variables)
+    done = subprocess.run(
+        ["bash", "-Eeuo", "pipefail", "-c", script.text],
+        cwd=tmp_path,
+        env={**os.environ, "STAGE": "prod", "DOMAIN": "api.example.com",
+             "DOCS_RUN_PYTHON": sys.executable},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    # THEN the value is a top-level setting, above the table
+    assert done.returncode == 0, done.stderr
+    assert stage_file.read_text().startswith('region = "us-east-1"\n\ndomain_name = "api.exa')
+
+
+# ---- the tier: every marked block, in order, against the emulator -------------------------
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[str]:
+    """A fresh emulator of `make up`, issuing ACM certificates at once (it validates none)."""
+    port = free_port()
+    log = (tmp_path / "emulator.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "MOTO_ACM_VALIDATION_WAIT": "0",
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    endpoint = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
+        while not http_ok(f"{endpoint}/moto-api/"):
+            assert proc.poll() is None, "the emulator exited at start"
+            assert time.monotonic() < deadline, "the emulator did not answer"
+            time.sleep(0.05)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def aws(emulator: str, name: str) -> Any:
+    return boto3.client(
+        name, region_name=REGION, endpoint_url=emulator,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+
+
+def documented_variables(engine: Engine) -> dict[str, str]:
+    """The page's own variables the tier sets: CDK_FLAGS (answer the CDK CLI's questions) and,
+    where the upstream bases cannot be pulled, PYTHON_IMAGE/REDIS_IMAGE (stand-ins)."""
+    env = {"CDK_FLAGS": "--yes", "DOCKER_HOST": engine.base_url}
+    for spec in (APP, REDIS):
+        base, kind = resolve_base(engine.client, spec, {}, lambda m: print(m, file=sys.stderr))
+        if kind != "upstream":
+            env[spec.base_arg] = base
+    return env
+
+
+def failure(outcome: Outcome, script: docs_page.Script, page_file: Path) -> str:
+    """The page's command that failed, and the end of what it printed."""
+    marks = [ln for ln in outcome.stderr.splitlines() if ln.startswith("::docs-run failed")]
+    where = ""
+    if marks:
+        script_line = int(marks[0].split("script line ", 1)[1].split(",", 1)[0])
+        line = script.page_line(script_line)
+        if line is not None:
+            where = f"docs/deploy.md:{line}: {page_file.read_text().splitlines()[line - 1]}\n"
+    tail = (outcome.stdout[-2500:] + "\n--- stderr ---\n" + outcome.stderr[-4000:]).strip()
+    return f"{where}{marks[0] if marks else 'exit ' + str(outcome.returncode)}\n{tail}"
+
+
+def tier_ref() -> str:
+    return os.environ.get("FYNTRIX_DOCS_RUN_REF", "HEAD")
+
+
+@pytest.mark.integration
+@pytest.mark.weight(420)
+@pytest.mark.shared_run("docs that run")
+@pytest.mark.parametrize("stage", docs_page.STAGES)
+def test_the_guide_deploys_the_stage_as_written(
+    stage: str, emulator: str, docker_engine: Engine, tmp_path: Path
+) -> None:
+    # GIVEN a clean clone in a path with a space, a fresh emulator, the user's PATH
+    checkout = clone(tmp_path / "docs run" / "fyntrix deploy", tier_ref())
+    route53 = aws(emulator, "route53")
+    created = route53.create_hosted_zone(Name=ZONE_DOMAIN, CallerReference="docs-run")
+    zone = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    placeholders = [
+        Placeholder(text=p.text, values={k: v.replace(ZONE_ID, zone) for k, v in p.values.items()})
+        for p in PLACEHOLDERS
+    ]
+    check = (
+        f"PYTHONPATH={shlex.quote(str(ROOT))} \"$DOCS_RUN_PYTHON\" -m testkit.docs_run.checks "
+        "task-start --stage $STAGE"
+    )
+    page_file = checkout / "docs" / "deploy.md"
+    script = docs_page.script(
+        page_file.read_text(), stage, placeholders, prelude=PRELUDE,
+        before={TASK_START_CHECK: check},
+    )  # fmt: skip
+    typed = "".join(f"{TYPED[name]}\n" for name in docs_page.reads(script.text))
+    env = session_env(tmp_path / "home", user_bin(tmp_path / "bin"), emulator,
+                      documented_variables(docker_engine))  # fmt: skip
+    image_tag = git("rev-parse", "--short", "HEAD", cwd=checkout)
+    registry = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
+    try:
+        # WHEN the stage's blocks run in order, in one shell
+        outcome = run(checkout, script.text, env, typed, SESSION_TIMEOUT_S)
+        print(f"\n[docs-run] {stage}: {outcome.elapsed_s} s", file=sys.stderr)
+        # THEN every command succeeded
+        assert outcome.returncode == 0, failure(outcome, script, page_file)
+        assert f"[docs-run] the {stage} task's settings validate" in outcome.stdout
+        assert_released(emulator, docker_engine, stage, image_tag, registry)
+        assert_removed(emulator, stage)
+    finally:
+        for tag in (image_tag, f"redis-{image_tag}"):
+            subprocess.run(["/usr/bin/docker", "rmi", "--no-prune", f"{registry}:{tag}"],
+                           env={**os.environ, "DOCKER_HOST": docker_engine.base_url},
+                           capture_output=True, check=False)  # fmt: skip
+
+
+def assert_released(
+    emulator: str, engine: Engine, stage: str, image_tag: str, registry: str
+) -> None:
+    """Both images of the release are the ones built, under their tags and the stage's."""
+    ecr = aws(emulator, "ecr")
+    for tag in (image_tag, f"redis-{image_tag}"):
+        built = engine.client.images.get(f"{registry}:{tag}").id
+        for name in (tag, f"{stage}-{tag}"):
+            (image,) = ecr.batch_get_image(
+                repositoryName=REPOSITORY, imageIds=[{"imageTag": name}]
+            )["images"]
+            assert json.loads(image["imageManifest"])["config"]["digest"] == built, name
+
+
+def assert_removed(emulator: str, stage: str) -> None:
+    """The guide ends by removing the stage: its stacks are gone, the shared registry stays."""
+    summaries = aws(emulator, "cloudformation").list_stacks()["StackSummaries"]
+    status = {}
+    for summary in sorted(summaries, key=lambda s: s["CreationTime"]):
+        status[summary["StackName"]] = summary["StackStatus"]
+    assert status.get(service_stack_name(stage)) == "DELETE_COMPLETE", status
+    assert status.get(state_stack_name(stage)) == "DELETE_COMPLETE", status
+    assert status.get("Fyntrix-Registry") in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), status
