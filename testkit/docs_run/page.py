@@ -1,4 +1,5 @@
-"""The deploy guide's runnable commands, as the docs tier runs them (tests/docs/test_deploy_page_runs.py).
+"""The deploy guide's runnable commands, as the docs tier runs them
+(tests/docs/test_deploy_page_runs.py).
 
 docs/deploy.md marks each fenced block of its "Deploy to AWS" section with the stages it runs
 for, in the fence's attributes (kept in the page's source, invisible on the site):
@@ -153,7 +154,9 @@ def _as_shell(block: Block, body: str) -> str:
         return body
     if block.lang == "toml":
         # An unquoted here-document: the values the page took from the session ($CERT) expand.
-        return f'__docs_above_placeholders "stages/$STAGE.toml" <<__DOCS_TOML__\n{body}__DOCS_TOML__\n'
+        return (
+            f'__docs_above_placeholders "stages/$STAGE.toml" <<__DOCS_TOML__\n{body}__DOCS_TOML__\n'
+        )
     raise PageError(f"docs/deploy.md:{block.line}: the tier cannot run a ```{block.lang} block")
 
 

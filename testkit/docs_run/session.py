@@ -66,7 +66,7 @@ def user_bin(base: Path) -> str:
             if entry.name not in seen:
                 seen.add(entry.name)
                 (tools / entry.name).symlink_to(entry)
-    _script(standins / "aws", f"exec {shlex.quote(str(VENV_PYTHON))} -m awscli \"$@\"")
+    _script(standins / "aws", f'exec {shlex.quote(str(VENV_PYTHON))} -m awscli "$@"')
     docker = f"PYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(str(VENV_PYTHON))} -m "
     _script(standins / "docker", docker + 'testkit.docs_run.docker_standin "$@"')
     return f"{standins}{os.pathsep}{tools}"
@@ -107,9 +107,7 @@ class Outcome:
     elapsed_s: float
 
 
-def session_env(
-    home: Path, path: str, emulator: str, extra: Mapping[str, str]
-) -> dict[str, str]:
+def session_env(home: Path, path: str, emulator: str, extra: Mapping[str, str]) -> dict[str, str]:
     """A new terminal's variables, the emulator's endpoint and dummy credentials (what
     docs/deploy.md#against-the-local-emulator exports), and the test's documented ones."""
     machine = {k: os.environ[k] for k in MACHINE_SETTINGS if os.environ.get(k)}

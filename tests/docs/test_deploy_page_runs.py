@@ -36,7 +36,7 @@ import pytest
 
 from infra.config import service_stack_name, state_stack_name
 from testkit.docs_run import page as docs_page
-from testkit.docs_run.page import Placeholder, PageError
+from testkit.docs_run.page import PageError, Placeholder
 from testkit.docs_run.session import PRELUDE, Outcome, clone, git, run, session_env, user_bin
 from tools.containers.engine import Engine
 from tools.containers.images import APP, REDIS, resolve_base
@@ -228,7 +228,7 @@ def test_the_guide_deploys_the_stage_as_written(
         for p in PLACEHOLDERS
     ]
     check = (
-        f"PYTHONPATH={shlex.quote(str(ROOT))} \"$DOCS_RUN_PYTHON\" -m testkit.docs_run.checks "
+        f'PYTHONPATH={shlex.quote(str(ROOT))} "$DOCS_RUN_PYTHON" -m testkit.docs_run.checks '
         "task-start --stage $STAGE"
     )
     page_file = checkout / "docs" / "deploy.md"
