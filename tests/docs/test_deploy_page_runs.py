@@ -21,6 +21,7 @@ FYNTRIX_DOCS_RUN_REF=<commit> runs the page of another commit (HEAD by default).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -146,11 +147,11 @@ def test_a_toml_block_goes_above_the_placeholders_table(tmp_path: Path) -> None:
 # ---- the tier: every marked block, in order, against the emulator -------------------------
 
 
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def running_emulator(folder: Path) -> Iterator[str]:
     """A fresh emulator of `make up`, issuing ACM certificates at once (it validates none)."""
     port = free_port()
-    log = (tmp_path / "emulator.log").open("wb")
+    log = (folder / "emulator.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
@@ -174,6 +175,12 @@ def emulator(tmp_path: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[str]:
+    with running_emulator(tmp_path) as endpoint:
+        yield endpoint
 
 
 def aws(emulator: str, name: str) -> Any:
