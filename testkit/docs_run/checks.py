@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import boto3
@@ -62,22 +62,28 @@ def task_environment(stage: str) -> dict[str, str]:
     return env
 
 
-def task_start(stage: str) -> int:
-    env = task_environment(stage)
-    # From the session's folder (the clone): its service code validates, as its image would.
-    done = subprocess.run(
+def validate(env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The service's start-up validation of `env` (exit 2 and its messages when it refuses),
+    with the service code of `cwd`, in a new interpreter with nothing else in its environment."""
+    return subprocess.run(
         [sys.executable, "-c", _VALIDATE],
-        cwd=Path.cwd(),
+        cwd=cwd,
         env={"PATH": os.defpath, **env},
         capture_output=True,
         text=True,
         check=False,
     )
-    names = sorted(json.loads(env.get("APP_SECRETS") or "{}")) if done.returncode == 0 else []
+
+
+def task_start(stage: str) -> int:
+    env = task_environment(stage)
+    # From the session's folder (the clone): its service code validates, as its image would.
+    done = validate(env, Path.cwd())
     if done.returncode != 0:
         print(f"the {stage} app would exit {done.returncode} at start:", file=sys.stderr)
         print(done.stderr.strip(), file=sys.stderr)
         return done.returncode
+    names = sorted(json.loads(env.get("APP_SECRETS") or "{}"))
     print(f"[docs-run] the {stage} task's settings validate; its secret holds {names}")
     return 0
 

@@ -21,6 +21,7 @@ FYNTRIX_DOCS_RUN_REF=<commit> runs the page of another commit (HEAD by default).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -36,6 +37,7 @@ import boto3
 import pytest
 
 from infra.config import service_stack_name, state_stack_name
+from testkit.docs_run import checks
 from testkit.docs_run import page as docs_page
 from testkit.docs_run.page import PageError, Placeholder
 from testkit.docs_run.session import PRELUDE, Outcome, clone, git, run, session_env, user_bin
@@ -144,6 +146,112 @@ def test_a_toml_block_goes_above_the_placeholders_table(tmp_path: Path) -> None:
     assert stage_file.read_text().startswith('region = "us-east-1"\n\ndomain_name = "api.exa')
 
 
+# ---- what fails for a user fails in the tier ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("{...}", "invalid setting APP_SECRETS: is not valid JSON"),
+        ('{"AWS_COGNITO_USER_POOL_ID":"..."}', "is not a Cognito user pool id"),
+    ],
+)
+def test_the_task_start_check_fails_a_secret_pasted_from_an_example(
+    secret: str, message: str
+) -> None:
+    # GIVEN a dev task's environment whose secret holds an example copied literally
+    env = {"APP_STAGE": "dev", "APP_SECRETS": secret, **AUTH_ENV}
+    # WHEN the tier checks it as the app's start would THEN the app would exit 2
+    done = checks.validate(env, ROOT)
+    assert (done.returncode, message in done.stderr) == (2, True), done.stderr
+    # AND the guide's way (jq, the value typed) gives a secret that starts
+    good = json.dumps({"DATABASE_URL": TYPED["DATABASE_URL"]})
+    assert checks.validate({**env, "APP_SECRETS": good}, ROOT).returncode == 0
+
+
+AUTH_ENV = {
+    "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123",
+    "AUTH_CLIENT_IDS": "4tl7d0vq2q9example0000",
+}
+
+
+def test_a_users_path_has_no_node_and_the_cdk_cli_needs_one(tmp_path: Path) -> None:
+    # GIVEN the session's PATH: the machine's tools without Node
+    path = user_bin(tmp_path)
+    env = {"PATH": path, "HOME": str(tmp_path)}
+    # WHEN a command calls the CDK CLI without make THEN it fails: no `node`
+    cdk = ["/bin/bash", "-c", "node_modules/.bin/cdk --version"]
+    done = subprocess.run(cdk, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode != 0 and "node" in done.stderr, done.stderr
+    # AND the tools the guide names are there
+    which = subprocess.run(["/bin/bash", "-c", "command -v make git jq aws docker"],
+                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert which.returncode == 0, which.stderr
+
+
+def standin(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "testkit.docs_run.docker_standin", *args],
+        cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_the_docker_standin_refuses_a_build_without_the_tasks_platform(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = standin("build", "-t", "fyntrix-app:x", "service/", env=env)
+    assert done.returncode == 1
+    assert "without --platform linux/amd64" in done.stderr
+    # With it, the real CLI runs (here: its help)
+    helped = standin("build", "--platform", "linux/amd64", "--help", env=env)
+    assert helped.returncode == 0 and "Usage:" in helped.stdout + helped.stderr
+
+
+def test_the_docker_standin_logs_in_and_pushes_only_as_ecr_allows(
+    emulator: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "AWS_ENDPOINT_URL": emulator,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    registry = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
+    # A push before any login is refused, as docker refuses it
+    pushed = standin("push", f"{registry}/{REPOSITORY}:t1", env=env)
+    assert pushed.returncode == 1 and "no basic auth credentials" in pushed.stderr
+    # A password that is not the registry's token is refused
+    wrong = standin("login", "--username", "AWS", "--password-stdin", registry,
+                    env=env, stdin="not-the-token\n")  # fmt: skip
+    assert wrong.returncode == 1 and "401 Unauthorized" in wrong.stderr
+    # The token `aws ecr get-login-password` prints is accepted
+    token = aws(emulator, "ecr").get_authorization_token()["authorizationData"][0]
+    password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)[1]
+    right = standin("login", "--username", "AWS", "--password-stdin", registry,
+                    env=env, stdin=f"{password}\n")  # fmt: skip
+    assert (right.returncode, right.stdout.strip()) == (0, "Login Succeeded"), right.stderr
+
+
+@pytest.mark.parametrize("without", ["nothing", "the region"])
+def test_a_block_run_before_what_it_needs_fails_naming_its_line(
+    without: str, emulator: str, tmp_path: Path
+) -> None:
+    # GIVEN the guide's user block (step 5) run on an account where nothing is deployed yet,
+    # after the settings block, or after nothing at all (no region exported)
+    page = page_text()
+    runnable = [b for b in docs_page.blocks(page) if "dev" in b.stages]
+    settings = next(b for b in runnable if "AWS_REGION=" in b.body)
+    secrets = next(b for b in runnable if "output()" in b.body)
+    users = next(b for b in runnable if "admin-create-user" in b.body)
+    output_function = secrets.body[secrets.body.index("output()") : secrets.body.index("SECRET=")]
+    region = "" if without == "the region" else settings.body.split("make bootstrap")[0]
+    prelude = PRELUDE + region.replace("$(make -s region STAGE=$STAGE)", REGION) + output_function
+    mini = f'# D\n\n## Deploy to AWS\n\n```{{.bash data-run="dev"}}\n{users.body}```\n\n## Costs\n'
+    script = docs_page.script(mini, "dev", [], prelude=prelude)
+    env = session_env(tmp_path / "home", user_bin(tmp_path / "bin"), emulator, {})
+    # WHEN it runs
+    outcome = run(tmp_path, script.text, env, "", 120)
+    # THEN the session fails at the block's first command, and says which one
+    assert outcome.returncode != 0
+    message = failure(outcome, script, tmp_path / "mini.md", mini)
+    assert "POOL=$(output Fyntrix-Service-$STAGE UserPoolId)" in message, message
+
+
 # ---- the tier: every marked block, in order, against the emulator -------------------------
 
 
@@ -201,7 +309,7 @@ def documented_variables(engine: Engine) -> dict[str, str]:
     return env
 
 
-def failure(outcome: Outcome, script: docs_page.Script, page_file: Path) -> str:
+def failure(outcome: Outcome, script: docs_page.Script, page_file: Path, text: str = "") -> str:
     """The page's command that failed, and the end of what it printed."""
     marks = [ln for ln in outcome.stderr.splitlines() if ln.startswith("::docs-run failed")]
     where = ""
@@ -209,7 +317,8 @@ def failure(outcome: Outcome, script: docs_page.Script, page_file: Path) -> str:
         script_line = int(marks[0].split("script line ", 1)[1].split(",", 1)[0])
         line = script.page_line(script_line)
         if line is not None:
-            where = f"docs/deploy.md:{line}: {page_file.read_text().splitlines()[line - 1]}\n"
+            lines = (text or page_file.read_text()).splitlines()
+            where = f"docs/deploy.md:{line}: {lines[line - 1].strip()}\n"
     tail = (outcome.stdout[-2500:] + "\n--- stderr ---\n" + outcome.stderr[-4000:]).strip()
     return f"{where}{marks[0] if marks else 'exit ' + str(outcome.returncode)}\n{tail}"
 
