@@ -49,11 +49,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "deploy.md"
 REGION = "us-east-1"  # both stage files' region
 REPOSITORY = "fyntrix-app"
-# The zone a prod user already holds for the domain of the page's examples.
-ZONE_DOMAIN = "example.com"
+# The domain a prod user owns (the page's example is refused, as the stage file's placeholder),
+# and the Route 53 zone they already hold for it.
+DOMAIN = "api.fyntrix.example"
+ZONE_DOMAIN = "fyntrix.example"
 ZONE_ID = "__ZONE_ID__"  # replaced by the id the emulator gives the zone
 PLACEHOLDERS = (
     Placeholder(text="export STAGE=dev", values={"prod": "export STAGE=prod"}),
+    Placeholder(text="api.example.com", values={"prod": DOMAIN}),
     # The certificate the page's own request got (it sets CERT).
     Placeholder(
         text="arn:aws:acm:us-east-1:111122223333:certificate/UUID", values={"prod": "${CERT}"}
