@@ -8,6 +8,8 @@ for, in the fence's attributes (kept in the page's source, invisible on the site
     ```{.toml data-run="prod"}          toml: the page says to write it above the stage file's
                                         [placeholders] table; the session does exactly that
     ```{.bash data-run="none"}          a command the emulator cannot answer (the page says why)
+    ```{.text data-output="dev"}        example output: every line is one the dev session printed,
+                                        up to the ids each run generates (`unmatched_lines`)
 
 An unmarked ```bash block in that section is an error: every command a user is told to run is
 either run or left out on purpose. A stage's script is its blocks in page order with only the
@@ -31,6 +33,10 @@ _FENCE = re.compile(
 )
 _ATTRS = re.compile(r"^\{\.(?P<lang>[\w-]+)(?P<rest>[^}]*)\}$")
 _RUN = re.compile(r'\bdata-run="(?P<stages>[^"]*)"')
+_OUTPUT = re.compile(r'\bdata-output="(?P<stages>[^"]*)"')
+# What differs from run to run in a tool's output: account and resource ids, generated name
+# suffixes, digests, times. A word with a digit, or a long run of capitals/lowercase and digits.
+_GENERATED = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9]*|[A-Z0-9]{8,}|[a-z0-9]{12,}")
 # The stage file's table that every deploy refuses; the page's values go above it.
 PLACEHOLDERS_TABLE = "[placeholders]"
 
@@ -45,6 +51,7 @@ class Block:
     lang: str
     stages: tuple[str, ...]  # () when not run
     body: str  # dedented, ends with a newline
+    output_of: tuple[str, ...] = ()  # the stages whose session printed this example output
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,8 +91,16 @@ def blocks(page: str) -> list[Block]:
             found.append(Block(line=line, lang=info, stages=(), body=body))
             continue
         run = _RUN.search(attrs.group("rest"))
+        output = _OUTPUT.search(attrs.group("rest"))
+        if run is None and output is not None:
+            output_of = _stages(output, line)
+            found.append(Block(line=line, lang=attrs.group("lang"), stages=(), body=body,
+                               output_of=output_of))  # fmt: skip
+            continue
         if run is None:
-            raise PageError(f"docs/deploy.md:{line}: a fence with attributes but no data-run")
+            raise PageError(
+                f"docs/deploy.md:{line}: a fence with attributes but no data-run or data-output"
+            )
         found.append(
             Block(line=line, lang=attrs.group("lang"), stages=_stages(run, line), body=body)
         )
@@ -94,12 +109,37 @@ def blocks(page: str) -> list[Block]:
 
 def _stages(run: re.Match[str], line: int) -> tuple[str, ...]:
     words = tuple(run.group("stages").split())
-    if words == (NOT_RUN,):
+    if words == (NOT_RUN,) and run.re is _RUN:
         return ()
     unknown = [w for w in words if w not in STAGES]
     if unknown or not words:
-        raise PageError(f'docs/deploy.md:{line}: data-run="{run.group("stages")}": use stages')
+        raise PageError(f"docs/deploy.md:{line}: {run.group(0)}: use stages {STAGES}")
     return words
+
+
+def examples(page: str, stage: str) -> list[Block]:
+    """The example outputs of the section that the stage's session printed."""
+    return [b for b in blocks(page) if stage in b.output_of]
+
+
+def unmatched_lines(example: str, printed: str) -> list[str]:
+    """The example's lines that no printed line matches, the ids each run generates aside:
+    an example line passes only if the tools print it, a hand-made value (`AbCdEf`) fails."""
+    printed_lines = {ln.strip() for ln in printed.splitlines() if ln.strip()}
+    missing = []
+    for line in (ln.strip() for ln in example.splitlines()):
+        pattern = re.compile(_line_pattern(line))
+        if line and not any(pattern.fullmatch(p) for p in printed_lines):
+            missing.append(line)
+    return missing
+
+
+def _line_pattern(line: str) -> str:
+    parts, end = [], 0
+    for token in _GENERATED.finditer(line):
+        parts += [re.escape(line[end : token.start()]), "[A-Za-z0-9]+"]
+        end = token.end()
+    return "".join(parts) + re.escape(line[end:])
 
 
 def missing_placeholders(page: str, placeholders: Sequence[Placeholder]) -> list[str]:

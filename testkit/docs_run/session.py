@@ -77,10 +77,11 @@ def _script(path: Path, line: str) -> None:
     path.chmod(0o755)
 
 
-# The tier's own shell functions, before the page's commands: which block runs (for the
-# failure message), and writing a ```toml block above the stage file's [placeholders] table.
+# The tier's own shell functions, before the page's commands: which block runs and since when
+# (for the failure message and the blocks' times), and writing a ```toml block above the stage
+# file's [placeholders] table.
 PRELUDE = r"""
-__docs_block() { __DOCS_BLOCK=$1; }
+__docs_block() { __DOCS_BLOCK=$1; echo "::docs-run block $1 at ${SECONDS} s" >&2; }
 __docs_failed() {
   echo "::docs-run failed: script line $1, page block at line ${__DOCS_BLOCK:-?}, exit $2: $3" >&2
 }
@@ -150,3 +151,14 @@ def run(
         stderr=done.stderr,
         elapsed_s=round(time.monotonic() - started, 1),
     )
+
+
+def block_seconds(outcome: Outcome) -> list[tuple[int, int]]:
+    """(page line of the block's fence, whole seconds it ran), in the order the blocks ran."""
+    starts = [
+        (int(words[2]), int(words[4]))
+        for words in (ln.split() for ln in outcome.stderr.splitlines())
+        if words[:2] == ["::docs-run", "block"]
+    ]
+    ends = [t for _, t in starts[1:]] + [int(outcome.elapsed_s)]
+    return [(line, end - t) for (line, t), end in zip(starts, ends, strict=True)]

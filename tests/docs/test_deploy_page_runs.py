@@ -40,7 +40,16 @@ from infra.config import service_stack_name, state_stack_name
 from testkit.docs_run import checks
 from testkit.docs_run import page as docs_page
 from testkit.docs_run.page import PageError, Placeholder
-from testkit.docs_run.session import PRELUDE, Outcome, clone, git, run, session_env, user_bin
+from testkit.docs_run.session import (
+    PRELUDE,
+    Outcome,
+    block_seconds,
+    clone,
+    git,
+    run,
+    session_env,
+    user_bin,
+)
 from tools.containers.engine import Engine
 from tools.containers.images import APP, REDIS, resolve_base
 from tools.rehearsal.processes import free_port, http_ok
@@ -124,6 +133,31 @@ def test_a_script_names_the_page_line_of_each_command() -> None:
 
 def script_line(script: docs_page.Script, text: str) -> int:
     return script.text.splitlines().index(text) + 1
+
+
+def test_the_page_shows_what_the_dev_deploy_prints() -> None:
+    (example,) = docs_page.examples(page_text(), "dev")
+    assert "Fyntrix-Service-dev.ServiceUrl = http://" in example.body
+
+
+def test_an_example_line_matches_only_what_a_tool_printed() -> None:
+    printed = (
+        "Fyntrix-Service-dev.ClusterName = Fyntrix-Service-dev-ClusterC2E21B66-2LO1TLDGFHMR\n"
+        "Fyntrix-Service-dev.UserPoolId = us-east-1_50bb0de7ca6547278c287821fd3fb79e\n"
+    )
+    # Another run's ids: the same lines
+    other_run = (
+        "Fyntrix-Service-dev.ClusterName = Fyntrix-Service-dev-ClusterC2E21B66-VLJC9U0FN5XQ\n"
+        "Fyntrix-Service-dev.UserPoolId = us-east-1_0730ad5db7c648bdb107d8d6dfbf65da\n"
+    )
+    assert docs_page.unmatched_lines(other_run, printed) == []
+    # A hand-made value, a renamed output, a line no tool prints: refused
+    made_up = (
+        "Fyntrix-Service-dev.UserPoolId = us-east-1_AbCdEf\n"
+        "Fyntrix-Service-dev.Cluster = Fyntrix-Service-dev-ClusterC2E21B66-VLJC9U0FN5XQ\n"
+        "Deployed in no time\n"
+    )
+    assert docs_page.unmatched_lines(made_up, printed) == made_up.splitlines()
 
 
 def test_a_toml_block_goes_above_the_placeholders_table(tmp_path: Path) -> None:
@@ -363,10 +397,14 @@ def test_the_guide_deploys_the_stage_as_written(
     try:
         # WHEN the stage's blocks run in order, in one shell
         outcome = run(checkout, script.text, env, typed, SESSION_TIMEOUT_S)
-        print(f"\n[docs-run] {stage}: {outcome.elapsed_s} s", file=sys.stderr)
+        times = ", ".join(f"{line}: {s} s" for line, s in block_seconds(outcome))
+        print(f"\n[docs-run] {stage}: {outcome.elapsed_s} s (block at line: time) {times}",
+              file=sys.stderr)  # fmt: skip
         # THEN every command succeeded
         assert outcome.returncode == 0, failure(outcome, script, page_file)
         assert f"[docs-run] the {stage} task's settings validate" in outcome.stdout
+        # AND the page's example output is what these commands printed
+        assert_examples_printed(page_file.read_text(), stage, outcome, tmp_path)
         assert_released(emulator, docker_engine, stage, image_tag, registry)
         assert_removed(emulator, stage)
     finally:
@@ -374,6 +412,20 @@ def test_the_guide_deploys_the_stage_as_written(
             subprocess.run(["/usr/bin/docker", "rmi", "--no-prune", f"{registry}:{tag}"],
                            env={**os.environ, "DOCKER_HOST": docker_engine.base_url},
                            capture_output=True, check=False)  # fmt: skip
+
+
+def assert_examples_printed(page: str, stage: str, outcome: Outcome, folder: Path) -> None:
+    """Every line of the stage's example outputs is one the session printed (ids aside)."""
+    printed = outcome.stdout + "\n" + outcome.stderr
+    for example in docs_page.examples(page, stage):
+        missing = docs_page.unmatched_lines(example.body, printed)
+        if missing:
+            transcript = folder / "session-output.txt"
+            transcript.write_text(printed)
+            raise AssertionError(
+                f"docs/deploy.md:{example.line}: example output no command printed (the "
+                f"session's output, to copy from, is in {transcript}):\n" + "\n".join(missing)
+            )
 
 
 def assert_released(
