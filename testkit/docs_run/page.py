@@ -35,8 +35,9 @@ _ATTRS = re.compile(r"^\{\.(?P<lang>[\w-]+)(?P<rest>[^}]*)\}$")
 _RUN = re.compile(r'\bdata-run="(?P<stages>[^"]*)"')
 _OUTPUT = re.compile(r'\bdata-output="(?P<stages>[^"]*)"')
 # What differs from run to run in a tool's output: account and resource ids, generated name
-# suffixes, digests, times. A word with a digit, or a long run of capitals/lowercase and digits.
-_GENERATED = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9]*|[A-Z0-9]{8,}|[a-z0-9]{12,}")
+# suffixes, digests, times: a word with a digit, a long run of capitals or lowercase and digits,
+# eight hex digits (a stack id's start).
+_GENERATED = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9]*|[A-Z0-9]{8,}|[a-z0-9]{12,}|\b[a-f0-9]{8}\b")
 # The stage file's table that every deploy refuses; the page's values go above it.
 PLACEHOLDERS_TABLE = "[placeholders]"
 
