@@ -35,7 +35,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # it and about 20 s without (python -m bench test-fast).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup system-deps render-schema synth test test-fast test-workflows test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy docs snapshot-update bench targets images up down check clean region
+.PHONY: help setup system-deps render-schema synth test test-fast test-workflows test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy destroy-state docs snapshot-update bench targets images up down check clean region
 
 # Every target carries a description after `##` (tests/tools/test_makefile.py checks).
 help: ## list every target
@@ -129,6 +129,12 @@ diff: $(STAMP_V) $(STAMP_N) ## cdk diff against the deployed stacks
 destroy: $(STAMP_V) $(STAMP_N) ## delete the stage's service stack (registry, images, state stack and its secret stay)
 	@$(PY) -m tools.require_aws
 	stack=$$($(PY) -m infra.config service "$(STAGE)"); $(CDK) destroy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
+
+# Removing a stage for good, after `make destroy` (the service stack reads the state stack's
+# secret, so CloudFormation refuses the other order); prod retains the secret and its key.
+destroy-state: $(STAMP_V) $(STAMP_N) ## delete the stage's state stack and its secret, after make destroy (prod retains both)
+	@$(PY) -m tools.require_aws
+	stack=$$($(PY) -m infra.config state "$(STAGE)"); $(CDK) destroy "$$stack" $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 
 targets: $(STAMP_V) ## regenerate render.yaml, docker-compose.yml, .env.example, ecs-task-definition.json, service/redis.conf
 	$(PY) -m generators

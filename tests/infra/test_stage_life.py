@@ -232,5 +232,6 @@ def test_the_secret_lives_in_the_stack_make_destroy_keeps(dev: Synth) -> None:
     (stack,) = {key.split("/")[0] for key in _secrets(dev)}
     assert stack == dev.config.state_stack_name != dev.config.service_stack_name
     makefile = (ROOT / "Makefile").read_text()
-    (destroy,) = [line for line in makefile.splitlines() if "$(CDK) destroy" in line]
+    recipe = makefile.split("\ndestroy:", 1)[1].splitlines()
+    destroy = next(line for line in recipe if "$(CDK) destroy" in line)
     assert "infra.config service" in destroy
