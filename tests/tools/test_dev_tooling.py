@@ -50,7 +50,7 @@ def test_pre_commit_runs_local_hooks_only() -> None:
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     assert [repo["repo"] for repo in config["repos"]] == ["local"]
     hooks = {h["id"]: h for h in config["repos"][0]["hooks"]}
-    assert set(hooks) == {"ruff", "ruff-format", "mypy", "generators", "docs"}
+    assert set(hooks) == {"ruff", "ruff-format", "mypy", "generators", "docs", "commit-subject"}
     for hook in hooks.values():
         # A tool already in the project's venv: nothing to download or build.
         assert hook["language"] == "unsupported", hook
