@@ -1,6 +1,6 @@
 """pytest-xdist's `--dist loadgroup` (pyproject.toml) really keeps an `xdist_group` on one
 worker with the pinned pytest and xdist: a pytest whose node ids xdist cannot rewrite would
-spread a group silently (pytest-xdist issue 1386), and each worker would pay for its synths
+spread a group silently (pytest-dev/pytest-xdist#1386), and each worker would pay for its synths
 and shared runs again."""
 
 from __future__ import annotations
