@@ -31,13 +31,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Bytecode caches on (__pycache__/ is ignored). Where PYTHONDONTWRITEBYTECODE is set, as in many
 # container images, every process compiles the project's modules again, and pytest rewrites
-# every test module's asserts again in each xdist worker: make test-fast took about 27 s with
-# it and about 20 s without (python -m bench test-fast).
+# every test module's asserts again in each xdist worker.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup system-deps render-schema synth test test-fast test-workflows test-infra lint fmt bootstrap deploy-registry deploy-state deploy diff destroy destroy-state docs snapshot-update bench targets images up down check clean region
 
-# Every target carries a description after `##` (tests/tools/test_makefile.py checks).
+# Every target carries a description after `##` (tests/tools/test_dev_tooling.py checks).
 help: ## list every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
@@ -73,7 +72,7 @@ synth: $(STAMP_V) $(STAMP_N) ## cdk synth (all stacks, cdk-nag gated) into cdk.o
 	$(CDK) synth --quiet $(STAGE_CONTEXT) $(PLACEHOLDERS_OK) $(ANY_IMAGE_TAG) $(CDK_FLAGS)
 	@ls cdk.out/*.template.json
 
-test: setup ## run the whole test suite (parallel workers: pytest-xdist, -n auto)
+test: setup ## run the whole test suite (pytest-xdist workers, -n auto --dist loadgroup)
 	$(PY) -m pytest
 
 # The unit tier: no system packages, no servers, no synth (markers in pyproject.toml).
@@ -157,7 +156,7 @@ up: setup ## rehearse the AWS deploy locally: emulator + cdk deploy + the task (
 down: ## stop exactly what `make up` started (processes, or the task's containers and the engine)
 	@test -x $(PY) && $(PY) -m tools.rehearsal down || echo "nothing to stop"
 
-bench: setup ## every benchmark, with figures and ratios (PARTS="service capacity": some)
+bench: setup ## every benchmark, figures beside goals, kept in .bench/results.txt (PARTS="service capacity": some)
 	$(PY) -m bench $(PARTS)
 
 clean: ## remove cdk.out, site/ and the tool caches (keeps .venv, node_modules, .cache/schemas)

@@ -588,7 +588,7 @@ class StageConfig:
         ],
     )
     region: str = setting(
-        "AWS region of both stacks and of every tool and documented command for the stage; "
+        "AWS region of every stack and of every tool and documented command for the stage; "
         "set in the stage file (`make region` prints it); AWS_REGION and CDK_DEFAULT_REGION "
         "never choose it",
         default="us-east-1",

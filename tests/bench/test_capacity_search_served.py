@@ -24,7 +24,7 @@ P99_GOAL_MS = 100.0
 REQUEST = b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-cache: HIT\r\n\r\n{}"
 
-pytestmark = [pytest.mark.slow, pytest.mark.weight(25)]
+pytestmark = [pytest.mark.slow]
 
 
 @contextmanager

@@ -364,17 +364,11 @@ def tier_ref() -> str:
     return os.environ.get("FYNTRIX_DOCS_RUN_REF", "HEAD")
 
 
-# Seconds each stage's session took on an idle 2-core machine: prod also requests its
-# certificate and deploys HTTPS, the web ACL and the domain's record.
-STAGE_WEIGHT_S = {"dev": 200, "prod": 380}
-
-
 @pytest.mark.integration
-@pytest.mark.shared_run("docs that run")
-@pytest.mark.parametrize(
-    "stage",
-    [pytest.param(s, marks=pytest.mark.weight(STAGE_WEIGHT_S[s])) for s in docs_page.STAGES],
-)
+# Both stages on one worker, one after the other: each is a whole deploy session (synths,
+# image builds on the one Docker engine), and side by side they would starve the rest.
+@pytest.mark.xdist_group("docs_run")
+@pytest.mark.parametrize("stage", docs_page.STAGES)
 def test_the_guide_deploys_the_stage_as_written(
     stage: str, emulator: str, docker_engine: Engine, tmp_path: Path
 ) -> None:

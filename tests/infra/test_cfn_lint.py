@@ -49,7 +49,6 @@ def lint_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.mark.synth
-@pytest.mark.weight(4)  # its share of the one run above, on the synth tests' worker
 @pytest.mark.parametrize("stage", STAGES)
 def test_templates_pass_cfn_lint(stage: str, lint_run: LintRun) -> None:
     # Zero errors, zero warnings, zero informational findings on this stage's templates.

@@ -55,7 +55,7 @@ OTHER_REGION = "eu-west-1"
 def dev_with_an_override(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     """One full dev synth through the CLI, from a stage file in another region, with one
     setting overridden on the command line; the tests below assert different things about it
-    (`shared_run` keeps them on one worker)."""
+    (one `xdist_group` keeps them on one worker)."""
     outdir = tmp_path_factory.mktemp("cdk-dev")
     stage_file = outdir.parent / "dev-elsewhere.toml"
     stage_file.write_text(f'region = "{OTHER_REGION}"\n[redis]\nmaxmemory_mib = 180\n')
@@ -67,8 +67,7 @@ def dev_with_an_override(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
 
 
 @pytest.mark.cli_synth
-@pytest.mark.shared_run("cdk synth dev")
-@pytest.mark.weight(15)  # a full synth with nag
+@pytest.mark.xdist_group("cli_synth_dev")
 def test_cli_synth_writes_both_templates_with_a_clean_nag_report(
     dev_with_an_override: CliRun,
 ) -> None:
@@ -108,8 +107,7 @@ def test_cli_synth_rejects_bad_config_naming_the_setting(tmp_path: Path) -> None
 
 
 @pytest.mark.cli_synth
-@pytest.mark.shared_run("cdk synth dev")
-@pytest.mark.weight(1)  # reads the run above
+@pytest.mark.xdist_group("cli_synth_dev")
 def test_cli_context_overrides_reach_the_template(dev_with_an_override: CliRun) -> None:
     result, outdir = dev_with_an_override.result, dev_with_an_override.outdir
     assert result.returncode == 0, result.stderr
@@ -121,8 +119,7 @@ def test_cli_context_overrides_reach_the_template(dev_with_an_override: CliRun) 
 
 
 @pytest.mark.cli_synth
-@pytest.mark.shared_run("cdk synth dev")
-@pytest.mark.weight(1)  # reads the run above
+@pytest.mark.xdist_group("cli_synth_dev")
 def test_the_stage_files_region_reaches_every_region_in_the_templates(
     dev_with_an_override: CliRun,
 ) -> None:

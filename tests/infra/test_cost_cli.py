@@ -13,7 +13,6 @@ from tools.cost.pages import page_path
 
 
 @pytest.mark.cli_synth
-@pytest.mark.weight(30)  # a full prod synth through the CLI, nag included
 def test_make_cost_for_prod_synthesizes_with_placeholders_and_matches_the_page() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tools.cost", "estimate", "--stage", "prod", "--markdown"],

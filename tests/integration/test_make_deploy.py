@@ -26,8 +26,7 @@ from tests.ops.conftest import emulator as emulator  # the rehearsal's moto, on 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.weight(240),
-    pytest.mark.shared_run("make deploy prod to the emulator"),
+    pytest.mark.xdist_group("make_deploy_prod"),  # one deploy, asserted on by every test
 ]
 
 REGION = "us-east-1"  # stages/prod.toml's region

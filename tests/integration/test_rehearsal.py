@@ -200,8 +200,8 @@ def _rehearse_up_update_down(env: dict[str, str]) -> UpUpdateDown:
 
 @pytest.fixture(scope="module")
 def up_update_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpUpdateDown]:
-    """The two tests below assert different things about this one rehearsal (`shared_run`
-    keeps them on one worker, back to back): each `make up` from nothing costs a deploy of
+    """The two tests below assert different things about this one rehearsal (one
+    `xdist_group` keeps them on one worker): each `make up` from nothing costs a deploy of
     its own (a CLI synth with both nag packs, bootstrap, the emulator's work), about a tenth
     of the suite's CPU time."""
     env = rehearsal_environment(tmp_path_factory.mktemp("rehearsal"))
@@ -211,8 +211,7 @@ def up_update_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpUpdat
         stop_everything(env)
 
 
-@pytest.mark.shared_run("make up, update, down")
-@pytest.mark.weight(10)  # the first step of the run that the next test continues
+@pytest.mark.xdist_group("rehearsal_up_update_down")
 def test_up_from_nothing_with_other_settings_deploys_them(up_update_down: UpUpdateDown) -> None:
     # GIVEN nothing running WHEN `make up SET="redis.memory_mib=512 task_memory_mib=2048"`
     first = up_update_down.first
@@ -225,8 +224,7 @@ def test_up_from_nothing_with_other_settings_deploys_them(up_update_down: UpUpda
     assert up_update_down.first_redis["maxmemory"] == str(384 * 1024 * 1024)
 
 
-@pytest.mark.shared_run("make up, update, down")
-@pytest.mark.weight(40)
+@pytest.mark.xdist_group("rehearsal_up_update_down")
 def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
     run = up_update_down
     first = run.first
@@ -300,7 +298,6 @@ def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
     assert run.down_again is not None and "nothing to stop" in run.down_again.stdout
 
 
-@pytest.mark.weight(2)  # fails before the deploy
 def test_port_taken_fails_clearly_and_starts_nothing(rehearsal_env: dict[str, str]) -> None:
     env = rehearsal_env
     with socket.socket() as blocker:
@@ -314,7 +311,6 @@ def test_port_taken_fails_clearly_and_starts_nothing(rehearsal_env: dict[str, st
     assert not any(reg.running(n) for n in ("emulator", "redis", "service"))
 
 
-@pytest.mark.weight(2)  # fails before the deploy
 def test_missing_redis_server_says_how_to_install(rehearsal_env: dict[str, str]) -> None:
     env = {**rehearsal_env, "PATH": str(ROOT / ".venv" / "bin")}
     result = rehearsal("up", env)
@@ -323,7 +319,6 @@ def test_missing_redis_server_says_how_to_install(rehearsal_env: dict[str, str])
     assert "apt-get install -y redis-server" in result.stderr
 
 
-@pytest.mark.weight(2)  # fails before the deploy
 def test_invalid_setting_fails_before_starting_anything(rehearsal_env: dict[str, str]) -> None:
     result = rehearsal("up", rehearsal_env, "--set", "redis.maxmemory_mib=250")
     assert result.returncode == 2
@@ -331,7 +326,6 @@ def test_invalid_setting_fails_before_starting_anything(rehearsal_env: dict[str,
     assert not (Path(rehearsal_env["RUN_DIR"]) / "emulator.pid").exists()
 
 
-@pytest.mark.weight(40)
 def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> None:
     # GIVEN no certificate configured WHEN `make up STAGE=prod`
     env = {**rehearsal_env, "STAGE": "prod"}
@@ -359,7 +353,6 @@ def test_prod_rehearses_https_waf_and_cognito(rehearsal_env: dict[str, str]) -> 
     assert "X-Cache: MISS, then HIT; /api/portfolio/2 -> 403" in result.stdout
 
 
-@pytest.mark.weight(20)
 def test_a_certificate_the_emulator_does_not_know_fails_the_deploy(
     rehearsal_env: dict[str, str],
 ) -> None:

@@ -54,7 +54,6 @@ def _log_groups(run_dir: Path, prefix: str) -> list[str]:
     )
 
 
-@pytest.mark.weight(60)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_destroy_then_deploy_again(rehearsal_env: dict[str, str], stage: str) -> None:
     # GIVEN a stage deployed and verified, and an operator's value in its app secret

@@ -1,8 +1,9 @@
 """Container definitions (service/Dockerfile, service/Dockerfile.redis, service/redis.conf).
 
-No Docker engine runs here, so: hadolint with zero findings, structural checks, the redis.conf
-loaded by a real redis-server, and the app run the way the image runs it (copied to /app/service,
-non-writable root filesystem, writable /tmp) inside a private mount namespace.
+Without a Docker engine (tests/containers builds and runs the images themselves): hadolint with
+zero findings, structural checks, the redis.conf loaded by a real redis-server, and the app run
+the way the image runs it (copied to /app/service, non-writable root filesystem, writable /tmp)
+inside a private mount namespace.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 keeps its stack, logical id, type and properties. `Templates.targets` finds which resources a
 property points at (`Ref`, `Fn::GetAtt`, also inside `Fn::Join`/`Fn::Sub`, and `Fn::ImportValue`
 of another stack's export), which is how a pricer finds the task definition of a service or the
-log group a flow log writes to, wherever the two stacks put them.
+log group a flow log writes to, wherever the stacks put them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The service's EMF records, checked where the rehearsal ran it (issue 13).
+"""The service's EMF records, checked where the rehearsal ran it.
 
 The service writes its CloudWatch figures to stdout as embedded-metric-format records; in AWS
 the awslogs driver ships them and CloudWatch extracts the metrics. The rehearsal has no
