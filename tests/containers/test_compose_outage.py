@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import httpx
 import pytest
 
@@ -34,6 +35,7 @@ RECOVERY_GOAL_S = 5.0
 CACHED = "/api/portfolio/1"
 NEVER_CACHED = "/api/dashboard/1"
 APP_PORT_IN_CONTAINER = 8000
+PAUSE_ATTEMPTS = 3
 
 
 @pytest.fixture
@@ -75,8 +77,28 @@ def _timed_get(base: str, path: str, auth: dict[str, str]) -> tuple[httpx.Respon
     return response, time.perf_counter() - start
 
 
-def _instance(compose: Compose) -> tuple[str, dict[str, str]]:
-    """A second app instance with short TTLs and the bound: its base URL and a token."""
+def _pause(container: Any) -> None:
+    """`docker pause`, again when the engine could not freeze every process in time (the
+    cgroup freezer gives up on a busy host and thaws: the container was never paused)."""
+    for attempt in range(1, PAUSE_ATTEMPTS + 1):
+        try:
+            container.pause()
+            return
+        except docker.errors.APIError as exc:
+            if "unable to freeze" not in str(exc) or attempt == PAUSE_ATTEMPTS:
+                raise
+            time.sleep(0.5)
+
+
+def _log_tail(container: Any) -> str:
+    """The instance's log without its metric records: what it said while a request hung."""
+    lines = container.logs(timestamps=True).decode(errors="replace").splitlines()
+    return "\n".join(line for line in lines if '"_aws"' not in line)[-4000:]
+
+
+def _instance(compose: Compose) -> tuple[str, dict[str, str], Any]:
+    """A second app instance with short TTLs and the bound: its base URL, a token and its
+    container."""
     port = free_port()
     run = compose(
         *("run", "-d", "--no-deps", "-p", f"127.0.0.1:{port}:{APP_PORT_IN_CONTAINER}"),
@@ -89,7 +111,7 @@ def _instance(compose: Compose) -> tuple[str, dict[str, str]]:
     wait_http(f"{base}/health")
     code, token = exec_text(container, ["python", "-m", "service.ops", "token", "--user", "1"])
     assert code == 0, token
-    return base, {"Authorization": f"Bearer {token.strip()}"}
+    return base, {"Authorization": f"Bearer {token.strip()}"}, container
 
 
 def test_a_paused_postgres_answers_stale_then_503_then_fresh(pg_compose: Compose) -> None:
@@ -97,7 +119,7 @@ def test_a_paused_postgres_answers_stale_then_503_then_fresh(pg_compose: Compose
     up = compose("up", "-d")
     assert up.returncode == 0, up.stdout + up.stderr
     compose.wait_all_healthy()
-    base, auth = _instance(compose)
+    base, auth, instance = _instance(compose)
     deadline = time.monotonic() + 30
     while (first := httpx.get(f"{base}{CACHED}", headers=auth, timeout=10)).status_code != 200:
         assert time.monotonic() < deadline, first.text  # the listener's first sync
@@ -105,7 +127,7 @@ def test_a_paused_postgres_answers_stale_then_503_then_fresh(pg_compose: Compose
     before = first.content
 
     postgres = _container(compose, "postgres")
-    postgres.pause()
+    _pause(postgres)
     paused = time.monotonic()
     seen: list[str] = []
     slowest_s = 0.0
@@ -127,6 +149,9 @@ def test_a_paused_postgres_answers_stale_then_503_then_fresh(pg_compose: Compose
         late, took = _timed_get(base, CACHED, auth)
         slowest_s = max(slowest_s, took)
         assert late.status_code == 503, late.text  # past the bound
+    except httpx.TimeoutException as exc:
+        said = _log_tail(instance)
+        raise AssertionError(f"an answer hung ({exc!r}); the instance said:\n{said}") from exc
     finally:
         postgres.unpause()
     back = time.monotonic()
