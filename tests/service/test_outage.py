@@ -143,7 +143,9 @@ async def test_reads_survive_a_database_stop(cluster: PostgresCluster, start_app
     put = await a.client.put(HOLDING, json={"quantity": 999, "cost_basis": 1.0})
     assert put.status_code == 200  # ... A writes it ...
     await wait_heard(b, 1)  # ... and B has heard (the write committed before the stop)
-    await asyncio.sleep(0.3)  # the test cluster commits asynchronously: let the WAL reach disk
+    # The test cluster commits asynchronously (synchronous_commit=off) and an immediate stop
+    # loses what its WAL writer had not written yet: a checkpoint writes it all first.
+    cluster.execute("CHECKPOINT")
 
     cluster.stop("immediate")
     stopped = time.monotonic()
