@@ -360,16 +360,19 @@ def test_runs_on_a_read_only_root_with_writable_tmp(
     restore = ""
     if prefix.is_relative_to("/tmp"):
         top = Path("/tmp") / prefix.relative_to("/tmp").parts[0]
-        keep = f" mount --bind {top} /srv;"
-        restore = f" mkdir -p {top}; mount --bind /srv {top}; mount -o remount,bind,ro {top};"
+        keep = f" mount --bind {shlex.quote(str(top))} /srv;"
+        quoted = shlex.quote(str(top))
+        restore = (
+            f" mkdir -p {quoted}; mount --bind /srv {quoted}; mount -o remount,bind,ro {quoted};"
+        )
     script = (
         "set -e; mount --make-rprivate /;"
-        f" mount --bind {image_layout} /mnt; mount -o remount,bind,ro /mnt;"
+        f" mount --bind {shlex.quote(str(image_layout))} /mnt; mount -o remount,bind,ro /mnt;"
         f"{keep}"
         " mount -o remount,bind,ro /;"
         " mount -t tmpfs -o size=64m tmpfs /tmp;"
         f"{restore}"
-        f" cd /mnt; exec {sys.executable} -m service"
+        f" cd /mnt; exec {shlex.quote(sys.executable)} -m service"
     )
     issuer = default_issuer()
     env = {

@@ -272,7 +272,10 @@ def cached_tarball(spec: StandIn, cache_dir: Path = CACHE_DIR) -> Path:
             "(PYTHON_IMAGE=/REDIS_IMAGE=/POSTGRES_IMAGE=)"
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"standin-{spec.name}-", dir=cache_dir) as tmp:
+    # debootstrap's scripts split its target path at whitespace (its chroot fails): in a clone
+    # whose path has a space, the root is built in the system's temporary folder instead.
+    work_dir = None if any(c.isspace() for c in str(cache_dir)) else cache_dir
+    with tempfile.TemporaryDirectory(prefix=f"standin-{spec.name}-", dir=work_dir) as tmp:
         root = Path(tmp) / "root"
         _debootstrap(spec, root, url, log=Path(tmp) / "debootstrap.log")
         _trim(root)
