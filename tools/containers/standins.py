@@ -18,6 +18,8 @@ second run imports a tarball in seconds instead of running debootstrap again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -26,7 +28,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,6 +261,38 @@ def mirror() -> str:
     return os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
+@contextlib.contextmanager
+def cache_lock(cache_dir: Path, name: str) -> Iterator[None]:
+    """Held while one process makes (or imports) what `name` stands for.
+
+    `make up`, test workers and the workflow tier share the cache and the engine: without it,
+    two of them building the same root write one partial file and the second one's rename
+    fails, or one removes the intermediate image another is building from.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / f"{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish_once(target: Path, write: Callable[[Path], None]) -> Path:
+    """`target`, written by `write` (into a partial file renamed in place) unless another
+    process has already published it; concurrent callers write it once."""
+    with cache_lock(target.parent, target.stem):
+        if target.exists():
+            return target
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+        try:
+            write(partial)
+            partial.rename(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
 def cached_tarball(spec: StandIn, cache_dir: Path = CACHE_DIR) -> Path:
     """The root filesystem tarball of `spec`, made with debootstrap unless cached."""
     url = mirror()
@@ -271,7 +305,10 @@ def cached_tarball(spec: StandIn, cache_dir: Path = CACHE_DIR) -> Path:
             "(`make system-deps`); or pass a reachable image "
             "(PYTHON_IMAGE=/REDIS_IMAGE=/POSTGRES_IMAGE=)"
         )
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    return publish_once(tarball, lambda partial: _write_root(spec, url, partial, cache_dir))
+
+
+def _write_root(spec: StandIn, url: str, partial: Path, cache_dir: Path) -> None:
     # debootstrap's scripts split its target path at whitespace (its chroot fails): in a clone
     # whose path has a space, the root is built in the system's temporary folder instead.
     work_dir = None if any(c.isspace() for c in str(cache_dir)) else cache_dir
@@ -283,11 +320,8 @@ def cached_tarball(spec: StandIn, cache_dir: Path = CACHE_DIR) -> Path:
             # The machine's bundle: pip and apt inside a build trust what this machine trusts.
             shutil.copyfile(CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
         spec.finish(root)
-        partial = tarball.with_suffix(".part")
         with tarfile.open(partial, "w") as tar:
             tar.add(root, arcname=".")
-        partial.rename(tarball)
-    return tarball
 
 
 def _debootstrap(spec: StandIn, root: Path, url: str, *, log: Path) -> None:
@@ -320,10 +354,18 @@ def _trim(root: Path) -> None:
 def ensure_standin(client: docker.DockerClient, spec: StandIn) -> str:
     """The stand-in's image reference, imported into the engine from the cached tarball."""
     reference = spec.reference(mirror())
-    repository, tag = reference.rsplit(":", 1)
     if client.images.list(name=reference):
         return reference
     tarball = cached_tarball(spec)
+    # One importer per stand-in: another one's clean-up would untag the root this one builds on.
+    with cache_lock(CACHE_DIR, f"{spec.name}-image"):
+        if not client.images.list(name=reference):
+            _import(client, spec, reference, tarball)
+    return reference
+
+
+def _import(client: docker.DockerClient, spec: StandIn, reference: str, tarball: Path) -> None:
+    repository, tag = reference.rsplit(":", 1)
     imported = f"{tag}-root" if spec.build_changes else tag
     client.api.import_image_from_file(
         str(tarball), repository=repository, tag=imported, changes=list(spec.changes)
@@ -334,4 +376,3 @@ def ensure_standin(client: docker.DockerClient, spec: StandIn) -> str:
             fileobj=io.BytesIO(dockerfile.encode()), tag=reference, pull=False, rm=True
         )
         client.images.remove(f"{repository}:{imported}", noprune=True)
-    return reference
