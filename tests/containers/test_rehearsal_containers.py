@@ -85,12 +85,13 @@ def test_up_runs_the_deployed_task_as_containers_and_down_removes_it(
     status = json.loads((run_dir / "task-status.json").read_text())
     assert (status["task_id"], status["last_status"]) == (task_id, "RUNNING")
     # The summary's commands work pasted as printed into a shell without DOCKER_HOST: the
-    # printed lines export it before `docker` runs, and the token minted in the task's app
-    # container reads user 1's portfolio
+    # printed lines export it before `docker` runs, the project's AWS CLI describes the
+    # service, and the token minted in the task's app container reads user 1's portfolio
     commands = printed_commands(up.stdout, PASTE_HEADER)
     assert any(c.startswith("export DOCKER_HOST=") for c in commands), commands
     pasted = run_pasted(commands)
     assert pasted.returncode == 0, pasted.stdout[-2000:] + pasted.stderr[-2000:]
+    assert '"ACTIVE"' in pasted.stdout
     assert "HTTP/1.1 200 OK" in pasted.stdout and "x-cache: " in pasted.stdout.lower()
     # WHEN the printed way to stop, as printed
     stop_line = up.stdout.split("Stop everything with: ", 1)[1].splitlines()[0]

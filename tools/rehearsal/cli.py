@@ -75,6 +75,7 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 # The line above the summary's commands (tests run what follows it exactly as printed).
 PASTE_HEADER = "Try it (paste into a shell in this folder):"
+VENV_AWS = ".venv/bin/aws"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -891,17 +892,13 @@ def _summary(
         ]
         redis_line = f"127.0.0.1:{opts.redis_port}, the sidecar's settings"
         redis_try = [f"redis-cli -p {opts.redis_port} INFO memory"]
-    # The AWS CLI is the user's own tool (make setup does not install it): its example is
-    # printed where it is installed, with the endpoint as a flag, which every version reads.
-    aws = (
-        [
-            f"aws --endpoint-url {endpoint} ecs describe-services \\\n"
-            f"    --cluster {names.cluster} --services {names.service} \\\n"
-            "    --query 'services[0].status'"
-        ]
-        if shutil.which("aws")
-        else []
-    )
+    # The project's AWS CLI (requirements-dev.txt), by its path: a runner or laptop may have
+    # none on PATH. The endpoint goes as a flag, which every CLI version reads.
+    aws = [
+        f"{VENV_AWS} --endpoint-url {endpoint} ecs describe-services \\\n"
+        f"    --cluster {names.cluster} --services {names.service} \\\n"
+        "    --query 'services[0].status'"
+    ]
     commands = [
         f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing \\\n"
         f"    AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={config.region}",
