@@ -434,7 +434,13 @@ def assert_released(
 ) -> None:
     """Both images of the release are the ones built, under their tags and the stage's."""
     ecr = aws(emulator, "ecr")
+    local = {t for i in engine.client.images.list(name=registry) for t in i.tags}
+    pushed = ecr.list_images(repositoryName=REPOSITORY)["imageIds"]
     for tag in (image_tag, f"redis-{image_tag}"):
+        assert f"{registry}:{tag}" in local, (
+            f"{registry}:{tag} is not in the engine at {engine.base_url}; it holds "
+            f"{sorted(local)}; the registry holds {sorted(i.get('imageTag', '') for i in pushed)}"
+        )
         built = engine.client.images.get(f"{registry}:{tag}").id
         for name in (tag, f"{stage}-{tag}"):
             (image,) = ecr.batch_get_image(
