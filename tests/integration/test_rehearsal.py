@@ -273,11 +273,12 @@ def test_up_update_and_down(up_update_down: UpUpdateDown) -> None:
     # answers the token the printed command got, and Redis answers redis-cli
     assert [c.split()[0] for c in run.pasted_commands] == [
         "export",
-        ".venv/bin/aws",
+        ".venv/bin/python",
         "TOKEN=$(.venv/bin/python",
         "curl",
         "redis-cli",
     ]
+    assert run.pasted_commands[1].startswith(".venv/bin/python -m awscli --endpoint-url ")
     pasted = run.pasted
     assert pasted is not None and pasted.returncode == 0, pasted and (
         pasted.stdout[-2000:] + pasted.stderr[-2000:]

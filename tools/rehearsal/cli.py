@@ -75,7 +75,9 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 REHEARSAL_REPOSITORY = "rehearsal/fyntrix"
 # The line above the summary's commands (tests run what follows it exactly as printed).
 PASTE_HEADER = "Try it (paste into a shell in this folder):"
-VENV_AWS = ".venv/bin/aws"
+# awscli's `aws` script names its interpreter in a shebang, which breaks in a clone whose path
+# has a space; the module runs anywhere.
+VENV_AWS = ".venv/bin/python -m awscli"
 
 
 @dataclass(frozen=True, kw_only=True)
