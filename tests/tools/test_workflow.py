@@ -69,6 +69,14 @@ def test_workflow_needs_nothing_beside_the_clone() -> None:
     assert "../" not in WORKFLOW.read_text()
 
 
+def test_ci_runs_the_workflow_tier_after_the_suite() -> None:
+    # A workflow step that would fail on GitHub fails CI: .ci/run stops at the first failing
+    # command, and the tier runs the workflows' steps as GitHub's non-root runner would.
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "set -euo pipefail" in lines
+    assert lines.index("make test-workflows") > lines.index("make test")
+
+
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)\s*$")
 
 
