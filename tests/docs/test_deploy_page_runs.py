@@ -22,13 +22,11 @@ FYNTRIX_DOCS_RUN_REF=<commit> runs the page of another commit (HEAD by default).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,9 +48,9 @@ from testkit.docs_run.session import (
     session_env,
     user_bin,
 )
+from testkit.emulator import running_emulator
 from tools.containers.engine import Engine
 from tools.containers.images import APP, REDIS, resolve_base
-from tools.rehearsal.processes import free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "deploy.md"
@@ -80,7 +78,6 @@ TYPED = {
 # Run in the session just before the block holding the key: the stage is still deployed there.
 TASK_START_CHECK = "make destroy-state STAGE=$STAGE"
 SESSION_TIMEOUT_S = 1800.0
-EMULATOR_START_TIMEOUT_S = 30.0
 
 
 def page_text() -> str:
@@ -292,39 +289,10 @@ def test_a_block_run_before_what_it_needs_fails_naming_its_line(
 # ---- the tier: every marked block, in order, against the emulator -------------------------
 
 
-@contextlib.contextmanager
-def running_emulator(folder: Path) -> Iterator[str]:
-    """A fresh emulator of `make up`, issuing ACM certificates at once (it validates none)."""
-    port = free_port()
-    log = (folder / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "MOTO_ACM_VALIDATION_WAIT": "0",
-             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    endpoint = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
-        while not http_ok(f"{endpoint}/moto-api/"):
-            assert proc.poll() is None, "the emulator exited at start"
-            assert time.monotonic() < deadline, "the emulator did not answer"
-            time.sleep(0.05)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[str]:
-    with running_emulator(tmp_path) as endpoint:
+    """A fresh emulator of `make up`, issuing ACM certificates at once (it validates none)."""
+    with running_emulator(tmp_path, {"MOTO_ACM_VALIDATION_WAIT": "0"}) as endpoint:
         yield endpoint
 
 

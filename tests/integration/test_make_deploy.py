@@ -20,8 +20,9 @@ import pytest
 
 from infra.config import load_stage, service_stack_name
 from infra.config.names import redis_image_tag
-from tests.ops.conftest import DUMMY_CREDENTIALS, image_manifest
+from testkit.emulator import DUMMY_CREDENTIALS
 from tests.ops.conftest import emulator as emulator  # the rehearsal's moto, on a free port
+from tests.ops.conftest import image_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import pytest
 
 from infra.config import load_stage
 from service.settings import Settings
+from testkit.emulator import running_emulator
 from testkit.forked import Preloader, Run
 from testkit.servers import RedisServer
-from tools.rehearsal.processes import free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = load_stage("dev")
@@ -109,37 +108,8 @@ def image_manifest(name: str) -> str:
     )
 
 
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# How long the emulator may take to answer after it was started, in seconds.
-EMULATOR_START_TIMEOUT_S = 30.0
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The rehearsal's AWS emulator on a free port; yields its endpoint URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("emulator") / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.rehearsal.emulator", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **DUMMY_CREDENTIALS},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    # `localhost`, not 127.0.0.1, as the rehearsal addresses it.
-    endpoint = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
-        while not http_ok(f"{endpoint}/moto-api/"):
-            assert proc.poll() is None, "the emulator exited at start"
-            assert time.monotonic() < deadline, "the emulator did not answer"
-            time.sleep(0.05)
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

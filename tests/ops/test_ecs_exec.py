@@ -22,8 +22,9 @@ import boto3
 import pytest
 
 from infra.config import load_stage
+from testkit.emulator import DUMMY_CREDENTIALS
 from testkit.forked import Preloader, Run
-from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT
+from tests.ops.conftest import ROOT
 from tools import ecs_exec
 
 DEV = load_stage("dev")

@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.ops.conftest import DUMMY_CREDENTIALS, ROOT, image_manifest
+from testkit.emulator import DUMMY_CREDENTIALS
+from tests.ops.conftest import ROOT, image_manifest
 from tools.release import ReleaseError, tag_stage
 
 REGION = "us-east-1"

@@ -16,9 +16,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from testkit.emulator import DUMMY_CREDENTIALS
 from testkit.servers import RedisServer, free_port
 from testkit.service import ServiceProcess
-from tests.ops.conftest import DEV, DUMMY_CREDENTIALS, clean_env, run_ops
+from tests.ops.conftest import DEV, clean_env, run_ops
 from tests.ops.tls_front import issue, tls_front
 from tools.cognito_sign_in import enroll, sign_in, srp_auth
 
